@@ -1,0 +1,60 @@
+//! Helpers shared by the end-to-end tests: run the real `heloflow` binary and read what it wrote.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where `pipelines/` and `fixtures/` live).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shipped pipeline file by name.
+pub fn pipeline(name: &str) -> PathBuf {
+    root().join("pipelines").join(name)
+}
+
+/// Runs `heloflow` with `args` in `dir`, with progress output off unless asked for.
+pub fn heloflow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the heloflow binary runs")
+}
+
+/// Runs `heloflow` and fails the test with its stderr unless it succeeded.
+pub fn heloflow_ok(dir: &Path, args: &[&str]) -> Output {
+    let output = heloflow(dir, args);
+    assert!(
+        output.status.success(),
+        "heloflow {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// One parsed JSON Lines row.
+pub struct JsonRow {
+    pub time: f64,
+    pub stream: String,
+    pub subject: String,
+    pub values: serde_json::Value,
+}
+
+/// Parses JSON Lines output, checking every line is a complete object with the expected fields.
+pub fn parse_jsonl(text: &str) -> Vec<JsonRow> {
+    text.lines()
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"));
+            JsonRow {
+                time: value["t"].as_f64().expect("t is a number"),
+                stream: value["stream"].as_str().expect("stream").to_string(),
+                subject: value["subject"].as_str().expect("subject").to_string(),
+                values: value["values"].clone(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,17 @@
+//! heloflow: streaming dataflow pipelines for physiological signals and live emotion distributions.
+//!
+//! Data flows one way: [`sources`] (simulator, later LSL and XDF) feed a timely-dataflow graph of
+//! [`operators`] (filters, windows, features, models), whose results leave through [`sinks`]. A
+//! [`pipeline`] file wires them together and is validated before anything runs; the [`runtime`]
+//! executes it.
+
+#![warn(missing_docs)]
+
+pub mod dsp;
+pub mod metrics;
+pub mod operators;
+pub mod pipeline;
+pub mod runtime;
+pub mod sinks;
+pub mod sources;
+pub mod stream;

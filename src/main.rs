@@ -1,0 +1,324 @@
+//! The `heloflow` command line: run, validate and draw pipelines, run the demo, simulate subjects.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use heloflow::pipeline::{self, Pipeline};
+use heloflow::runtime::status::StatusMode;
+use heloflow::runtime::{self, RunOptions, RunReport};
+use heloflow::sources::simulator::SimStream;
+use heloflow::sources::SourceConfig;
+
+/// The demo pipeline shipped in `pipelines/demo.toml`, embedded so `heloflow demo` needs no files.
+const DEMO_PIPELINE: &str = include_str!("../pipelines/demo.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "heloflow",
+    version,
+    about = "Streaming dataflow pipelines for physiological signals and live emotion distributions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Auto,
+    Plain,
+    Off,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Timely worker threads; subjects are partitioned across them.
+    #[arg(short = 'w', long, default_value_t = 1)]
+    workers: usize,
+    /// Progress on standard error: a live line on a terminal (auto), log lines, or nothing.
+    #[arg(long, value_enum, default_value_t = StatusArg::Auto)]
+    status: StatusArg,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline file until its sources end or Ctrl-C (which drains and flushes every sink).
+    Run {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Check pipeline files without running them.
+    Validate {
+        /// Pipeline files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a pipeline as a Graphviz DOT graph.
+    Graph {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+    },
+    /// Run the embedded demo: a simulated subject through the demo pipeline, live on the terminal.
+    Demo {
+        /// Seconds of simulated recording; 0 runs until Ctrl-C.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        /// Number of simulated subjects.
+        #[arg(long, default_value_t = 1)]
+        subjects: usize,
+        /// Run as fast as possible instead of in real time.
+        #[arg(long)]
+        fast: bool,
+        /// Print the demo pipeline file and exit.
+        #[arg(long)]
+        print: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Write simulated subjects' streams (and their hidden emotion state) as JSON Lines or CSV.
+    Simulate {
+        /// Number of subjects.
+        #[arg(long, default_value_t = 1)]
+        subjects: usize,
+        /// Seed: the same seed gives byte-identical output.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seconds of recording.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Streams to produce (comma-separated); default all.
+        #[arg(long, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// Pace by the wall clock instead of running as fast as possible.
+        #[arg(long)]
+        realtime: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+        /// Output: a file for jsonl (`-` = standard output), a directory for csv (one file per stream).
+        #[arg(long, default_value = "-")]
+        out: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran.");
+    }));
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run { file, run } => {
+            let pipeline = pipeline::load(&file).map_err(|e| e.to_string())?;
+            run_pipeline(&pipeline, &run)
+        }
+        Command::Validate { files } => validate(&files),
+        Command::Graph { file } => {
+            let pipeline = pipeline::load(&file).map_err(|e| e.to_string())?;
+            print!("{}", pipeline::graph::to_dot(&pipeline));
+            Ok(())
+        }
+        Command::Demo {
+            duration,
+            subjects,
+            fast,
+            print,
+            run,
+        } => {
+            if print {
+                print!("{DEMO_PIPELINE}");
+                return Ok(());
+            }
+            let mut pipeline = pipeline::parse("pipelines/demo.toml", DEMO_PIPELINE)
+                .map_err(|e| format!("the embedded demo pipeline is invalid (a bug):\n{e}"))?;
+            if subjects == 0 || duration.is_nan() || duration < 0.0 {
+                return Err(
+                    "error: --subjects must be at least 1 and --duration at least 0".into(),
+                );
+            }
+            for source in &mut pipeline.sources {
+                let SourceConfig::Simulator(config) = &mut source.config;
+                config.duration_s = (duration > 0.0).then_some(duration);
+                config.subjects = heloflow::sources::simulator::subject_ids(subjects);
+                config.realtime = !fast;
+            }
+            eprintln!(
+                "heloflow demo: {subjects} simulated subject(s) -> pipelines/demo.toml -> JSON Lines below ({}; Ctrl-C stops)",
+                if duration > 0.0 { format!("{duration} s") } else { "until stopped".to_string() }
+            );
+            run_pipeline(&pipeline, &run)
+        }
+        Command::Simulate {
+            subjects,
+            seed,
+            duration,
+            streams,
+            realtime,
+            format,
+            out,
+            run,
+        } => {
+            let text =
+                simulate_pipeline(subjects, seed, duration, &streams, realtime, format, &out)?;
+            let pipeline = pipeline::parse("simulate", &text).map_err(|e| e.to_string())?;
+            run_pipeline(&pipeline, &run)
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> Result<(), String> {
+    let mut failed = 0;
+    for file in files {
+        match pipeline::load(file) {
+            Ok(p) => println!(
+                "{}: ok ({} sources, {} operators, {} sinks, {} streams)",
+                file.display(),
+                p.sources.len(),
+                p.operators.len(),
+                p.sinks.len(),
+                p.streams.len()
+            ),
+            Err(error) => {
+                failed += 1;
+                eprintln!("{error}\n");
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("{n} of {} pipeline files are invalid", files.len())),
+    }
+}
+
+fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nheloflow: second interrupt, exiting without flushing");
+            std::process::exit(130);
+        }
+        eprintln!("\nheloflow: stopping: draining the pipeline and flushing every sink (Ctrl-C again to abort)");
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    let options = RunOptions {
+        workers: args.workers,
+        status: match args.status {
+            StatusArg::Auto => StatusMode::Auto,
+            StatusArg::Plain => StatusMode::Plain,
+            StatusArg::Off => StatusMode::Off,
+        },
+    };
+    let report =
+        runtime::run(pipeline, &options, stop).map_err(|e| format!("heloflow: error: {e}"))?;
+    if options.status != StatusMode::Off {
+        summarise(&pipeline.name, &report);
+    }
+    Ok(())
+}
+
+fn summarise(name: &str, report: &RunReport) {
+    let seconds = report.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {} samples dropped",
+        if report.interrupted {
+            "stopped and drained after"
+        } else {
+            "done:"
+        },
+        report.samples_in,
+        seconds,
+        report.samples_in as f64 / seconds,
+        report.rows_out,
+        report.dropped
+    );
+}
+
+/// Builds the pipeline file behind `heloflow simulate`, so it is validated like any other.
+fn simulate_pipeline(
+    subjects: usize,
+    seed: u64,
+    duration: f64,
+    streams: &[String],
+    realtime: bool,
+    format: Format,
+    out: &str,
+) -> Result<String, String> {
+    if subjects == 0 || duration.is_nan() || duration <= 0.0 {
+        return Err("error: --subjects must be at least 1 and --duration greater than 0".into());
+    }
+    if let Some(unknown) = streams.iter().find(|s| SimStream::from_name(s).is_none()) {
+        let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
+        return Err(format!(
+            "error: the simulator has no stream \"{unknown}\"; valid: {}",
+            valid.join(", ")
+        ));
+    }
+    let names: Vec<String> = if streams.is_empty() {
+        SimStream::ALL
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect()
+    } else {
+        streams.to_vec()
+    };
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\nduration_s = {duration}\nrealtime = {realtime}\nstreams = [{}]\n",
+        quoted(&names)
+    );
+    let inputs: Vec<String> = names.iter().map(|n| format!("sim.{n}")).collect();
+    match format {
+        Format::Jsonl => {
+            text.push_str(&format!(
+                "\n[sinks.out]\nkind = \"jsonl\"\ninputs = [{}]\npath = {out:?}\n",
+                quoted(&inputs)
+            ));
+        }
+        Format::Csv => {
+            if out == "-" {
+                return Err(
+                    "error: --format csv writes one file per stream; give a directory with --out"
+                        .into(),
+                );
+            }
+            for name in &names {
+                let path = PathBuf::from(out).join(format!("{name}.csv"));
+                text.push_str(&format!(
+                    "\n[sinks.{name}]\nkind = \"csv\"\ninputs = [\"sim.{name}\"]\npath = {:?}\n",
+                    path.display().to_string()
+                ));
+            }
+        }
+    }
+    Ok(text)
+}

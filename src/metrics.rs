@@ -1,0 +1,84 @@
+//! Live counters shared between sources, the dataflow and the status line.
+//!
+//! Plain atomics, written by one thread each and read by the status reporter; designed so later
+//! telemetry (Prometheus) can export the same figures.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of one source.
+#[derive(Debug, Default)]
+pub struct SourceMetrics {
+    /// Samples handed to the dataflow.
+    pub samples: AtomicU64,
+    /// Samples dropped because the queue was full (policy `drop_oldest`).
+    pub dropped: AtomicU64,
+    /// Event time up to which the source has produced everything (nanoseconds).
+    pub watermark: AtomicI64,
+}
+
+/// Counters of one sink.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    /// Rows written.
+    pub rows: AtomicU64,
+}
+
+/// Counters of a whole pipeline run.
+#[derive(Debug, Default)]
+pub struct PipelineMetrics {
+    /// One entry per source, in pipeline order.
+    pub sources: Vec<Arc<SourceMetrics>>,
+    /// One entry per sink, in pipeline order.
+    pub sinks: Vec<SinkMetrics>,
+}
+
+impl PipelineMetrics {
+    /// Zeroed counters for `sources` sources and `sinks` sinks.
+    pub fn new(sources: usize, sinks: usize) -> Self {
+        PipelineMetrics {
+            sources: (0..sources)
+                .map(|_| {
+                    Arc::new(SourceMetrics {
+                        watermark: AtomicI64::new(i64::MIN),
+                        ..SourceMetrics::default()
+                    })
+                })
+                .collect(),
+            sinks: (0..sinks).map(|_| SinkMetrics::default()).collect(),
+        }
+    }
+
+    /// Total samples produced by all sources.
+    pub fn samples_in(&self) -> u64 {
+        self.sources
+            .iter()
+            .map(|s| s.samples.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Total samples dropped by full queues.
+    pub fn dropped(&self) -> u64 {
+        self.sources
+            .iter()
+            .map(|s| s.dropped.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Total rows written by all sinks.
+    pub fn rows_out(&self) -> u64 {
+        self.sinks
+            .iter()
+            .map(|s| s.rows.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The least watermark over all sources (how far event time has progressed).
+    pub fn event_time(&self) -> Option<i64> {
+        self.sources
+            .iter()
+            .map(|s| s.watermark.load(Ordering::Relaxed))
+            .min()
+            .filter(|t| *t != i64::MIN)
+    }
+}

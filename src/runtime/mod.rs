@@ -1,0 +1,142 @@
+//! Runs a validated pipeline: starts source threads, executes the dataflow on timely workers,
+//! reports progress, and drains and flushes everything on Ctrl-C.
+
+mod dataflow;
+pub mod status;
+
+pub use dataflow::subject_route;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use timely::dataflow::ProbeHandle;
+
+use crate::metrics::PipelineMetrics;
+use crate::pipeline::Pipeline;
+use crate::sources::queue::source_queue;
+use crate::stream::Nanos;
+use dataflow::Shared;
+use status::{StatusMode, StatusReporter};
+
+/// How to run a pipeline.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Timely worker threads; subjects are partitioned across them.
+    pub workers: usize,
+    /// Progress display.
+    pub status: StatusMode,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            workers: 1,
+            status: StatusMode::Auto,
+        }
+    }
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunReport {
+    /// Samples the sources produced.
+    pub samples_in: u64,
+    /// Samples dropped by full queues.
+    pub dropped: u64,
+    /// Rows the sinks wrote.
+    pub rows_out: u64,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+    /// Whether the run was stopped early (Ctrl-C or a closed output) and drained.
+    pub interrupted: bool,
+}
+
+/// Runs `pipeline` to completion, or until `stop` is set; then drains and flushes every sink.
+pub fn run(
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunReport, String> {
+    if options.workers == 0 {
+        return Err("the number of workers must be at least 1".to_string());
+    }
+    let started = Instant::now();
+    let metrics = Arc::new(PipelineMetrics::new(
+        pipeline.sources.len(),
+        pipeline.sinks.len(),
+    ));
+
+    let mut writers = Vec::new();
+    for sink in &pipeline.sinks {
+        let inputs: Vec<_> = sink
+            .inputs
+            .iter()
+            .map(|&id| pipeline.streams[id as usize].clone())
+            .collect();
+        let writer = sink
+            .config
+            .open(&inputs)
+            .map_err(|e| format!("sink `{}`: {e}", sink.name))?;
+        writers.push(Mutex::new(Some(writer)));
+    }
+
+    let mut receivers = Vec::new();
+    let mut threads = Vec::new();
+    for (index, node) in pipeline.sources.iter().enumerate() {
+        let source_metrics = metrics.sources[index].clone();
+        let (sender, receiver) = source_queue(node.config.queue(), source_metrics, stop.clone());
+        receivers.push(Mutex::new(Some(receiver)));
+        let thread = node
+            .config
+            .spawn(&node.name, node.outputs.clone(), sender)
+            .map_err(|e| format!("cannot start source `{}`: {e}", node.name))?;
+        threads.push(thread);
+    }
+
+    let shared = Arc::new(Shared {
+        pipeline: pipeline.clone(),
+        receivers,
+        writers: writers.into_iter().collect(),
+        metrics: metrics.clone(),
+        failure: Mutex::new(None),
+        stop: stop.clone(),
+    });
+
+    let reporter = StatusReporter::start(options.status, pipeline, metrics.clone());
+    let worker_shared = shared.clone();
+    let guards = timely::execute(timely::Config::process(options.workers), move |worker| {
+        let index = worker.index();
+        let probe: ProbeHandle<Nanos> = ProbeHandle::new();
+        let shared = worker_shared.clone();
+        worker.dataflow::<Nanos, _, _>(|scope| {
+            dataflow::build(scope, &shared, index, &probe);
+        });
+        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+    })
+    .map_err(|e| format!("cannot start the dataflow workers: {e}"))?;
+    let worker_results = guards.join();
+    let interrupted = stop.swap(true, Ordering::Relaxed);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    reporter.finish();
+    if worker_results.iter().any(|r| r.is_err()) {
+        return Err("a dataflow worker stopped unexpectedly".to_string());
+    }
+    if let Some(failure) = shared
+        .failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        return Err(failure);
+    }
+    Ok(RunReport {
+        samples_in: metrics.samples_in(),
+        dropped: metrics.dropped(),
+        rows_out: metrics.rows_out(),
+        elapsed: started.elapsed(),
+        interrupted,
+    })
+}

@@ -1,0 +1,98 @@
+//! `jsonl`: one JSON object per output sample, to standard output or a file.
+//!
+//! ```toml
+//! [sinks.out]
+//! kind = "jsonl"
+//! inputs = ["truth", "eeg_bands"]
+//! path = "-"            # standard output (default) or a file path
+//! layout = "object"     # values keyed by channel label, or "array"
+//! ```
+//!
+//! A line: `{"t":12.500000000,"stream":"truth","subject":"S01","values":{"joy":0.31,...}}`; `t` is
+//! event time in seconds on the LSL clock; NaN and infinite values are written as `null`.
+
+use std::io::{self, Write};
+
+use super::{format_number, format_time, parse_path, Row, RowValues, SinkWriter};
+use crate::pipeline::options::Options;
+
+/// Options of a `jsonl` sink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonlConfig {
+    /// `-` for standard output, or a file path.
+    pub path: String,
+    /// Values as an object keyed by channel label (true) or as an array (false).
+    pub keyed: bool,
+}
+
+impl JsonlConfig {
+    /// Reads `path` and `layout`.
+    pub fn parse(options: &mut Options) -> Self {
+        let path = parse_path(options);
+        let keyed = options.choice("layout", "object", &["object", "array"]) == "object";
+        JsonlConfig { path, keyed }
+    }
+
+    /// A writer onto an opened destination.
+    pub fn writer<W: Write + Send>(&self, output: W) -> JsonlWriter<W> {
+        JsonlWriter {
+            output,
+            keyed: self.keyed,
+            line: String::new(),
+        }
+    }
+}
+
+/// Writes rows as JSON Lines.
+pub struct JsonlWriter<W> {
+    output: W,
+    keyed: bool,
+    line: String,
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+impl<W: Write + Send> SinkWriter for JsonlWriter<W> {
+    fn write_row(&mut self, row: &Row<'_>) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        line.push_str("{\"t\":");
+        line.push_str(&format_time(row.time));
+        line.push_str(",\"stream\":");
+        line.push_str(&json_string(&row.schema.name));
+        line.push_str(",\"subject\":");
+        line.push_str(&json_string(row.subject));
+        line.push_str(",\"values\":");
+        line.push(if self.keyed { '{' } else { '[' });
+        let count = match row.values {
+            RowValues::Numeric(v) => v.len(),
+            RowValues::Text(v) => v.len(),
+        };
+        for index in 0..count {
+            if index > 0 {
+                line.push(',');
+            }
+            if self.keyed {
+                let label = row.schema.channels.get(index).map_or("", |c| &c.label);
+                line.push_str(&json_string(label));
+                line.push(':');
+            }
+            match row.values {
+                RowValues::Numeric(v) => match format_number(v[index], row.schema) {
+                    Some(text) => line.push_str(&text),
+                    None => line.push_str("null"),
+                },
+                RowValues::Text(v) => line.push_str(&json_string(&v[index])),
+            }
+        }
+        line.push(if self.keyed { '}' } else { ']' });
+        line.push_str("}\n");
+        self.output.write_all(line.as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.output.flush()
+    }
+}

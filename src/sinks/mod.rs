@@ -1,0 +1,161 @@
+//! Sinks: where streams leave the pipeline.
+//!
+//! Each sink kind is one module with its config and its writer. The runtime hands a sink its rows
+//! in a deterministic order (event time, then input order, then subject; see [`ordering`]), so the
+//! bytes a sink writes do not depend on thread timing or the number of workers.
+
+mod csv;
+mod jsonl;
+pub mod ordering;
+
+pub use self::csv::CsvConfig;
+pub use self::jsonl::JsonlConfig;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use crate::operators::PortError;
+use crate::pipeline::options::Options;
+use crate::stream::{Nanos, StreamSchema};
+
+/// Sink kinds a pipeline file may name.
+pub const SINK_KINDS: [&str; 2] = ["csv", "jsonl"];
+
+/// The validated configuration of one sink.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkConfig {
+    /// JSON Lines, one object per sample.
+    Jsonl(JsonlConfig),
+    /// Comma-separated values, one row per sample of a single stream.
+    Csv(CsvConfig),
+}
+
+/// One output sample as a sink sees it.
+pub struct Row<'a> {
+    /// Event time of the sample.
+    pub time: Nanos,
+    /// Schema of the stream it belongs to.
+    pub schema: &'a StreamSchema,
+    /// Subject id.
+    pub subject: &'a str,
+    /// The sample's values.
+    pub values: RowValues<'a>,
+}
+
+/// The values of one sample.
+pub enum RowValues<'a> {
+    /// Numbers, one per channel.
+    Numeric(&'a [f64]),
+    /// Strings, one per channel.
+    Text(&'a [String]),
+}
+
+/// Writes rows somewhere; owned by the runtime for the whole run.
+pub trait SinkWriter: Send {
+    /// Writes one row.
+    fn write_row(&mut self, row: &Row<'_>) -> io::Result<()>;
+    /// Pushes buffered output to its destination.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl SinkConfig {
+    /// Reads the options of a sink of `kind`, or `None` when the kind is unknown.
+    pub fn parse(kind: &str, options: &mut Options) -> Option<SinkConfig> {
+        Some(match kind {
+            "jsonl" => SinkConfig::Jsonl(JsonlConfig::parse(options)),
+            "csv" => SinkConfig::Csv(CsvConfig::parse(options)),
+            _ => return None,
+        })
+    }
+
+    /// The kind name as written in pipeline files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Jsonl(_) => "jsonl",
+            SinkConfig::Csv(_) => "csv",
+        }
+    }
+
+    /// Where the sink writes (`-` for standard output).
+    pub fn path(&self) -> &str {
+        match self {
+            SinkConfig::Jsonl(config) => &config.path,
+            SinkConfig::Csv(config) => &config.path,
+        }
+    }
+
+    /// Checks that the sink can write these input streams.
+    pub fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+        match self {
+            SinkConfig::Jsonl(_) => Ok(()),
+            SinkConfig::Csv(config) => config.check_inputs(inputs),
+        }
+    }
+
+    /// Opens the destination and returns a writer for these inputs.
+    pub fn open(&self, inputs: &[StreamSchema]) -> Result<Box<dyn SinkWriter>, String> {
+        let output = open_output(self.path())?;
+        Ok(match self {
+            SinkConfig::Jsonl(config) => Box::new(config.writer(output)),
+            SinkConfig::Csv(config) => Box::new(config.writer(output, &inputs[0])),
+        })
+    }
+}
+
+/// Opens `-` as standard output, anything else as a file (creating its parent directories).
+fn open_output(path: &str) -> Result<BufWriter<Box<dyn Write + Send>>, String> {
+    if path == "-" {
+        return Ok(BufWriter::with_capacity(1 << 16, Box::new(io::stdout())));
+    }
+    let path_ref = Path::new(path);
+    if let Some(parent) = path_ref.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+    }
+    let file = File::create(path_ref).map_err(|e| format!("cannot create {path}: {e}"))?;
+    Ok(BufWriter::with_capacity(1 << 16, Box::new(file)))
+}
+
+/// Reads the `path` option shared by file sinks (default: standard output).
+fn parse_path(options: &mut Options) -> String {
+    options
+        .string("path")
+        .map(|p| p.into_inner())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// Formats a number as the stream's format would carry it: float32 streams print the shortest
+/// float32 text, others the shortest float64 text. `None` for NaN and infinities.
+pub fn format_number(value: f64, schema: &StreamSchema) -> Option<String> {
+    if !value.is_finite() {
+        return None;
+    }
+    Some(match schema.format {
+        crate::stream::ChannelFormat::Float32 => (value as f32).to_string(),
+        _ => value.to_string(),
+    })
+}
+
+/// Formats event time as seconds with nine decimals, exactly (no float rounding).
+pub fn format_time(time: Nanos) -> String {
+    let sign = if time < 0 { "-" } else { "" };
+    let magnitude = time.unsigned_abs();
+    format!(
+        "{sign}{}.{:09}",
+        magnitude / 1_000_000_000,
+        magnitude % 1_000_000_000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_exact_seconds() {
+        assert_eq!(format_time(12_003_333_333), "12.003333333");
+        assert_eq!(format_time(-5), "-0.000000005");
+        assert_eq!(format_time(0), "0.000000000");
+    }
+}

@@ -1,0 +1,209 @@
+//! The bounded queue between a source thread and the dataflow, with its full-queue policy.
+//!
+//! Memory is always bounded: when the queue is full a source either waits (`block`) or discards the
+//! oldest queued batch and counts its samples as dropped (`drop_oldest`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+
+use crate::metrics::SourceMetrics;
+use crate::pipeline::options::Options;
+use crate::stream::{Batch, Nanos};
+
+/// What a source does when the dataflow falls behind and its queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Wait for room (no data lost; the source slows down).
+    Block,
+    /// Drop the oldest queued batch and count its samples.
+    DropOldest,
+}
+
+/// Capacity (in batches) and policy of a source's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Maximum queued batches.
+    pub capacity: usize,
+    /// Full-queue policy.
+    pub policy: QueuePolicy,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: 1024,
+            policy: QueuePolicy::Block,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" }`.
+    pub fn parse(options: &mut Options) -> Self {
+        options
+            .table("queue", |queue| QueueConfig {
+                capacity: queue.integer("capacity", 1024, 1..1_000_001) as usize,
+                policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
+                    "drop_oldest" => QueuePolicy::DropOldest,
+                    _ => QueuePolicy::Block,
+                },
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What a source thread sends to the dataflow.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// Samples; every timestamp is at or above the last watermark.
+    Data(Batch),
+    /// Every future sample will have a timestamp at or above this.
+    Watermark(Nanos),
+    /// The source cannot go on; the pipeline stops with this message.
+    Failed(String),
+}
+
+/// The sending end a source thread owns.
+pub struct SourceSender {
+    sender: Sender<SourceEvent>,
+    /// A second receiver used to discard the oldest batch (only with `drop_oldest`).
+    oldest: Option<Receiver<SourceEvent>>,
+    policy: QueuePolicy,
+    metrics: Arc<SourceMetrics>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Creates a source's queue: the sender for its thread, the receiver for the dataflow.
+pub fn source_queue(
+    config: QueueConfig,
+    metrics: Arc<SourceMetrics>,
+    stop: Arc<AtomicBool>,
+) -> (SourceSender, Receiver<SourceEvent>) {
+    let (sender, receiver) = bounded(config.capacity);
+    (
+        SourceSender {
+            sender,
+            oldest: (config.policy == QueuePolicy::DropOldest).then(|| receiver.clone()),
+            policy: config.policy,
+            metrics,
+            stop,
+        },
+        receiver,
+    )
+}
+
+impl SourceSender {
+    /// Whether the pipeline asked sources to stop (Ctrl-C, an error elsewhere).
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The source's counters.
+    pub fn metrics(&self) -> &SourceMetrics {
+        &self.metrics
+    }
+
+    /// Sends samples; returns false when the pipeline is gone and the source should end.
+    pub fn data(&self, batch: Batch) -> bool {
+        let samples = batch.len() as u64;
+        let sent = self.send(SourceEvent::Data(batch));
+        if sent {
+            self.metrics.samples.fetch_add(samples, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// Promises that no later sample has a timestamp below `time`.
+    pub fn watermark(&self, time: Nanos) -> bool {
+        let sent = self.send(SourceEvent::Watermark(time));
+        if sent {
+            self.metrics.watermark.fetch_max(time, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// Reports a fatal error of this source.
+    pub fn fail(&self, message: impl Into<String>) {
+        let _ = self.sender.send(SourceEvent::Failed(message.into()));
+    }
+
+    fn send(&self, mut event: SourceEvent) -> bool {
+        loop {
+            match self.policy {
+                QueuePolicy::Block => {
+                    match self.sender.send_timeout(event, Duration::from_millis(100)) {
+                        Ok(()) => return true,
+                        Err(SendTimeoutError::Disconnected(_)) => return false,
+                        Err(SendTimeoutError::Timeout(back)) => event = back,
+                    }
+                }
+                QueuePolicy::DropOldest => match self.sender.try_send(event) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                    Err(TrySendError::Full(back)) => {
+                        if self.stopping() {
+                            return false;
+                        }
+                        event = back;
+                        if let Some(Ok(SourceEvent::Data(dropped))) =
+                            self.oldest.as_ref().map(Receiver::try_recv)
+                        {
+                            self.metrics
+                                .dropped
+                                .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Values;
+
+    fn batch(n: usize) -> Batch {
+        Batch {
+            stream: 0,
+            subject: "S".into(),
+            timestamps: vec![0; n],
+            values: Values::Numeric(vec![0.0; n]),
+        }
+    }
+
+    #[test]
+    fn drop_oldest_keeps_memory_bounded_and_counts() {
+        let metrics = Arc::new(SourceMetrics::default());
+        let config = QueueConfig {
+            capacity: 2,
+            policy: QueuePolicy::DropOldest,
+        };
+        let (sender, receiver) = source_queue(config, metrics.clone(), Arc::default());
+        for n in 1..=5 {
+            assert!(sender.data(batch(n)));
+        }
+        assert_eq!(receiver.len(), 2);
+        assert_eq!(metrics.dropped.load(Ordering::Relaxed), 1 + 2 + 3);
+        let kept: Vec<usize> = receiver
+            .try_iter()
+            .map(|e| match e {
+                SourceEvent::Data(b) => b.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(kept, vec![4, 5]);
+    }
+
+    #[test]
+    fn senders_notice_a_closed_pipeline() {
+        let (sender, receiver) =
+            source_queue(QueueConfig::default(), Arc::default(), Arc::default());
+        drop(receiver);
+        assert!(!sender.data(batch(1)));
+    }
+}

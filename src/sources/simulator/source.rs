@@ -1,0 +1,202 @@
+//! The `simulator` source: its pipeline options and the thread that paces the simulation.
+//!
+//! ```toml
+//! [sources.sim]
+//! kind = "simulator"
+//! seed = 7
+//! subjects = 2                    # or a list of ids: ["P01", "P02"]
+//! streams = ["eeg", "ecg", "eda", "emotion"]   # default: all
+//! duration_s = 60                 # default: until Ctrl-C
+//! realtime = true                 # pace by the wall clock; false = as fast as possible
+//! ```
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{SimStream, Simulator, SimulatorSettings};
+use crate::pipeline::document::{suggest_or_list, Node};
+use crate::pipeline::options::Options;
+use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema};
+
+/// Options of a `simulator` source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulatorConfig {
+    /// Seed: the same seed gives the same data, byte for byte.
+    pub seed: u64,
+    /// Subject ids.
+    pub subjects: Vec<String>,
+    /// Streams to produce, in output order.
+    pub streams: Vec<SimStream>,
+    /// Event time of the first sample (seconds on the LSL clock).
+    pub start_s: f64,
+    /// Length of the simulation; `None` runs until stopped.
+    pub duration_s: Option<f64>,
+    /// Pace output by the wall clock instead of running as fast as possible.
+    pub realtime: bool,
+    /// Event time covered by each step (data batch per stream and watermark).
+    pub chunk_s: f64,
+    /// Queue to the dataflow.
+    pub queue: QueueConfig,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            seed: 1,
+            subjects: subject_ids(1),
+            streams: SimStream::ALL.to_vec(),
+            start_s: 0.0,
+            duration_s: None,
+            realtime: false,
+            chunk_s: 0.1,
+            queue: QueueConfig::default(),
+        }
+    }
+}
+
+/// Subject ids `S01`, `S02`, ... for a count.
+pub fn subject_ids(count: usize) -> Vec<String> {
+    (1..=count).map(|i| format!("S{i:02}")).collect()
+}
+
+impl SimulatorConfig {
+    /// Reads the simulator's options.
+    pub fn parse(options: &mut Options) -> Self {
+        let defaults = SimulatorConfig::default();
+        let seed = options.integer("seed", 1, 0..i64::MAX) as u64;
+        let subjects = match options.raw("subjects") {
+            None => defaults.subjects,
+            Some(node) => match node.get_ref() {
+                Node::Int(n) if (1..=10_000).contains(n) => subject_ids(*n as usize),
+                Node::Array(items) if !items.is_empty() => {
+                    let ids: Vec<String> = items
+                        .iter()
+                        .filter_map(|item| match item.get_ref() {
+                            Node::Str(s) if !s.is_empty() => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if ids.len() != items.len() {
+                        options.error_at_span(
+                            node.span(),
+                            "`subjects` must be a list of non-empty subject ids",
+                            "for example subjects = [\"P01\", \"P02\"], or a count: subjects = 2",
+                        );
+                    }
+                    ids
+                }
+                other => {
+                    options.error_at_span(
+                        node.span(),
+                        format!(
+                            "`subjects` must be a count (1 to 10000) or a list of ids, found {}",
+                            other.describe()
+                        ),
+                        "for example subjects = 2, or subjects = [\"P01\", \"P02\"]",
+                    );
+                    defaults.subjects
+                }
+            },
+        };
+        let mut streams = Vec::new();
+        match options.string_list("streams") {
+            None => streams = defaults.streams,
+            Some(names) => {
+                let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
+                for name in names {
+                    match SimStream::from_name(name.get_ref()) {
+                        Some(stream) if !streams.contains(&stream) => streams.push(stream),
+                        Some(_) => {}
+                        None => options.error_at_span(
+                            name.span(),
+                            format!("the simulator has no stream \"{}\"", name.get_ref()),
+                            suggest_or_list(name.get_ref(), &valid),
+                        ),
+                    }
+                }
+            }
+        }
+        let start_s = options.number("start_s").unwrap_or(0.0);
+        let duration_s = options.number("duration_s");
+        if let Some(d) = duration_s.filter(|d| *d <= 0.0 || !d.is_finite()) {
+            options.error_at(
+                "duration_s",
+                format!("`duration_s` must be greater than zero, found {d}"),
+                "leave it out to run until stopped",
+            );
+        }
+        SimulatorConfig {
+            seed,
+            subjects,
+            streams,
+            start_s,
+            duration_s,
+            realtime: options.boolean("realtime", false),
+            chunk_s: options.positive("chunk_s", defaults.chunk_s),
+            queue: QueueConfig::parse(options),
+        }
+    }
+
+    /// One schema per configured stream.
+    pub fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
+        self.streams
+            .iter()
+            .map(|s| s.schema(source_name, &self.subjects))
+            .collect()
+    }
+
+    /// Starts the simulation thread.
+    pub fn spawn(
+        &self,
+        source_name: &str,
+        stream_ids: Vec<u32>,
+        sender: SourceSender,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let config = self.clone();
+        std::thread::Builder::new()
+            .name(format!("source {source_name}"))
+            .spawn(move || config.run(&stream_ids, &sender))
+    }
+
+    fn run(&self, stream_ids: &[u32], sender: &SourceSender) {
+        let start = secs_to_nanos(self.start_s);
+        let end = self
+            .duration_s
+            .map_or(Nanos::MAX, |d| start.saturating_add(secs_to_nanos(d)));
+        let step = secs_to_nanos(self.chunk_s).max(1);
+        let mut simulator = Simulator::new(SimulatorSettings {
+            seed: self.seed,
+            subjects: self.subjects.clone(),
+            streams: self.streams.clone(),
+            start,
+        });
+        let wall_start = Instant::now();
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut produced = start;
+        if !sender.watermark(start) {
+            return;
+        }
+        while produced < end && !sender.stopping() {
+            let target = produced.saturating_add(step).min(end);
+            if self.realtime {
+                let due = wall_start + Duration::from_nanos((target - start) as u64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+            }
+            simulator.advance(target, &mut batches);
+            for mut batch in batches.drain(..) {
+                batch.stream = stream_ids[batch.stream as usize];
+                if !sender.data(batch) {
+                    return;
+                }
+            }
+            if !sender.watermark(target) {
+                return;
+            }
+            produced = target;
+        }
+    }
+}
