@@ -9,6 +9,7 @@
 
 pub mod dsp;
 pub mod metrics;
+pub mod model;
 pub mod operators;
 pub mod pipeline;
 pub mod runtime;

@@ -6,11 +6,13 @@
 //! operators never see two subjects' data mixed and results do not depend on the worker count.
 
 mod band_power;
+mod model;
 mod select;
 mod window;
 mod window_stats;
 
 pub use band_power::BandPowerConfig;
+pub use model::{ModelConfig, DEFAULT_HELO_MANIFEST};
 pub use select::SelectConfig;
 pub use window::{WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
@@ -19,7 +21,16 @@ use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 3] = ["band_power", "select", "window_stats"];
+pub const OPERATOR_KINDS: [&str; 5] = ["band_power", "helo", "onnx", "select", "window_stats"];
+
+/// How the runtime spreads an operator's subjects over workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// One logic instance per subject, subjects partitioned across workers.
+    PerSubject,
+    /// One logic instance for all subjects, on one worker (models batch subjects together).
+    AllSubjects,
+}
 
 /// The validated configuration of one operator.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +41,13 @@ pub enum OperatorConfig {
     Select(SelectConfig),
     /// Per-channel statistics over sliding windows.
     WindowStats(WindowStatsConfig),
+    /// A model with a manifest on ONNX Runtime (`helo` when `helo` is true, else `onnx`).
+    Model {
+        /// Whether the pipeline asked for `helo` (HeLo manifest required).
+        helo: bool,
+        /// The model and how to run it.
+        config: Box<ModelConfig>,
+    },
 }
 
 /// A problem with an operator's inputs, found once the upstream schemas are known.
@@ -102,6 +120,11 @@ impl OperatorConfig {
             "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
             "select" => OperatorConfig::Select(SelectConfig::parse(options)),
             "window_stats" => OperatorConfig::WindowStats(WindowStatsConfig::parse(options)),
+            "helo" | "onnx" => {
+                let helo = kind == "helo";
+                let config = Box::new(ModelConfig::parse(options, helo)?);
+                OperatorConfig::Model { helo, config }
+            }
             _ => return None,
         })
     }
@@ -112,6 +135,8 @@ impl OperatorConfig {
             OperatorConfig::BandPower(_) => "band_power",
             OperatorConfig::Select(_) => "select",
             OperatorConfig::WindowStats(_) => "window_stats",
+            OperatorConfig::Model { helo: true, .. } => "helo",
+            OperatorConfig::Model { helo: false, .. } => "onnx",
         }
     }
 
@@ -125,6 +150,7 @@ impl OperatorConfig {
             OperatorConfig::BandPower(config) => config.output_schema(name, inputs),
             OperatorConfig::Select(config) => config.output_schema(name, inputs),
             OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
+            OperatorConfig::Model { config, .. } => config.output_schema(name, inputs),
         }
     }
 
@@ -146,6 +172,23 @@ impl OperatorConfig {
             OperatorConfig::WindowStats(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, output, subject))
             }
+            OperatorConfig::Model { config, .. } => Box::new(config.instantiate(inputs, output_id)),
+        }
+    }
+
+    /// How the runtime spreads subjects over workers for this operator.
+    pub fn routing(&self) -> Routing {
+        match self {
+            OperatorConfig::Model { .. } => Routing::AllSubjects,
+            _ => Routing::PerSubject,
+        }
+    }
+
+    /// Acquires what the operator needs before the dataflow starts (a model session).
+    pub fn prepare(&mut self, name: &str) -> Result<(), String> {
+        match self {
+            OperatorConfig::Model { config, .. } => config.prepare(name),
+            _ => Ok(()),
         }
     }
 }

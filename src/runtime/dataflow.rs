@@ -27,7 +27,7 @@ use timely::dataflow::operators::{Capability, Concatenate, Probe};
 use timely::dataflow::{ProbeHandle, Scope, Stream};
 
 use crate::metrics::PipelineMetrics;
-use crate::operators::OperatorLogic;
+use crate::operators::{OperatorLogic, Routing};
 use crate::pipeline::{Pipeline, StreamId};
 use crate::sinks::ordering::OrderedRows;
 use crate::sinks::SinkWriter;
@@ -125,7 +125,8 @@ pub fn build<'s>(
             let refs: Vec<_> = schemas.iter().collect();
             config.instantiate(&refs, output_id, &output_schema, subject)
         };
-        let output = keyed_operator(merged, &node.name, node.inputs.clone(), factory);
+        let routing = node.config.routing();
+        let output = keyed_operator(merged, &node.name, node.inputs.clone(), routing, factory);
         streams[node.output as usize] = Some(output);
     }
 
@@ -202,12 +203,20 @@ fn keyed_operator<'s, F>(
     stream: BatchStream<'s>,
     name: &str,
     input_ids: Vec<StreamId>,
+    routing: Routing,
     factory: F,
 ) -> BatchStream<'s>
 where
     F: Fn(&str) -> Box<dyn OperatorLogic> + 'static,
 {
-    let route = Exchange::new(|batch: &Batch| subject_route(&batch.subject));
+    let per_subject = routing == Routing::PerSubject;
+    let route = Exchange::new(move |batch: &Batch| {
+        if per_subject {
+            subject_route(&batch.subject)
+        } else {
+            0
+        }
+    });
     stream.unary_frontier(route, name, move |_capability, _info| {
         let mut logics: BTreeMap<String, Box<dyn OperatorLogic>> = BTreeMap::new();
         let mut held: Option<Capability<Nanos>> = None;
@@ -219,9 +228,14 @@ where
                         .iter()
                         .position(|&id| id == batch.stream)
                         .unwrap_or(0);
+                    let key = if per_subject {
+                        batch.subject.as_str()
+                    } else {
+                        ""
+                    };
                     let logic = logics
-                        .entry(batch.subject.clone())
-                        .or_insert_with(|| factory(&batch.subject));
+                        .entry(key.to_string())
+                        .or_insert_with(|| factory(key));
                     logic.on_batch(port, &batch, &mut out);
                 }
                 if !out.is_empty() {

@@ -62,6 +62,11 @@ pub fn run(
         return Err("the number of workers must be at least 1".to_string());
     }
     let started = Instant::now();
+    let mut pipeline = pipeline.clone();
+    for operator in &mut pipeline.operators {
+        operator.config.prepare(&operator.name)?;
+    }
+    let pipeline = &pipeline;
     let metrics = Arc::new(PipelineMetrics::new(
         pipeline.sources.len(),
         pipeline.sinks.len(),

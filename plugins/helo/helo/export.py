@@ -1,0 +1,147 @@
+"""Trains the model to ship, exports it to ONNX and writes its manifest.
+
+    python -m helo.export --recording out/helo-features.jsonl --test-subjects S07 S08 --out model/
+
+The exported graph takes the raw HeLo input features (the z-score standardisation of the training set
+is part of the graph, and its statistics are also listed in the manifest) and returns the emotion
+distribution. Opset 18, dynamic batch.
+"""
+
+import argparse
+import hashlib
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import RECORDING_STREAMS, load_recording
+from .metrics import beats
+from .train import predict_helo, score, table, train_helo, train_linear
+
+OPSET = 18
+INPUTS = ["eeg", "gsr", "ppg", "video"]
+
+#: What each input must be computed as (the heloflow operator producing it).
+FEATURE_DEFINITIONS = {
+    "eeg": "DMER EEG differential entropy: 18 channels x 5 bands (1-4, 4-8, 8-14, 14-31, 31-49 Hz), channel-major",
+    "gsr": "DMER GSR features (28)",
+    "ppg": "DMER PPG features (27) after a 0.5-8 Hz band-pass",
+    "video": "facial action-unit window statistics",
+}
+
+
+class Deployed(nn.Module):
+    """The trained model with its input standardisation folded in."""
+
+    def __init__(self, model, standardiser):
+        super().__init__()
+        self.model = model
+        for index, (mean, std) in enumerate(zip(standardiser.mean, standardiser.std)):
+            self.register_buffer(f"mean{index}", torch.tensor(mean, dtype=torch.float32))
+            self.register_buffer(f"std{index}", torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, eeg, gsr, ppg, video):
+        inputs = [eeg, gsr, ppg, video]
+        scaled = [(x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}") for i, x in enumerate(inputs)]
+        return self.model(*scaled)
+
+
+def export_onnx(deployed, example, path):
+    """Writes the ONNX graph (opset 18, dynamic batch)."""
+    deployed.eval()
+    torch.onnx.export(
+        deployed,
+        tuple(example),
+        str(path),
+        input_names=INPUTS,
+        output_names=["distribution"],
+        dynamic_axes={name: {0: "batch"} for name in INPUTS + ["distribution"]},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recording", required=True)
+    parser.add_argument("--test-subjects", nargs="+", required=True, help="subjects held out for the metrics")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="helo-sim")
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--trained-on", default="heloflow simulator")
+    parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--hop-s", type=float, default=1.0)
+    parser.add_argument("--out", default="model")
+    args = parser.parse_args(argv)
+
+    dataset = load_recording(args.recording)
+    test_mask = np.isin(dataset.subjects, args.test_subjects)
+    if not test_mask.any():
+        parser.error(f"none of {args.test_subjects} is in the recording")
+    train, test = dataset.select(~test_mask), dataset.select(test_mask)
+    model, standardiser = train_helo(train, args.epochs, args.seed, log=print)
+    scores = {
+        "helo": score(test.target, predict_helo(model, standardiser, test)),
+        "uniform": score(test.target, np.full_like(test.target, 1.0 / test.target.shape[1])),
+        "training_mean": score(test.target, np.tile(train.target.mean(axis=0), (len(test), 1))),
+        "linear": score(test.target, train_linear(train, args.epochs, args.seed)(test)),
+    }
+    print(table(scores))
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / f"{args.name}.onnx"
+    deployed = Deployed(model, standardiser)
+    example = [torch.tensor(x[:2], dtype=torch.float32) for x in test.inputs()]
+    export_onnx(deployed, example, onnx_path)
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    manifest = {
+        "name": args.name,
+        "version": args.version,
+        "file": onnx_path.name,
+        "sha256": digest,
+        "opset": OPSET,
+        "architecture": "HeLo (Zheng et al., ACM MM 2025), heloflow implementation",
+        "config": model.config.to_dict(),
+        "labels": dataset.labels,
+        "window_s": args.window_s,
+        "hop_s": args.hop_s,
+        "inputs": [
+            {
+                "name": name,
+                "stream": RECORDING_STREAMS[name],
+                "shape": [-1, int(x.shape[1])],
+                "features": FEATURE_DEFINITIONS[name],
+                "channels": dataset.columns[name],
+                "mean": [float(v) for v in mean],
+                "std": [float(v) for v in std],
+            }
+            for name, x, mean, std in zip(INPUTS, dataset.inputs(), standardiser.mean, standardiser.std)
+        ],
+        "training_mean": [float(v) for v in train.target.mean(axis=0)],
+        "output": {"name": "distribution", "shape": [-1, len(dataset.labels)], "unit": "probability"},
+        "trained_on": {
+            "data": args.trained_on,
+            "train_subjects": sorted(set(train.subjects)),
+            "test_subjects": sorted(set(test.subjects)),
+            "windows": {"train": len(train), "test": len(test)},
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        },
+        "metrics": {"held_out": scores, "beats_all_baselines": all(
+            beats(scores["helo"], scores[b]) for b in ("uniform", "training_mean", "linear"))},
+    }
+    (out / f"{args.name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {onnx_path} and {out / (args.name + '.json')}")
+
+
+if __name__ == "__main__":
+    main()

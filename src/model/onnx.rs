@@ -1,0 +1,236 @@
+//! ONNX Runtime sessions: finding the library, choosing the execution provider, running batches.
+//!
+//! The ONNX Runtime library is loaded at run time (`ort`'s `load-dynamic`), from, in order: the
+//! operator's `library` option, `ORT_DYLIB_PATH`, or the `onnxruntime` Python wheel in the project's
+//! `.venv` (which `./scripts/demo` and `./scripts/test` install).
+//!
+//! Execution providers: `cpu` (default) or `cuda`. CUDA registration is made to fail loudly rather
+//! than silently falling back; the operator's `fallback` policy then either continues on CPU with a
+//! warning naming the reason, or refuses to start. The provider that actually runs is reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+
+use super::manifest::LoadedManifest;
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// NVIDIA CUDA (needs the `onnxruntime-gpu` library and a GPU).
+    Cuda,
+}
+
+/// What to do when the requested provider cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Run on CPU and say so loudly.
+    Cpu,
+    /// Refuse to start.
+    Error,
+}
+
+/// How to open a model session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionOptions {
+    /// Requested execution provider.
+    pub provider: Provider,
+    /// Policy when it is unavailable.
+    pub fallback: Fallback,
+    /// Intra-op threads for the CPU provider.
+    pub threads: usize,
+    /// Explicit path of the ONNX Runtime library.
+    pub library: Option<PathBuf>,
+    /// Write an ONNX Runtime profile (which provider ran each node) to this path prefix.
+    pub profile: Option<PathBuf>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            provider: Provider::Cpu,
+            fallback: Fallback::Cpu,
+            threads: 1,
+            library: None,
+            profile: None,
+        }
+    }
+}
+
+/// An open model: its session and what it takes and returns.
+pub struct ModelSession {
+    session: Session,
+    input_names: Vec<String>,
+    widths: Vec<usize>,
+    labels: usize,
+    /// Name of the execution provider that runs the model.
+    pub provider: &'static str,
+    /// Why the requested provider was not used, when it was not.
+    pub fallback_reason: Option<String>,
+}
+
+/// Candidate locations of the ONNX Runtime library, most specific first.
+pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        candidates.push(PathBuf::from(path));
+    }
+    let mut roots = vec![PathBuf::from(".")];
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/heloflow -> the repository root.
+        if let Some(root) = exe.ancestors().nth(3) {
+            roots.push(root.to_path_buf());
+        }
+    }
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    for root in roots {
+        let lib = root.join(".venv/lib");
+        let Ok(entries) = std::fs::read_dir(&lib) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let capi = entry.path().join("site-packages/onnxruntime/capi");
+            if let Ok(files) = std::fs::read_dir(&capi) {
+                let mut found: Vec<PathBuf> = files
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so."))
+                    })
+                    .collect();
+                found.sort();
+                candidates.extend(found);
+            }
+        }
+    }
+    candidates
+}
+
+/// Loads ONNX Runtime once per process; later calls return the same environment or error.
+fn environment(explicit: Option<&Path>) -> Result<&'static Environment, String> {
+    static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+    ENVIRONMENT
+        .get_or_init(|| {
+            let candidates = library_candidates(explicit);
+            let library = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
+                "ONNX Runtime library not found: set the operator's `library` option or \
+                 ORT_DYLIB_PATH to libonnxruntime.so (1.31 or later), or run ./scripts/test, which \
+                 installs the onnxruntime wheel into .venv"
+                    .to_string()
+            })?;
+            ort::init_from(library)
+                .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?
+                .with_name("heloflow")
+                .build()
+                .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+impl ModelSession {
+    /// Opens the model of `manifest` with `options`; errors say what is missing and where.
+    pub fn open(
+        manifest: &LoadedManifest,
+        options: &SessionOptions,
+    ) -> Result<ModelSession, String> {
+        let model_path = manifest.model_path();
+        if !model_path.is_file() {
+            return Err(format!(
+                "model file {} (named by {}) does not exist",
+                model_path.display(),
+                manifest.path.display()
+            ));
+        }
+        let env = environment(options.library.as_deref())?;
+        let build = |cuda: bool| -> Result<Session, String> {
+            let mut builder = Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_intra_threads(options.threads.max(1))
+                .map_err(|e| e.to_string())?;
+            if let Some(profile) = &options.profile {
+                builder = builder.with_profiling(profile).map_err(|e| e.to_string())?;
+            }
+            if cuda {
+                builder = builder
+                    .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                    .map_err(|e| e.to_string())?;
+            }
+            builder
+                .commit_from_file(&model_path)
+                .map_err(|e| format!("cannot load model {}: {e}", model_path.display()))
+        };
+        let (session, provider, fallback_reason) = match options.provider {
+            Provider::Cpu => (build(false)?, "CPUExecutionProvider", None),
+            Provider::Cuda => match build(true) {
+                Ok(session) => (session, "CUDAExecutionProvider", None),
+                Err(reason) if options.fallback == Fallback::Cpu => {
+                    (build(false)?, "CPUExecutionProvider", Some(reason))
+                }
+                Err(reason) => {
+                    return Err(format!(
+                        "the CUDA execution provider is not available and fallback = \"error\": {reason}"
+                    ))
+                }
+            },
+        };
+        let m = &manifest.manifest;
+        let input_names: Vec<String> = session
+            .inputs()
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect();
+        let expected: Vec<&str> = m.inputs.iter().map(|i| i.name.as_str()).collect();
+        if input_names != expected {
+            return Err(format!(
+                "model {} takes inputs {input_names:?} but its manifest lists {expected:?}",
+                model_path.display()
+            ));
+        }
+        Ok(ModelSession {
+            session,
+            input_names,
+            widths: m.inputs.iter().map(|i| i.width()).collect(),
+            labels: m.labels.len(),
+            provider,
+            fallback_reason,
+        })
+    }
+
+    /// Runs one batch: `inputs[i]` holds `batch` rows of input `i`, row-major. Returns `batch` rows of
+    /// label probabilities, row-major.
+    pub fn run(&mut self, batch: usize, inputs: &[Vec<f32>]) -> Result<Vec<f32>, String> {
+        let mut values = Vec::with_capacity(inputs.len());
+        for ((name, width), data) in self.input_names.iter().zip(&self.widths).zip(inputs) {
+            if data.len() != batch * width {
+                return Err(format!(
+                    "input `{name}` needs {batch} x {width} values, got {}",
+                    data.len()
+                ));
+            }
+            let tensor = Tensor::from_array(([batch, *width], data.clone()))
+                .map_err(|e| format!("input `{name}`: {e}"))?;
+            values.push((name.clone(), tensor.into_dyn()));
+        }
+        let outputs = self
+            .session
+            .run(values)
+            .map_err(|e| format!("model run failed: {e}"))?;
+        let (shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| format!("model output is not a float tensor: {e}"))?;
+        if shape.len() != 2 || shape[0] as usize != batch || shape[1] as usize != self.labels {
+            return Err(format!(
+                "model output has shape {shape:?}, expected [{batch}, {}]",
+                self.labels
+            ));
+        }
+        Ok(data.to_vec())
+    }
+}

@@ -1,0 +1,367 @@
+//! `onnx` and `helo`: run a model with a manifest on ONNX Runtime, as a dataflow operator.
+//!
+//! The operator takes one input stream per model input, in manifest order, each a windowed feature
+//! stream whose window ends fall on the model's hop. Once event time passes a window end, the
+//! feature vectors of every subject for that window are stacked into one batch and run together;
+//! the output is one distribution per subject and window, timestamped with the window end.
+//!
+//! ```toml
+//! [operators.emotion]
+//! kind = "helo"                                   # `onnx` for any model with a manifest
+//! inputs = ["eeg_de", "gsr", "ppg", "face"]       # in the manifest's input order
+//! model = "plugins/helo/model/helo-sim.json"      # the manifest (default for `helo`)
+//! execution_provider = "cpu"                      # or "cuda"
+//! fallback = "cpu"                                # when CUDA is unavailable: "cpu" (warn) or "error"
+//! threads = 1
+//! ```
+//!
+//! Windows where an input is missing or holds NaN/Inf are not scored; they are counted and reported
+//! at the end of the run, so a gap in the output stream shows where data was bad.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::{OperatorLogic, PortError, PortSite};
+use crate::model::manifest::LoadedManifest;
+use crate::model::onnx::{Fallback, ModelSession, Provider, SessionOptions};
+use crate::pipeline::options::Options;
+use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
+
+/// Manifest of the shipped HeLo model, the default of `kind = "helo"`.
+pub const DEFAULT_HELO_MANIFEST: &str = "plugins/helo/model/helo-sim.json";
+
+/// An opened model session shared by the operator's logic (opened before the dataflow starts).
+#[derive(Clone, Default)]
+pub struct PreparedSession(Option<Arc<Mutex<ModelSession>>>);
+
+impl fmt::Debug for PreparedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PreparedSession(open)"
+        } else {
+            "PreparedSession(closed)"
+        })
+    }
+}
+
+impl PartialEq for PreparedSession {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Options of an `onnx` or `helo` operator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// The model's manifest.
+    pub manifest: LoadedManifest,
+    /// How to open the session.
+    pub session: SessionOptions,
+    /// The open session, once [`ModelConfig::prepare`] ran.
+    pub prepared: PreparedSession,
+    /// Name of the operator (for messages), set by [`ModelConfig::prepare`].
+    pub operator: String,
+}
+
+impl ModelConfig {
+    /// Reads the options; `helo` requires a HeLo manifest and defaults to the shipped model.
+    pub fn parse(options: &mut Options, helo: bool) -> Option<Self> {
+        let model = options.string("model");
+        let path = match (&model, helo) {
+            (Some(path), _) => path.get_ref().clone(),
+            (None, true) => DEFAULT_HELO_MANIFEST.to_string(),
+            (None, false) => {
+                options.error_at(
+                    "model",
+                    "`onnx` needs `model`, the path of the model's manifest (JSON)",
+                    "for example model = \"plugins/helo/model/helo-sim.json\"",
+                );
+                return None;
+            }
+        };
+        let provider = match options.choice("execution_provider", "cpu", &["cpu", "cuda"]) {
+            "cuda" => Provider::Cuda,
+            _ => Provider::Cpu,
+        };
+        let fallback = match options.choice("fallback", "cpu", &["cpu", "error"]) {
+            "error" => Fallback::Error,
+            _ => Fallback::Cpu,
+        };
+        let threads = options.integer("threads", 1, 1..257) as usize;
+        let library = options
+            .string("library")
+            .map(|l| PathBuf::from(l.into_inner()));
+        let profile = options
+            .string("profile")
+            .map(|p| PathBuf::from(p.into_inner()));
+        let manifest = match LoadedManifest::read(std::path::Path::new(&path)) {
+            Ok(manifest) => manifest,
+            Err(message) => {
+                options.error_at(
+                    "model",
+                    message,
+                    "point `model` at a manifest written by plugins/helo/helo/export.py (paths are relative to the working directory)",
+                );
+                return None;
+            }
+        };
+        if helo && !manifest.manifest.architecture.starts_with("HeLo") {
+            options.error_at(
+                "model",
+                format!(
+                    "{} describes a `{}` model, not HeLo",
+                    path, manifest.manifest.architecture
+                ),
+                "use kind = \"onnx\" for other models",
+            );
+            return None;
+        }
+        Some(ModelConfig {
+            manifest,
+            session: SessionOptions {
+                provider,
+                fallback,
+                threads,
+                library,
+                profile,
+            },
+            prepared: PreparedSession::default(),
+            operator: String::new(),
+        })
+    }
+
+    /// Per input, the positions of the manifest's channels in the input stream.
+    fn channel_picks(&self, inputs: &[&StreamSchema]) -> Result<Vec<Vec<usize>>, PortError> {
+        let expected = &self.manifest.manifest.inputs;
+        if inputs.len() != expected.len() {
+            let names: Vec<_> = expected
+                .iter()
+                .map(|i| format!("{} ({})", i.name, i.stream))
+                .collect();
+            return Err(PortError {
+                site: PortSite::Inputs,
+                message: format!(
+                    "the model takes {} inputs, found {}",
+                    expected.len(),
+                    inputs.len()
+                ),
+                help: format!("connect, in order: {}", names.join(", ")),
+            });
+        }
+        let hop = self.manifest.manifest.hop_s;
+        let mut picks = Vec::new();
+        for (index, (schema, input)) in inputs.iter().zip(expected).enumerate() {
+            let missing: Vec<&str> = input
+                .channels
+                .iter()
+                .filter(|label| !schema.channels.iter().any(|c| &&c.label == label))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                let shown: Vec<_> = missing.iter().take(4).copied().collect();
+                return Err(PortError::input(
+                    index,
+                    format!(
+                        "`{}` lacks {} of the {} channels the model's input `{}` needs (e.g. {})",
+                        schema.name,
+                        missing.len(),
+                        input.width(),
+                        input.name,
+                        shown.join(", ")
+                    ),
+                    format!("connect the stream computed as: {}", input.features),
+                ));
+            }
+            let period_ok =
+                matches!(schema.rate, Rate::Regular(hz) if (1.0 / hz - hop).abs() < 1e-6);
+            if !period_ok {
+                return Err(PortError::input(
+                    index,
+                    format!(
+                        "`{}` has rate {}, but the model was trained on one window every {hop} s",
+                        schema.name, schema.rate
+                    ),
+                    format!("compute its windows with hop_s = {hop}"),
+                ));
+            }
+            picks.push(
+                input
+                    .channels
+                    .iter()
+                    .map(|label| {
+                        schema
+                            .channels
+                            .iter()
+                            .position(|c| &c.label == label)
+                            .unwrap_or(0)
+                    })
+                    .collect(),
+            );
+        }
+        Ok(picks)
+    }
+
+    /// The output: an emotion distribution, one channel per label, one sample per window.
+    pub fn output_schema(
+        &self,
+        name: &str,
+        inputs: &[&StreamSchema],
+    ) -> Result<StreamSchema, PortError> {
+        self.channel_picks(inputs)?;
+        let manifest = &self.manifest.manifest;
+        let mut subjects: Vec<String> = inputs.iter().flat_map(|s| s.subjects.clone()).collect();
+        subjects.sort();
+        subjects.dedup();
+        Ok(StreamSchema {
+            name: name.to_string(),
+            modality: Modality::Emotion,
+            channels: manifest
+                .labels
+                .iter()
+                .map(|l| Channel::new(l.clone(), "probability", "Emotion"))
+                .collect(),
+            format: ChannelFormat::Float32,
+            rate: Rate::Regular(1.0 / manifest.hop_s),
+            subjects,
+        })
+    }
+
+    /// Opens the model (once, before the dataflow starts) and reports the provider that runs it.
+    pub fn prepare(&mut self, operator: &str) -> Result<(), String> {
+        let session = ModelSession::open(&self.manifest, &self.session)
+            .map_err(|e| format!("operator `{operator}`: {e}"))?;
+        let m = &self.manifest.manifest;
+        if let Some(reason) = &session.fallback_reason {
+            eprintln!(
+                "heloflow: WARNING: operator `{operator}`: CUDA execution provider unavailable, running {} {} on CPU (fallback = \"cpu\"): {reason}",
+                m.name, m.version
+            );
+        }
+        eprintln!(
+            "heloflow: operator `{operator}`: model {} {} runs on {}",
+            m.name, m.version, session.provider
+        );
+        self.prepared = PreparedSession(Some(Arc::new(Mutex::new(session))));
+        self.operator = operator.to_string();
+        Ok(())
+    }
+
+    /// The logic serving every subject (the runtime routes all subjects to one instance).
+    pub fn instantiate(&self, inputs: &[&StreamSchema], output_id: u32) -> ModelLogic {
+        ModelLogic {
+            session: self.prepared.0.clone(),
+            picks: self.channel_picks(inputs).unwrap_or_default(),
+            pending: BTreeMap::new(),
+            output_id,
+            operator: self.operator.clone(),
+            skipped: 0,
+        }
+    }
+}
+
+/// The feature vectors of one subject's window, per input.
+type WindowInputs = Vec<Option<Vec<f32>>>;
+
+/// Buffers windows of all subjects and runs them in batches as event time passes.
+pub struct ModelLogic {
+    session: Option<Arc<Mutex<ModelSession>>>,
+    picks: Vec<Vec<usize>>,
+    pending: BTreeMap<(Nanos, String), WindowInputs>,
+    output_id: u32,
+    operator: String,
+    skipped: u64,
+}
+
+impl OperatorLogic for ModelLogic {
+    fn on_batch(&mut self, input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
+        let (Values::Numeric(values), Some(pick)) = (&batch.values, self.picks.get(input)) else {
+            return;
+        };
+        let width = batch.channel_count();
+        let inputs = self.picks.len();
+        for (row, &time) in batch.timestamps.iter().enumerate() {
+            let sample = &values[row * width..(row + 1) * width];
+            let vector: Vec<f32> = pick.iter().map(|&i| sample[i] as f32).collect();
+            let finite = vector.iter().all(|v| v.is_finite());
+            let slot = self
+                .pending
+                .entry((time, batch.subject.clone()))
+                .or_insert_with(|| vec![None; inputs]);
+            slot[input] = finite.then_some(vector);
+        }
+    }
+
+    fn on_frontier(&mut self, frontier: Nanos, out: &mut Vec<Batch>) {
+        let ready: Vec<(Nanos, String)> = self
+            .pending
+            .range(..(frontier, String::new()))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let mut keys = Vec::new();
+        let mut stacked: Vec<Vec<f32>> = vec![Vec::new(); self.picks.len()];
+        for key in ready {
+            let Some(window) = self.pending.remove(&key) else {
+                continue;
+            };
+            if window.iter().any(Option::is_none) {
+                self.skipped += 1;
+                continue;
+            }
+            for (column, vector) in stacked.iter_mut().zip(window.into_iter().flatten()) {
+                column.extend(vector);
+            }
+            keys.push(key);
+        }
+        if frontier == Nanos::MAX && self.skipped > 0 {
+            eprintln!(
+                "heloflow: operator `{}`: {} windows not scored (an input missing or not finite)",
+                self.operator, self.skipped
+            );
+        }
+        let Some(session) = &self.session else {
+            return;
+        };
+        if keys.is_empty() {
+            return;
+        }
+        let result = session
+            .lock()
+            .map_err(|_| "model session poisoned".to_string())
+            .and_then(|mut s| s.run(keys.len(), &stacked));
+        let probabilities = match result {
+            Ok(p) => p,
+            Err(message) => {
+                eprintln!("heloflow: operator `{}`: {message}", self.operator);
+                return;
+            }
+        };
+        let labels = probabilities.len() / keys.len();
+        let mut by_subject: BTreeMap<&str, (Vec<Nanos>, Vec<f64>)> = BTreeMap::new();
+        for (row, (time, subject)) in keys.iter().enumerate() {
+            let entry = by_subject.entry(subject).or_default();
+            entry.0.push(*time);
+            entry.1.extend(
+                probabilities[row * labels..(row + 1) * labels]
+                    .iter()
+                    .map(|&p| f64::from(p)),
+            );
+        }
+        for (subject, (timestamps, values)) in by_subject {
+            out.push(Batch {
+                stream: self.output_id,
+                subject: subject.to_string(),
+                timestamps,
+                values: Values::Numeric(values),
+            });
+        }
+    }
+}
