@@ -33,22 +33,23 @@ ensure_rust() {
   }
 }
 
-# ensure_python_env: a virtual environment in .venv with requirements-dev.txt installed.
+# ensure_python_env FILE: a virtual environment in .venv with the requirements FILE installed
+# (requirements-runtime.txt for running pipelines, requirements-dev.txt for everything tests need).
 ensure_python_env() {
   local venv="$HELOFLOW_ROOT/.venv"
-  local requirements="$HELOFLOW_ROOT/requirements-dev.txt"
-  [ -f "$requirements" ] || return 0
+  local requirements="$HELOFLOW_ROOT/$1"
+  [ -f "$requirements" ] || { say "missing $1"; exit 1; }
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || {
       ensure_apt python3-venv
       python3 -m venv "$venv"
     }
   fi
-  local stamp="$venv/.requirements.sha256"
+  local stamp="$venv/.$(basename "$requirements").sha256"
   local wanted
   wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    say "installing Python packages from requirements-dev.txt"
+    say "installing Python packages from $1"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
     echo "$wanted" >"$stamp"
   fi

@@ -107,6 +107,30 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Score a model on a recording with ground truth, beside baselines (six LDL metrics).
+    Eval {
+        /// The model's manifest (JSON).
+        #[arg(long, default_value = heloflow::operators::DEFAULT_HELO_MANIFEST)]
+        model: PathBuf,
+        /// A JSON Lines recording holding the model's input streams and the ground truth.
+        #[arg(long)]
+        recording: PathBuf,
+        /// Name of the ground-truth emotion stream in the recording.
+        #[arg(long, default_value = "emotion")]
+        truth: String,
+        /// Subjects to score (comma-separated); default: the model's held-out test subjects.
+        #[arg(long, value_delimiter = ',')]
+        subjects: Vec<String>,
+        /// Execution provider.
+        #[arg(long, value_enum, default_value_t = ProviderArg::Cpu)]
+        execution_provider: ProviderArg,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProviderArg {
+    Cpu,
+    Cuda,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +195,13 @@ fn execute(command: Command) -> Result<(), String> {
             );
             run_pipeline(&pipeline, &run)
         }
+        Command::Eval {
+            model,
+            recording,
+            truth,
+            subjects,
+            execution_provider,
+        } => eval(&model, &recording, &truth, subjects, execution_provider),
         Command::Simulate {
             subjects,
             seed,
@@ -187,6 +218,55 @@ fn execute(command: Command) -> Result<(), String> {
             run_pipeline(&pipeline, &run)
         }
     }
+}
+
+fn eval(
+    model: &std::path::Path,
+    recording: &std::path::Path,
+    truth: &str,
+    subjects: Vec<String>,
+    provider: ProviderArg,
+) -> Result<(), String> {
+    use heloflow::model::manifest::LoadedManifest;
+    use heloflow::model::onnx::{Fallback, Provider, SessionOptions};
+    let manifest = LoadedManifest::read(model).map_err(|e| format!("error: {e}"))?;
+    let subjects = if subjects.is_empty() {
+        manifest.manifest.trained_on["test_subjects"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        subjects
+    };
+    let options = SessionOptions {
+        provider: match provider {
+            ProviderArg::Cpu => Provider::Cpu,
+            ProviderArg::Cuda => Provider::Cuda,
+        },
+        fallback: Fallback::Cpu,
+        ..SessionOptions::default()
+    };
+    let evaluation = heloflow::model::eval::evaluate(model, recording, truth, &subjects, &options)
+        .map_err(|e| format!("error: {e}"))?;
+    println!(
+        "{} on {} (subjects {}):\n",
+        model.display(),
+        recording.display(),
+        evaluation.subjects.join(", ")
+    );
+    print!("{}", evaluation.table());
+    let (first, baselines) = evaluation.rows.split_first().ok_or("nothing scored")?;
+    let beats_all = baselines.iter().all(|(_, b)| first.1.beats(b));
+    println!(
+        "\n{} {} every baseline on all six metrics",
+        first.0,
+        if beats_all { "beats" } else { "does not beat" }
+    );
+    Ok(())
 }
 
 fn validate(files: &[PathBuf]) -> Result<(), String> {

@@ -58,6 +58,9 @@ pub struct Manifest {
     /// Mean training-set distribution (the "training mean" baseline).
     #[serde(default)]
     pub training_mean: Vec<f64>,
+    /// Baseline models exported beside this one (name -> ONNX file with the same inputs).
+    #[serde(default)]
+    pub baselines: std::collections::BTreeMap<String, String>,
 }
 
 /// A manifest with the path it was read from.

@@ -5,6 +5,7 @@
 //! it was trained and scored. Operators check pipelines against the manifest at validation time and
 //! run the model through [`onnx::ModelSession`].
 
+pub mod eval;
 pub mod ldl;
 pub mod manifest;
 pub mod onnx;

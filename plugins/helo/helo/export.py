@@ -50,6 +50,22 @@ class Deployed(nn.Module):
         return self.model(*scaled)
 
 
+class LinearBaseline(nn.Module):
+    """The linear baseline as a model with the same four inputs (standardisation folded in)."""
+
+    def __init__(self, predict):
+        super().__init__()
+        self.linear = predict.model
+        for index, (mean, std) in enumerate(zip(predict.standardiser.mean, predict.standardiser.std)):
+            self.register_buffer(f"mean{index}", torch.tensor(mean, dtype=torch.float32))
+            self.register_buffer(f"std{index}", torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, eeg, gsr, ppg, video):
+        inputs = [eeg, gsr, ppg, video]
+        scaled = [(x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}") for i, x in enumerate(inputs)]
+        return torch.softmax(self.linear(torch.cat(scaled, dim=1)), dim=1)
+
+
 def export_onnx(deployed, example, path):
     """Writes the ONNX graph (opset 18, dynamic batch)."""
     deployed.eval()
@@ -85,11 +101,12 @@ def main(argv=None):
         parser.error(f"none of {args.test_subjects} is in the recording")
     train, test = dataset.select(~test_mask), dataset.select(test_mask)
     model, standardiser = train_helo(train, args.epochs, args.seed, log=print)
+    linear = train_linear(train, args.epochs, args.seed)
     scores = {
         "helo": score(test.target, predict_helo(model, standardiser, test)),
         "uniform": score(test.target, np.full_like(test.target, 1.0 / test.target.shape[1])),
         "training_mean": score(test.target, np.tile(train.target.mean(axis=0), (len(test), 1))),
-        "linear": score(test.target, train_linear(train, args.epochs, args.seed)(test)),
+        "linear": score(test.target, linear(test)),
     }
     print(table(scores))
 
@@ -99,6 +116,8 @@ def main(argv=None):
     deployed = Deployed(model, standardiser)
     example = [torch.tensor(x[:2], dtype=torch.float32) for x in test.inputs()]
     export_onnx(deployed, example, onnx_path)
+    linear_path = out / f"{args.name}-linear.onnx"
+    export_onnx(LinearBaseline(linear), example, linear_path)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     manifest = {
         "name": args.name,
@@ -124,6 +143,7 @@ def main(argv=None):
             for name, x, mean, std in zip(INPUTS, dataset.inputs(), standardiser.mean, standardiser.std)
         ],
         "training_mean": [float(v) for v in train.target.mean(axis=0)],
+        "baselines": {"linear": linear_path.name},
         "output": {"name": "distribution", "shape": [-1, len(dataset.labels)], "unit": "probability"},
         "trained_on": {
             "data": args.trained_on,

@@ -78,7 +78,7 @@ def train_helo(train: Dataset, epochs, seed, batch_size=128, lr=1e-3, log=None, 
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
         if log:
             log(f"epoch {epoch + 1}/{epochs}: loss {total / len(order):.5f}")
     model.eval()
@@ -110,6 +110,8 @@ def train_linear(train: Dataset, epochs, seed, lr=1e-2):
             x = torch.cat(standardiser.apply(dataset), dim=1)
             return torch.softmax(model(x), dim=1).numpy().astype(np.float64)
 
+    predict.model = model
+    predict.standardiser = standardiser
     return predict
 
 

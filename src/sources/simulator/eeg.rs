@@ -101,7 +101,7 @@ impl EegGen {
         let a = arousal.clamp(-1.0, 1.0);
         let v = valence.clamp(-1.0, 1.0);
         let alpha = ALPHA_UV * p.alpha_gain * (1.0 - 0.5 * a).clamp(0.3, 1.6);
-        let beta = BETA_UV * p.beta_gain * (1.0 + 0.6 * a).clamp(0.4, 2.0);
+        let beta = BETA_UV * p.beta_gain * (1.0 + a).clamp(0.4, 2.2);
         let theta = THETA_UV * p.theta_gain * (1.0 + 0.1 * a);
         let gamma = GAMMA_UV * (1.0 + 0.3 * a);
         let rng = &mut self.rng;

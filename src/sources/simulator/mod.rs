@@ -356,14 +356,23 @@ pub struct Simulator {
     subjects: Vec<SubjectSim>,
 }
 
+/// A stable number derived from a subject id (FNV-1a), seeding that subject's processes.
+fn subject_key(id: &str) -> usize {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    }) as usize
+}
+
 impl Simulator {
     /// Builds a simulator; nothing is generated until [`Simulator::advance`] is called.
     pub fn new(settings: SimulatorSettings) -> Simulator {
         let subjects = settings
             .subjects
             .iter()
-            .enumerate()
-            .map(|(index, id)| {
+            .map(|id| {
+                // A subject is identified by its id, not its position: the same id is the same
+                // simulated person whatever other subjects are simulated beside it.
+                let index = subject_key(id);
                 let world = SubjectWorld::new(settings.seed, index, settings.start);
                 let streams = settings
                     .streams

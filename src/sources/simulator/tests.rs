@@ -235,6 +235,11 @@ fn streams_do_not_affect_each_other() {
     // A third subject does not change the first two.
     let three = merge(&run(&settings(5, 3, &[SimStream::Ecg]), 20.0, &[1.0]));
     assert_eq!(three[&("S01".to_string(), 0)], ecg[&("S01".to_string(), 0)]);
+    // A subject is its id: simulated alone, S01 is the same person as beside S00.
+    let mut alone = settings(5, 2, &[SimStream::Ecg]);
+    alone.subjects = vec!["S01".to_string()];
+    let alone = merge(&run(&alone, 20.0, &[1.0]));
+    assert_eq!(alone[&("S01".to_string(), 0)], ecg[&("S01".to_string(), 0)]);
 }
 
 #[test]

@@ -1,0 +1,214 @@
+//! `heloflow eval`: scores a model on a recording with ground truth, beside baselines.
+//!
+//! The recording is JSON Lines as the `jsonl` sink writes them (e.g. from
+//! `pipelines/helo-training.toml`): the model's input streams and a ground-truth emotion stream,
+//! joined per (subject, window end). Baselines: the uniform distribution, the training-set mean
+//! distribution (from the manifest) and the linear model exported beside the model.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use super::ldl::{Metric, Scores};
+use super::manifest::{LoadedManifest, Manifest};
+use super::onnx::{ModelSession, SessionOptions};
+
+/// One complete window of the recording.
+struct Window {
+    subject: String,
+    inputs: Vec<Vec<f32>>,
+    truth: Vec<f64>,
+}
+
+/// Scores of the model and each baseline, in report order.
+pub struct Evaluation {
+    /// (name, scores) rows: the model first, then the baselines.
+    pub rows: Vec<(String, Scores)>,
+    /// Subjects scored.
+    pub subjects: Vec<String>,
+}
+
+impl Evaluation {
+    /// A Markdown table of every row and metric.
+    pub fn table(&self) -> String {
+        let mut text = String::from("| model |");
+        for metric in Metric::ALL {
+            let arrow = if metric.higher_is_better() {
+                "↑"
+            } else {
+                "↓"
+            };
+            text.push_str(&format!(" {} {arrow} |", metric.name()));
+        }
+        text.push_str("\n|---|---|---|---|---|---|---|\n");
+        for (name, scores) in &self.rows {
+            text.push_str(&format!("| {name} |"));
+            for metric in Metric::ALL {
+                text.push_str(&format!(" {:.4} |", scores.mean(metric)));
+            }
+            text.push('\n');
+        }
+        text
+    }
+}
+
+fn read_windows(
+    recording: &Path,
+    manifest: &Manifest,
+    truth_stream: &str,
+) -> Result<Vec<Window>, String> {
+    let file = std::fs::File::open(recording)
+        .map_err(|e| format!("cannot read recording {}: {e}", recording.display()))?;
+    type Partial = (Vec<Option<Vec<f32>>>, Option<Vec<f64>>);
+    let mut partial: BTreeMap<(String, String), Partial> = BTreeMap::new();
+    let roles: BTreeMap<&str, usize> = manifest
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| (input.stream.as_str(), i))
+        .collect();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", recording.display()))?;
+        let row: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+            format!(
+                "{}:{}: not a JSON object: {e}",
+                recording.display(),
+                number + 1
+            )
+        })?;
+        let stream = row["stream"].as_str().unwrap_or("");
+        let subject = row["subject"].as_str().unwrap_or("").to_string();
+        let time = row["t"].to_string();
+        let values = &row["values"];
+        let number_of = |label: &str| values.get(label).and_then(serde_json::Value::as_f64);
+        if stream == truth_stream {
+            let truth: Option<Vec<f64>> = manifest.labels.iter().map(|l| number_of(l)).collect();
+            let entry = partial
+                .entry((subject, time))
+                .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
+            entry.1 = truth;
+        } else if let Some(&role) = roles.get(stream) {
+            let input = &manifest.inputs[role];
+            let vector: Option<Vec<f32>> = input
+                .channels
+                .iter()
+                .map(|label| number_of(label).map(|v| v as f32))
+                .collect();
+            let entry = partial
+                .entry((subject, time))
+                .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
+            entry.0[role] = vector;
+        }
+    }
+    let windows: Vec<Window> = partial
+        .into_iter()
+        .filter_map(|((subject, _), (inputs, truth))| {
+            let inputs: Option<Vec<Vec<f32>>> = inputs.into_iter().collect();
+            Some(Window {
+                subject,
+                inputs: inputs?,
+                truth: truth?,
+            })
+        })
+        .collect();
+    if windows.is_empty() {
+        let streams: Vec<&str> = manifest.inputs.iter().map(|i| i.stream.as_str()).collect();
+        return Err(format!(
+            "{} has no window with all of {} and `{truth_stream}` (with the manifest's channel labels)",
+            recording.display(),
+            streams.join(", ")
+        ));
+    }
+    Ok(windows)
+}
+
+fn run_model(session: &mut ModelSession, windows: &[&Window]) -> Result<Vec<Vec<f64>>, String> {
+    let mut predictions = Vec::with_capacity(windows.len());
+    for chunk in windows.chunks(256) {
+        let inputs = chunk.first().map_or(0, |w| w.inputs.len());
+        let stacked: Vec<Vec<f32>> = (0..inputs)
+            .map(|i| {
+                chunk
+                    .iter()
+                    .flat_map(|w| w.inputs[i].iter().copied())
+                    .collect()
+            })
+            .collect();
+        let output = session.run(chunk.len(), &stacked)?;
+        let labels = output.len() / chunk.len();
+        predictions.extend(
+            output
+                .chunks(labels)
+                .map(|row| row.iter().map(|&p| f64::from(p)).collect()),
+        );
+    }
+    Ok(predictions)
+}
+
+/// Scores the model of `manifest_path` on `recording`, for `subjects` (all when empty).
+pub fn evaluate(
+    manifest_path: &Path,
+    recording: &Path,
+    truth_stream: &str,
+    subjects: &[String],
+    options: &SessionOptions,
+) -> Result<Evaluation, String> {
+    let loaded = LoadedManifest::read(manifest_path)?;
+    let manifest = &loaded.manifest;
+    let windows = read_windows(recording, manifest, truth_stream)?;
+    let selected: Vec<&Window> = windows
+        .iter()
+        .filter(|w| subjects.is_empty() || subjects.contains(&w.subject))
+        .collect();
+    if selected.is_empty() {
+        return Err(format!(
+            "{} has no windows of subjects {}",
+            recording.display(),
+            subjects.join(", ")
+        ));
+    }
+    let mut scored_subjects: Vec<String> = selected.iter().map(|w| w.subject.clone()).collect();
+    scored_subjects.dedup();
+    scored_subjects.sort();
+    scored_subjects.dedup();
+
+    let mut rows = Vec::new();
+    let mut session = ModelSession::open(&loaded, options)?;
+    let predictions = run_model(&mut session, &selected)?;
+    rows.push((
+        format!("{} {}", manifest.name, manifest.version),
+        score(&selected, &predictions),
+    ));
+
+    let labels = manifest.labels.len();
+    let uniform = vec![vec![1.0 / labels as f64; labels]; selected.len()];
+    rows.push(("uniform".to_string(), score(&selected, &uniform)));
+    if manifest.training_mean.len() == labels {
+        let mean = vec![manifest.training_mean.clone(); selected.len()];
+        rows.push(("training mean".to_string(), score(&selected, &mean)));
+    }
+    if let Some(file) = manifest.baselines.get("linear") {
+        let linear = LoadedManifest {
+            path: loaded.path.clone(),
+            manifest: Manifest {
+                file: file.clone(),
+                ..manifest.clone()
+            },
+        };
+        let mut linear_session = ModelSession::open(&linear, options)?;
+        let predictions = run_model(&mut linear_session, &selected)?;
+        rows.push(("linear".to_string(), score(&selected, &predictions)));
+    }
+    Ok(Evaluation {
+        rows,
+        subjects: scored_subjects,
+    })
+}
+
+fn score(windows: &[&Window], predictions: &[Vec<f64>]) -> Scores {
+    let mut scores = Scores::default();
+    for (window, predicted) in windows.iter().zip(predictions) {
+        scores.add(&window.truth, predicted);
+    }
+    scores
+}
