@@ -6,11 +6,21 @@
 //! operators never see two subjects' data mixed and results do not depend on the worker count.
 
 mod band_power;
+mod eeg_de;
+mod face_features;
+mod feature_output;
+mod peripheral_features;
 mod select;
 mod window;
 mod window_stats;
 
+#[cfg(test)]
+mod dmer_tests;
+
 pub use band_power::BandPowerConfig;
+pub use eeg_de::EegDeConfig;
+pub use face_features::FaceFeaturesConfig;
+pub use peripheral_features::{PeripheralConfig, PeripheralSignal};
 pub use select::SelectConfig;
 pub use window::{WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
@@ -19,13 +29,27 @@ use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 3] = ["band_power", "select", "window_stats"];
+pub const OPERATOR_KINDS: [&str; 7] = [
+    "band_power",
+    "eeg_de",
+    "face_features",
+    "gsr_features",
+    "ppg_features",
+    "select",
+    "window_stats",
+];
 
 /// The validated configuration of one operator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OperatorConfig {
     /// Per-channel band power over sliding windows.
     BandPower(BandPowerConfig),
+    /// DMER EEG differential entropy.
+    EegDe(EegDeConfig),
+    /// Per-window action-unit statistics.
+    FaceFeatures(FaceFeaturesConfig),
+    /// DMER GSR or PPG statistical features.
+    Peripheral(PeripheralConfig),
     /// A subset of channels, by label.
     Select(SelectConfig),
     /// Per-channel statistics over sliding windows.
@@ -100,6 +124,14 @@ impl OperatorConfig {
     pub fn parse(kind: &str, options: &mut Options) -> Option<OperatorConfig> {
         Some(match kind {
             "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
+            "eeg_de" => OperatorConfig::EegDe(EegDeConfig::parse(options)),
+            "face_features" => OperatorConfig::FaceFeatures(FaceFeaturesConfig::parse(options)),
+            "gsr_features" => {
+                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Gsr, options))
+            }
+            "ppg_features" => {
+                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Ppg, options))
+            }
             "select" => OperatorConfig::Select(SelectConfig::parse(options)),
             "window_stats" => OperatorConfig::WindowStats(WindowStatsConfig::parse(options)),
             _ => return None,
@@ -110,6 +142,12 @@ impl OperatorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             OperatorConfig::BandPower(_) => "band_power",
+            OperatorConfig::EegDe(_) => "eeg_de",
+            OperatorConfig::FaceFeatures(_) => "face_features",
+            OperatorConfig::Peripheral(config) => match config.signal {
+                PeripheralSignal::Gsr => "gsr_features",
+                PeripheralSignal::Ppg => "ppg_features",
+            },
             OperatorConfig::Select(_) => "select",
             OperatorConfig::WindowStats(_) => "window_stats",
         }
@@ -123,6 +161,9 @@ impl OperatorConfig {
     ) -> Result<StreamSchema, PortError> {
         match self {
             OperatorConfig::BandPower(config) => config.output_schema(name, inputs),
+            OperatorConfig::EegDe(config) => config.output_schema(name, inputs),
+            OperatorConfig::FaceFeatures(config) => config.output_schema(name, inputs),
+            OperatorConfig::Peripheral(config) => config.output_schema(name, inputs),
             OperatorConfig::Select(config) => config.output_schema(name, inputs),
             OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
         }
@@ -140,6 +181,13 @@ impl OperatorConfig {
             OperatorConfig::BandPower(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, output, subject))
             }
+            OperatorConfig::EegDe(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
+            OperatorConfig::FaceFeatures(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
+            OperatorConfig::Peripheral(config) => Box::new(config.instantiate(output_id, subject)),
             OperatorConfig::Select(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, subject))
             }
