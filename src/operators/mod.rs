@@ -159,6 +159,11 @@ impl OperatorConfig {
             "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
             "eeg_de" => OperatorConfig::EegDe(EegDeConfig::parse(options)),
             "face_features" => OperatorConfig::FaceFeatures(FaceFeaturesConfig::parse(options)),
+            "filter" => OperatorConfig::Filter(FilterConfig::parse(options)),
+            "join" => OperatorConfig::Join(JoinConfig::parse(options)),
+            "normalize" => OperatorConfig::Normalize(NormalizeConfig::parse(options)),
+            "rereference" => OperatorConfig::Rereference(RereferenceConfig::parse(options)),
+            "resample" => OperatorConfig::Resample(ResampleConfig::parse(options)),
             "gsr_features" => {
                 OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Gsr, options))
             }
