@@ -47,7 +47,7 @@ pub fn median(values: &[f64]) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         sorted[n / 2]
     } else {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
@@ -181,7 +181,11 @@ impl Spectra {
                 *slot += spectrum[k].norm_sqr() * scale;
             }
         }
-        let last_doubled = if nperseg % 2 == 0 { bins - 1 } else { bins };
+        let last_doubled = if nperseg.is_multiple_of(2) {
+            bins - 1
+        } else {
+            bins
+        };
         for (k, slot) in psd.iter_mut().enumerate() {
             *slot /= segments as f64;
             if k > 0 && k < last_doubled {
