@@ -6,13 +6,35 @@
 //! operators never see two subjects' data mixed and results do not depend on the worker count.
 
 mod band_power;
+mod eeg_de;
+mod face_features;
+mod feature_output;
+mod filter;
+mod join;
 mod model;
+mod normalize;
+mod peripheral_features;
+mod rereference;
+mod resample;
 mod select;
 mod window;
 mod window_stats;
 
+#[cfg(test)]
+mod dmer_tests;
+#[cfg(test)]
+mod signal_tests;
+
 pub use band_power::BandPowerConfig;
+pub use eeg_de::EegDeConfig;
+pub use face_features::FaceFeaturesConfig;
+pub use filter::FilterConfig;
+pub use join::{JoinConfig, Missing};
 pub use model::{ModelConfig, DEFAULT_HELO_MANIFEST};
+pub use normalize::NormalizeConfig;
+pub use peripheral_features::{PeripheralConfig, PeripheralSignal};
+pub use rereference::RereferenceConfig;
+pub use resample::ResampleConfig;
 pub use select::SelectConfig;
 pub use window::{WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
@@ -21,7 +43,22 @@ use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 5] = ["band_power", "helo", "onnx", "select", "window_stats"];
+pub const OPERATOR_KINDS: [&str; 14] = [
+    "band_power",
+    "eeg_de",
+    "face_features",
+    "filter",
+    "gsr_features",
+    "helo",
+    "join",
+    "normalize",
+    "onnx",
+    "ppg_features",
+    "rereference",
+    "resample",
+    "select",
+    "window_stats",
+];
 
 /// How the runtime spreads an operator's subjects over workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +74,22 @@ pub enum Routing {
 pub enum OperatorConfig {
     /// Per-channel band power over sliding windows.
     BandPower(BandPowerConfig),
+    /// DMER EEG differential entropy.
+    EegDe(EegDeConfig),
+    /// Per-window action-unit statistics.
+    FaceFeatures(FaceFeaturesConfig),
+    /// Butterworth or notch filter, causal or zero-phase.
+    Filter(FilterConfig),
+    /// Rows of several windowed streams joined on their window ends.
+    Join(JoinConfig),
+    /// Running z-score.
+    Normalize(NormalizeConfig),
+    /// DMER GSR or PPG statistical features.
+    Peripheral(PeripheralConfig),
+    /// Common average reference.
+    Rereference(RereferenceConfig),
+    /// Lower sampling rate.
+    Resample(ResampleConfig),
     /// A subset of channels, by label.
     Select(SelectConfig),
     /// Per-channel statistics over sliding windows.
@@ -111,6 +164,12 @@ pub trait OperatorLogic: Send {
     /// Every input sample with a timestamp below `frontier` has arrived (`Nanos::MAX` at the end of
     /// all input): emit what that completes. Outputs carry timestamps at or above the previous frontier.
     fn on_frontier(&mut self, frontier: Nanos, out: &mut Vec<Batch>);
+
+    /// The earliest timestamp this logic may still emit, when it lags the frontier (a zero-phase
+    /// filter holding a recording, a resampler waiting for the sample after a grid point).
+    fn hold(&self) -> Option<Nanos> {
+        None
+    }
 }
 
 impl OperatorConfig {
@@ -118,6 +177,19 @@ impl OperatorConfig {
     pub fn parse(kind: &str, options: &mut Options) -> Option<OperatorConfig> {
         Some(match kind {
             "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
+            "eeg_de" => OperatorConfig::EegDe(EegDeConfig::parse(options)),
+            "face_features" => OperatorConfig::FaceFeatures(FaceFeaturesConfig::parse(options)),
+            "filter" => OperatorConfig::Filter(FilterConfig::parse(options)),
+            "join" => OperatorConfig::Join(JoinConfig::parse(options)),
+            "normalize" => OperatorConfig::Normalize(NormalizeConfig::parse(options)),
+            "rereference" => OperatorConfig::Rereference(RereferenceConfig::parse(options)),
+            "resample" => OperatorConfig::Resample(ResampleConfig::parse(options)),
+            "gsr_features" => {
+                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Gsr, options))
+            }
+            "ppg_features" => {
+                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Ppg, options))
+            }
             "select" => OperatorConfig::Select(SelectConfig::parse(options)),
             "window_stats" => OperatorConfig::WindowStats(WindowStatsConfig::parse(options)),
             "helo" | "onnx" => {
@@ -129,10 +201,30 @@ impl OperatorConfig {
         })
     }
 
+    /// The option that makes this operator need a finished recording (zero-phase filtering), if set:
+    /// such an operator is rejected downstream of a real-time source.
+    pub fn offline_only(&self) -> Option<&'static str> {
+        match self {
+            OperatorConfig::Filter(config) if config.zero_phase => Some("zero_phase"),
+            _ => None,
+        }
+    }
+
     /// The kind name as written in pipeline files.
     pub fn kind(&self) -> &'static str {
         match self {
             OperatorConfig::BandPower(_) => "band_power",
+            OperatorConfig::EegDe(_) => "eeg_de",
+            OperatorConfig::FaceFeatures(_) => "face_features",
+            OperatorConfig::Filter(_) => "filter",
+            OperatorConfig::Join(_) => "join",
+            OperatorConfig::Normalize(_) => "normalize",
+            OperatorConfig::Rereference(_) => "rereference",
+            OperatorConfig::Resample(_) => "resample",
+            OperatorConfig::Peripheral(config) => match config.signal {
+                PeripheralSignal::Gsr => "gsr_features",
+                PeripheralSignal::Ppg => "ppg_features",
+            },
             OperatorConfig::Select(_) => "select",
             OperatorConfig::WindowStats(_) => "window_stats",
             OperatorConfig::Model { helo: true, .. } => "helo",
@@ -148,6 +240,14 @@ impl OperatorConfig {
     ) -> Result<StreamSchema, PortError> {
         match self {
             OperatorConfig::BandPower(config) => config.output_schema(name, inputs),
+            OperatorConfig::EegDe(config) => config.output_schema(name, inputs),
+            OperatorConfig::FaceFeatures(config) => config.output_schema(name, inputs),
+            OperatorConfig::Peripheral(config) => config.output_schema(name, inputs),
+            OperatorConfig::Filter(config) => config.output_schema(name, inputs),
+            OperatorConfig::Join(config) => config.output_schema(name, inputs),
+            OperatorConfig::Normalize(config) => config.output_schema(name, inputs),
+            OperatorConfig::Rereference(config) => config.output_schema(name, inputs),
+            OperatorConfig::Resample(config) => config.output_schema(name, inputs),
             OperatorConfig::Select(config) => config.output_schema(name, inputs),
             OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
             OperatorConfig::Model { config, .. } => config.output_schema(name, inputs),
@@ -166,6 +266,24 @@ impl OperatorConfig {
             OperatorConfig::BandPower(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, output, subject))
             }
+            OperatorConfig::EegDe(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
+            OperatorConfig::FaceFeatures(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
+            OperatorConfig::Peripheral(config) => Box::new(config.instantiate(output_id, subject)),
+            OperatorConfig::Filter(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
+            OperatorConfig::Join(config) => {
+                Box::new(config.instantiate(inputs, output_id, subject))
+            }
+            OperatorConfig::Normalize(config) => Box::new(config.instantiate(inputs[0], output_id)),
+            OperatorConfig::Rereference(config) => {
+                Box::new(config.instantiate(inputs[0], output_id))
+            }
+            OperatorConfig::Resample(config) => Box::new(config.instantiate(inputs[0], output_id)),
             OperatorConfig::Select(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, subject))
             }

@@ -335,6 +335,8 @@ impl<'s> Checker<'s> {
             }
         }
 
+        self.check_offline_only(&operators, &pipeline);
+
         let mut outputs_in_use: BTreeMap<String, String> = BTreeMap::new();
         for (offset, component) in sinks.iter().enumerate() {
             let Some(config) = &sink_configs[offset] else {
@@ -380,6 +382,50 @@ impl<'s> Checker<'s> {
             });
         }
         pipeline
+    }
+
+    /// Rejects operators that need a finished recording downstream of a live source.
+    fn check_offline_only(&mut self, components: &[Component], pipeline: &Pipeline) {
+        for node in &pipeline.operators {
+            let Some(key) = node.config.offline_only() else {
+                continue;
+            };
+            let mut live = Vec::new();
+            let mut stack = node.inputs.clone();
+            let mut seen = Vec::new();
+            while let Some(id) = stack.pop() {
+                if seen.contains(&id) {
+                    continue;
+                }
+                seen.push(id);
+                if let Some(source) = pipeline.sources.iter().find(|s| s.outputs.contains(&id)) {
+                    if source.config.is_live() && !live.contains(&source.name) {
+                        live.push(source.name.clone());
+                    }
+                } else if let Some(op) = pipeline.operators.iter().find(|o| o.output == id) {
+                    stack.extend(op.inputs.iter().copied());
+                }
+            }
+            let Some(component) = components.iter().find(|c| c.name() == node.name) else {
+                continue;
+            };
+            if !live.is_empty() {
+                let span = component
+                    .option_spans
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| component.table.name.span());
+                self.error(
+                    span,
+                    format!(
+                        "in `{}`: `{key}` needs the whole recording, but it is fed by the real-time source `{}`",
+                        component.path(),
+                        live.join("`, `")
+                    ),
+                    "use it for offline replay only (realtime = false), or filter causally (remove zero_phase)",
+                );
+            }
+        }
     }
 
     fn header(&mut self, document: &Document) -> (String, String) {

@@ -261,7 +261,13 @@ where
                     if frontier.is_empty() {
                         held = None;
                     } else {
-                        cap.downgrade(&time);
+                        let target = logics
+                            .values()
+                            .filter_map(|l| l.hold())
+                            .fold(time, Nanos::min);
+                        if target > *cap.time() {
+                            cap.downgrade(&target);
+                        }
                     }
                 }
             }

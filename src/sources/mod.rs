@@ -41,6 +41,14 @@ impl SourceConfig {
         }
     }
 
+    /// Whether the source delivers data as it happens (paced by the wall clock), so that operators
+    /// needing a finished recording (zero-phase filters) cannot run downstream of it.
+    pub fn is_live(&self) -> bool {
+        match self {
+            SourceConfig::Simulator(config) => config.realtime,
+        }
+    }
+
     /// The queue between this source's thread and the dataflow.
     pub fn queue(&self) -> QueueConfig {
         match self {
