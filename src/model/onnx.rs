@@ -118,6 +118,16 @@ fn environment(explicit: Option<&Path>) -> Result<&'static Environment, String> 
     ENVIRONMENT
         .get_or_init(|| {
             let candidates = library_candidates(explicit);
+            // A path the user named (option or ORT_DYLIB_PATH) must exist: no silent substitute.
+            let named = explicit
+                .map(Path::to_path_buf)
+                .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from));
+            if let Some(path) = named.filter(|p| !p.is_file()) {
+                return Err(format!(
+                    "ONNX Runtime library {} does not exist (named by the `library` option or ORT_DYLIB_PATH)",
+                    path.display()
+                ));
+            }
             let library = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
                 "ONNX Runtime library not found: set the operator's `library` option or \
                  ORT_DYLIB_PATH to libonnxruntime.so (1.31 or later), or run ./scripts/test, which \

@@ -81,6 +81,19 @@ def export_onnx(deployed, example, path):
     )
 
 
+def write_fixture(deployed, dataset, path, windows=8):
+    """Inputs of a few held-out windows and PyTorch's outputs, for checking other runtimes."""
+    inputs = [torch.tensor(x[:windows], dtype=torch.float32) for x in dataset.inputs()]
+    with torch.no_grad():
+        expected = deployed(*inputs).numpy()
+    fixture = {
+        "subjects": [str(s) for s in dataset.subjects[:windows]],
+        "inputs": {name: x.numpy().tolist() for name, x in zip(INPUTS, inputs)},
+        "pytorch_output": expected.tolist(),
+    }
+    path.write_text(json.dumps(fixture) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recording", required=True)
@@ -160,6 +173,7 @@ def main(argv=None):
             beats(scores["helo"], scores[b]) for b in ("uniform", "training_mean", "linear"))},
     }
     (out / f"{args.name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_fixture(deployed, test, out / f"{args.name}.fixture.json")
     print(f"wrote {onnx_path} and {out / (args.name + '.json')}")
 
 
