@@ -2,3 +2,4 @@
 //! samples, free of dataflow concerns so they can be tested against reference implementations.
 
 pub mod filter;
+pub mod physio;
