@@ -6,11 +6,13 @@
 //! operators never see two subjects' data mixed and results do not depend on the worker count.
 
 mod band_power;
+mod physio;
 mod select;
 mod window;
 mod window_stats;
 
 pub use band_power::BandPowerConfig;
+pub use physio::{window_features, PhysioConfig, PhysioFeature, PhysioLogic};
 pub use select::SelectConfig;
 pub use window::{WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
@@ -19,13 +21,25 @@ use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 3] = ["band_power", "select", "window_stats"];
+pub const OPERATOR_KINDS: [&str; 9] = [
+    "activity",
+    "band_power",
+    "eda_components",
+    "heart_rate_variability",
+    "pulse",
+    "respiration",
+    "select",
+    "temperature_slope",
+    "window_stats",
+];
 
 /// The validated configuration of one operator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OperatorConfig {
     /// Per-channel band power over sliding windows.
     BandPower(BandPowerConfig),
+    /// Physiological features over sliding windows (HRV, pulse, EDA, respiration, temperature, activity).
+    Physio(PhysioConfig),
     /// A subset of channels, by label.
     Select(SelectConfig),
     /// Per-channel statistics over sliding windows.
@@ -102,7 +116,10 @@ impl OperatorConfig {
             "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
             "select" => OperatorConfig::Select(SelectConfig::parse(options)),
             "window_stats" => OperatorConfig::WindowStats(WindowStatsConfig::parse(options)),
-            _ => return None,
+            other => {
+                let feature = PhysioFeature::from_kind(other)?;
+                OperatorConfig::Physio(PhysioConfig::parse(feature, options))
+            }
         })
     }
 
@@ -110,6 +127,7 @@ impl OperatorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             OperatorConfig::BandPower(_) => "band_power",
+            OperatorConfig::Physio(config) => config.feature.kind(),
             OperatorConfig::Select(_) => "select",
             OperatorConfig::WindowStats(_) => "window_stats",
         }
@@ -123,6 +141,7 @@ impl OperatorConfig {
     ) -> Result<StreamSchema, PortError> {
         match self {
             OperatorConfig::BandPower(config) => config.output_schema(name, inputs),
+            OperatorConfig::Physio(config) => config.output_schema(name, inputs),
             OperatorConfig::Select(config) => config.output_schema(name, inputs),
             OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
         }
@@ -139,6 +158,9 @@ impl OperatorConfig {
         match self {
             OperatorConfig::BandPower(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, output, subject))
+            }
+            OperatorConfig::Physio(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
             }
             OperatorConfig::Select(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, subject))

@@ -9,11 +9,7 @@ use crate::dsp::filter::{butter, sosfiltfilt, BandType, FilterError};
 pub fn ecg_clean(x: &[f64], fs: f64) -> Result<Vec<f64>, FilterError> {
     let sos = butter(5, &[0.5], BandType::Highpass, fs)?;
     let highpassed = sosfiltfilt(&sos, x)?;
-    let taps = if fs >= 100.0 {
-        (fs / 50.0) as usize
-    } else {
-        2
-    };
+    let taps = if fs >= 100.0 { (fs / 50.0) as usize } else { 2 };
     Ok(moving_average_filtfilt(&highpassed, taps))
 }
 
@@ -37,8 +33,12 @@ pub fn ecg_peaks(clean: &[f64], fs: f64) -> Vec<usize> {
     if begins.is_empty() {
         return Vec::new();
     }
-    let mean_len =
-        begins.iter().zip(&ends).map(|(b, e)| (e - b) as f64).sum::<f64>() / begins.len() as f64;
+    let mean_len = begins
+        .iter()
+        .zip(&ends)
+        .map(|(b, e)| (e - b) as f64)
+        .sum::<f64>()
+        / begins.len() as f64;
     WaveDetector {
         min_len: mean_len * 0.4,
         min_delay: (0.3 * fs).round_ties_even() as usize,

@@ -75,13 +75,13 @@ impl WaveDetector {
             let data = &signal[begin..end];
             let maxima = local_maxima(data);
             let proms = prominences(data, &maxima);
-            let best = proms
-                .iter()
-                .enumerate()
-                .fold(None, |best: Option<(usize, f64)>, (k, &p)| match best {
+            let best = proms.iter().enumerate().fold(
+                None,
+                |best: Option<(usize, f64)>, (k, &p)| match best {
                     Some((_, bp)) if bp >= p => best,
                     _ => Some((k, p)),
-                });
+                },
+            );
             if let Some((k, _)) = best {
                 let peak = begin + maxima[k];
                 if peak as isize - previous as isize > self.min_delay as isize {

@@ -29,10 +29,7 @@ pub fn rsp_peaks(clean: &[f64]) -> (Vec<usize>, Vec<usize>) {
         .map(|(i, _)| extrema[i])
         .collect();
     let amplitudes: Vec<f64> = kept.iter().map(|&i| clean[i]).collect();
-    let signs: Vec<f64> = amplitudes
-        .windows(2)
-        .map(|w| sign(w[1] - w[0]))
-        .collect();
+    let signs: Vec<f64> = amplitudes.windows(2).map(|w| sign(w[1] - w[0])).collect();
     let remove: Vec<usize> = signs
         .windows(2)
         .enumerate()

@@ -81,7 +81,11 @@ fn basis_functions(knots: &[f64], n: usize, v: f64) -> (usize, [f64; 3]) {
 fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
     for col in 0..n {
         let pivot = (col..n)
-            .max_by(|&a, &b| matrix[a * n + col].abs().total_cmp(&matrix[b * n + col].abs()))
+            .max_by(|&a, &b| {
+                matrix[a * n + col]
+                    .abs()
+                    .total_cmp(&matrix[b * n + col].abs())
+            })
             .unwrap_or(col);
         if pivot != col {
             for k in 0..n {

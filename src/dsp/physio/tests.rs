@@ -56,7 +56,11 @@ fn ecg_clean_peaks_and_hrv_match_neurokit() {
         let step = case["clean_step"].as_u64().expect("step") as usize;
         for (k, want) in floats(&case["clean"]).iter().enumerate() {
             let got = clean[k * step];
-            assert!((got - want).abs() < 1e-9, "{name}: clean[{}] {got} vs {want}", k * step);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{name}: clean[{}] {got} vs {want}",
+                k * step
+            );
         }
         let peaks = ecg::ecg_peaks(&clean, fs);
         let reference = indices(&case["peaks"]);
@@ -64,15 +68,31 @@ fn ecg_clean_peaks_and_hrv_match_neurokit() {
         let hrv = &case["hrv"];
         for on in [&reference, &peaks] {
             let time = hrv::hrv_time(on, fs);
-            close("MeanNN", time.mean_nn, hrv["MeanNN"].as_f64().unwrap_or(f64::NAN));
+            close(
+                "MeanNN",
+                time.mean_nn,
+                hrv["MeanNN"].as_f64().unwrap_or(f64::NAN),
+            );
             close("SDNN", time.sdnn, hrv["SDNN"].as_f64().unwrap_or(f64::NAN));
-            close("RMSSD", time.rmssd, hrv["RMSSD"].as_f64().unwrap_or(f64::NAN));
-            close("pNN50", time.pnn50, hrv["pNN50"].as_f64().unwrap_or(f64::NAN));
+            close(
+                "RMSSD",
+                time.rmssd,
+                hrv["RMSSD"].as_f64().unwrap_or(f64::NAN),
+            );
+            close(
+                "pNN50",
+                time.pnn50,
+                hrv["pNN50"].as_f64().unwrap_or(f64::NAN),
+            );
             let freq = hrv::hrv_frequency(on, fs);
             close("LF", freq.lf, hrv["LF"].as_f64().unwrap_or(f64::NAN));
             close("HF", freq.hf, hrv["HF"].as_f64().unwrap_or(f64::NAN));
             close("LFHF", freq.lf_hf, hrv["LFHF"].as_f64().unwrap_or(f64::NAN));
-            close("heart rate", hrv::mean_rate(on, fs), case["heart_rate"].as_f64().unwrap_or(0.0));
+            close(
+                "heart rate",
+                hrv::mean_rate(on, fs),
+                case["heart_rate"].as_f64().unwrap_or(0.0),
+            );
         }
     }
 }
@@ -85,7 +105,11 @@ fn ppg_beats_match_neurokit() {
         let clean = ppg::ppg_clean(&floats(&case["signal"]), fs).expect("clean");
         let peaks = ppg::ppg_peaks(&clean, fs);
         same_peaks(name, &peaks, &indices(&case["peaks"]), fs);
-        close("pulse rate", hrv::mean_rate(&peaks, fs), case["pulse_rate"].as_f64().unwrap_or(0.0));
+        close(
+            "pulse rate",
+            hrv::mean_rate(&peaks, fs),
+            case["pulse_rate"].as_f64().unwrap_or(0.0),
+        );
     }
 }
 
@@ -100,7 +124,11 @@ fn eda_components_and_scrs_match_neurokit() {
         for (ours, key) in [(&tonic, "tonic"), (&phasic, "phasic")] {
             for (k, want) in floats(&case[key]).iter().enumerate() {
                 let got = ours[k * step];
-                assert!((got - want).abs() < 1e-9, "{name} {key}[{}]: {got} vs {want}", k * step);
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "{name} {key}[{}]: {got} vs {want}",
+                    k * step
+                );
             }
         }
         let scrs = eda::scr_peaks(&phasic, fs);
@@ -116,8 +144,16 @@ fn eda_components_and_scrs_match_neurokit() {
                 .iter()
                 .zip(case["scr_rise_time"].as_array().expect("rise times")),
         ) {
-            close("SCR amplitude", scr.amplitude, amplitude.as_f64().unwrap_or(f64::NAN));
-            close("SCR rise time", scr.rise_time, rise.as_f64().unwrap_or(f64::NAN));
+            close(
+                "SCR amplitude",
+                scr.amplitude,
+                amplitude.as_f64().unwrap_or(f64::NAN),
+            );
+            close(
+                "SCR rise time",
+                scr.rise_time,
+                rise.as_f64().unwrap_or(f64::NAN),
+            );
         }
     }
 }
@@ -131,7 +167,11 @@ fn respiration_matches_neurokit() {
         let (peaks, troughs) = rsp::rsp_peaks(&clean);
         same_peaks(name, &peaks, &indices(&case["peaks"]), fs);
         same_peaks(name, &troughs, &indices(&case["troughs"]), fs);
-        close("rate", rsp::rsp_rate(&peaks, fs), case["rate"].as_f64().unwrap_or(0.0));
+        close(
+            "rate",
+            rsp::rsp_rate(&peaks, fs),
+            case["rate"].as_f64().unwrap_or(0.0),
+        );
         close(
             "amplitude",
             rsp::rsp_amplitude(&clean, &peaks, &troughs),
