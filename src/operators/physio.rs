@@ -575,7 +575,8 @@ mod tests {
         let mut burst = signal.clone();
         burst[14000..25000].fill(f64::NAN);
         let rows = run(&burst);
-        assert!(rows[1].1[0].is_nan() && rows[1].1[10] == 11000.0);
+        assert!(rows[1].1[0].is_nan() && rows[1].1[10] == 7000.0);
+        assert!(rows[2].1[0].is_nan() && rows[2].1[10] == 11000.0);
         assert_eq!(bits(&rows[4]), bits(&clean_rows[4]));
     }
 }
