@@ -144,7 +144,9 @@ pub fn welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> (Vec<f64>, Vec<
         }
     }
     power.iter_mut().for_each(|p| *p /= segments as f64);
-    let frequencies = (0..bins).map(|k| k as f64 * fs / nfft as f64).collect();
+    // As numpy.fft.rfftfreq: k * (1 / (nfft * (1 / fs))), which rounds differently from k * fs / nfft.
+    let spacing = 1.0 / (nfft as f64 * (1.0 / fs));
+    let frequencies = (0..bins).map(|k| k as f64 * spacing).collect();
     (frequencies, power)
 }
 
