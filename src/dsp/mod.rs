@@ -3,4 +3,5 @@
 
 pub mod dmer;
 pub mod filter;
+pub mod physio;
 pub mod quality;

@@ -14,6 +14,7 @@ mod join;
 mod model;
 mod normalize;
 mod peripheral_features;
+mod physio;
 mod rereference;
 mod resample;
 mod select;
@@ -33,6 +34,7 @@ pub use join::{JoinConfig, Missing};
 pub use model::{ModelConfig, DEFAULT_HELO_MANIFEST};
 pub use normalize::NormalizeConfig;
 pub use peripheral_features::{PeripheralConfig, PeripheralSignal};
+pub use physio::{window_features, PhysioConfig, PhysioFeature, PhysioLogic};
 pub use rereference::RereferenceConfig;
 pub use resample::ResampleConfig;
 pub use select::SelectConfig;
@@ -43,20 +45,26 @@ use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 14] = [
+pub const OPERATOR_KINDS: [&str; 20] = [
+    "activity",
     "band_power",
+    "eda_components",
     "eeg_de",
     "face_features",
     "filter",
     "gsr_features",
+    "heart_rate_variability",
     "helo",
     "join",
     "normalize",
     "onnx",
     "ppg_features",
+    "pulse",
     "rereference",
     "resample",
+    "respiration",
     "select",
+    "temperature_slope",
     "window_stats",
 ];
 
@@ -90,6 +98,8 @@ pub enum OperatorConfig {
     Rereference(RereferenceConfig),
     /// Lower sampling rate.
     Resample(ResampleConfig),
+    /// Physiological features over sliding windows (HRV, pulse, EDA, respiration, temperature, activity).
+    Physio(PhysioConfig),
     /// A subset of channels, by label.
     Select(SelectConfig),
     /// Per-channel statistics over sliding windows.
@@ -197,7 +207,10 @@ impl OperatorConfig {
                 let config = Box::new(ModelConfig::parse(options, helo)?);
                 OperatorConfig::Model { helo, config }
             }
-            _ => return None,
+            other => {
+                let feature = PhysioFeature::from_kind(other)?;
+                OperatorConfig::Physio(PhysioConfig::parse(feature, options))
+            }
         })
     }
 
@@ -225,6 +238,7 @@ impl OperatorConfig {
                 PeripheralSignal::Gsr => "gsr_features",
                 PeripheralSignal::Ppg => "ppg_features",
             },
+            OperatorConfig::Physio(config) => config.feature.kind(),
             OperatorConfig::Select(_) => "select",
             OperatorConfig::WindowStats(_) => "window_stats",
             OperatorConfig::Model { helo: true, .. } => "helo",
@@ -248,6 +262,7 @@ impl OperatorConfig {
             OperatorConfig::Normalize(config) => config.output_schema(name, inputs),
             OperatorConfig::Rereference(config) => config.output_schema(name, inputs),
             OperatorConfig::Resample(config) => config.output_schema(name, inputs),
+            OperatorConfig::Physio(config) => config.output_schema(name, inputs),
             OperatorConfig::Select(config) => config.output_schema(name, inputs),
             OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
             OperatorConfig::Model { config, .. } => config.output_schema(name, inputs),
@@ -284,6 +299,9 @@ impl OperatorConfig {
                 Box::new(config.instantiate(inputs[0], output_id))
             }
             OperatorConfig::Resample(config) => Box::new(config.instantiate(inputs[0], output_id)),
+            OperatorConfig::Physio(config) => {
+                Box::new(config.instantiate(inputs[0], output_id, subject))
+            }
             OperatorConfig::Select(config) => {
                 Box::new(config.instantiate(inputs[0], output_id, subject))
             }

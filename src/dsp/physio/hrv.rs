@@ -1,0 +1,146 @@
+//! Heart-rate variability from beat positions, as NeuroKit2's `hrv_time` and `hrv_frequency`
+//! (defaults: 100 Hz quadratic interpolation of RR intervals, Welch PSD normalised to its maximum,
+//! LF 0.04-0.15 Hz, HF 0.15-0.4 Hz), and mean heart rate as NeuroKit2's `signal_rate`.
+
+use super::spectrum::{band_integral, quadratic_interpolate, welch};
+
+/// Time-domain HRV indices (milliseconds, percent).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HrvTime {
+    /// Mean of the RR (NN) intervals, ms.
+    pub mean_nn: f64,
+    /// Sample standard deviation of the RR intervals (ddof = 1), ms.
+    pub sdnn: f64,
+    /// Root mean square of successive RR differences, ms.
+    pub rmssd: f64,
+    /// Percentage of successive differences above 50 ms (NeuroKit2 divides by their count + 1).
+    pub pnn50: f64,
+}
+
+/// Frequency-domain HRV indices (power of the max-normalised PSD, as NeuroKit2 reports it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HrvFrequency {
+    /// Low-frequency power, 0.04-0.15 Hz.
+    pub lf: f64,
+    /// High-frequency power, 0.15-0.4 Hz.
+    pub hf: f64,
+    /// LF / HF.
+    pub lf_hf: f64,
+}
+
+/// RR intervals in milliseconds between consecutive beat indices sampled at `fs`.
+pub fn rr_intervals(peaks: &[usize], fs: f64) -> Vec<f64> {
+    peaks
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / fs * 1000.0)
+        .collect()
+}
+
+/// Time-domain indices, as `nk.hrv_time(peaks, fs)`; NaN where too few beats.
+pub fn hrv_time(peaks: &[usize], fs: f64) -> HrvTime {
+    let rri = rr_intervals(peaks, fs);
+    let n = rri.len() as f64;
+    let mean_nn = if rri.is_empty() {
+        f64::NAN
+    } else {
+        rri.iter().sum::<f64>() / n
+    };
+    let sdnn = if rri.len() < 2 {
+        f64::NAN
+    } else {
+        (rri.iter().map(|r| (r - mean_nn).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    };
+    let diffs: Vec<f64> = rri.windows(2).map(|w| w[1] - w[0]).collect();
+    let rmssd = if diffs.is_empty() {
+        f64::NAN
+    } else {
+        (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt()
+    };
+    let nn50 = diffs.iter().filter(|d| d.abs() > 50.0).count() as f64;
+    let pnn50 = if rri.is_empty() {
+        f64::NAN
+    } else {
+        nn50 / (diffs.len() as f64 + 1.0) * 100.0
+    };
+    HrvTime {
+        mean_nn,
+        sdnn,
+        rmssd,
+        pnn50,
+    }
+}
+
+/// Mean instantaneous rate (per minute) at the beats, as `mean(nk.signal_rate(peaks, fs))`: the
+/// first beat's period is the mean of the others. NaN with three beats or fewer, as NeuroKit2.
+pub fn mean_rate(peaks: &[usize], fs: f64) -> f64 {
+    if peaks.len() <= 3 {
+        return f64::NAN;
+    }
+    let periods: Vec<f64> = peaks
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / fs)
+        .collect();
+    let first = periods.iter().sum::<f64>() / periods.len() as f64;
+    let total: f64 = std::iter::once(first)
+        .chain(periods.iter().copied())
+        .map(|p| 60.0 / p)
+        .sum();
+    total / peaks.len() as f64
+}
+
+/// Interpolation rate of the RR series, Hz (NeuroKit2's default).
+const INTERPOLATION_HZ: f64 = 100.0;
+
+/// LF, HF and LF/HF, as `nk.hrv_frequency(peaks, fs)` with its defaults; NaN where too few beats.
+pub fn hrv_frequency(peaks: &[usize], fs: f64) -> HrvFrequency {
+    let nan = HrvFrequency {
+        lf: f64::NAN,
+        hf: f64::NAN,
+        lf_hf: f64::NAN,
+    };
+    let rri = rr_intervals(peaks, fs);
+    if rri.len() < 3 {
+        return nan;
+    }
+    let mut times = Vec::with_capacity(rri.len());
+    let mut elapsed = 0.0;
+    for r in &rri {
+        elapsed += r / 1000.0;
+        times.push(elapsed);
+    }
+    let start = times[0];
+    let step = 1.0 / INTERPOLATION_HZ;
+    let stop = times[times.len() - 1] + step;
+    let count = ((stop - start) / step).ceil().max(0.0) as usize;
+    let grid: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+    let mut series = quadratic_interpolate(&times, &rri, &grid);
+    let n = series.len();
+    let mean = series.iter().sum::<f64>() / n as f64;
+    series.iter_mut().for_each(|v| *v -= mean);
+    let half = n as f64 / 2.0;
+    let min_frequency = (2.0 * INTERPOLATION_HZ) / half;
+    let mut nperseg = ((2.0 / min_frequency) * INTERPOLATION_HZ) as usize;
+    if nperseg as f64 > half {
+        nperseg = half as usize;
+    }
+    let (frequencies, mut power) = welch(&series, INTERPOLATION_HZ, nperseg, 2 * nperseg);
+    let max = power.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if power.is_empty() || max <= 0.0 || !max.is_finite() {
+        return nan;
+    }
+    power.iter_mut().for_each(|p| *p /= max);
+    let (kept_f, kept_p): (Vec<f64>, Vec<f64>) = frequencies
+        .iter()
+        .zip(&power)
+        .filter(|(f, _)| **f >= min_frequency && **f <= 0.5)
+        .map(|(f, p)| (*f, *p))
+        .unzip();
+    let zero_is_nan = |p: f64| if p == 0.0 { f64::NAN } else { p };
+    let lf = zero_is_nan(band_integral(&kept_f, &kept_p, 0.04, 0.15));
+    let hf = zero_is_nan(band_integral(&kept_f, &kept_p, 0.15, 0.4));
+    HrvFrequency {
+        lf,
+        hf,
+        lf_hf: lf / hf,
+    }
+}
