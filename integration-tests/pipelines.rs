@@ -204,39 +204,6 @@ fn shipped_pipelines_validate_and_draw() {
 }
 
 #[test]
-fn the_demo_streams_emotion_distributions() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = heloflow_ok(
-        dir.path(),
-        &[
-            "demo",
-            "--fast",
-            "--duration",
-            "6",
-            "--subjects",
-            "2",
-            "--status",
-            "off",
-        ],
-    );
-    let rows = parse_jsonl(&String::from_utf8(output.stdout).unwrap());
-    let emotion: Vec<_> = rows.iter().filter(|r| r.stream == "emotion").collect();
-    assert_eq!(emotion.len(), 2 * 6);
-    let labels: Vec<_> = emotion[0]
-        .values
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(labels.len(), 10);
-    assert!(labels.contains(&"joy".to_string()) && labels.contains(&"fear".to_string()));
-    assert!(rows.iter().any(|r| r.stream == "expression"));
-    let bands = fs::read_to_string(dir.path().join("out/demo-eeg-bands.csv")).unwrap();
-    assert_eq!(bands.lines().count(), 1 + 2 * 5);
-}
-
-#[test]
 fn simulate_writes_csv_files_per_stream() {
     let dir = tempfile::tempdir().unwrap();
     heloflow_ok(

@@ -72,10 +72,32 @@ pub struct LoadedManifest {
     pub manifest: Manifest,
 }
 
+/// Where a relative model path is looked for: the working directory, then the repository the
+/// running binary was built in (so `heloflow demo` finds the shipped model from anywhere).
+pub fn resolve_model_path(path: &Path) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.ancestors().nth(3) {
+            roots.push(root.to_path_buf());
+        }
+    }
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    roots
+        .into_iter()
+        .map(|root| root.join(path))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 impl LoadedManifest {
-    /// Reads and checks a manifest; errors say which file and what is wrong.
+    /// Reads and checks a manifest (a relative path as [`resolve_model_path`] finds it); errors say
+    /// which file and what is wrong.
     pub fn read(path: &Path) -> Result<LoadedManifest, String> {
-        let text = std::fs::read_to_string(path)
+        let resolved = resolve_model_path(path);
+        let text = std::fs::read_to_string(&resolved)
             .map_err(|e| format!("cannot read model manifest {}: {e}", path.display()))?;
         let manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| format!("model manifest {} is invalid: {e}", path.display()))?;
@@ -97,7 +119,7 @@ impl LoadedManifest {
             }
         }
         Ok(LoadedManifest {
-            path: path.to_path_buf(),
+            path: resolved,
             manifest,
         })
     }

@@ -1,0 +1,189 @@
+//! HeLo on ONNX Runtime, end to end: the shipped model against PyTorch's outputs, the demo, the
+//! held-out evaluation, the CUDA fallback policy, and bad model files.
+//!
+//! These tests need the ONNX Runtime library from the `onnxruntime` wheel that `./scripts/test`
+//! installs into `.venv`; without it they fail and say so.
+
+mod common;
+
+use std::fs;
+
+use common::{heloflow, heloflow_ok, parse_jsonl, root};
+use heloflow::model::manifest::LoadedManifest;
+use heloflow::model::onnx::{ModelSession, SessionOptions};
+
+fn manifest_path() -> std::path::PathBuf {
+    root().join(heloflow::operators::DEFAULT_HELO_MANIFEST)
+}
+
+#[test]
+fn rust_onnx_runtime_reproduces_pytorch_on_the_fixture() {
+    let manifest = LoadedManifest::read(&manifest_path()).unwrap();
+    let fixture_path = manifest_path().with_file_name("helo-sim.fixture.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(fixture_path).unwrap()).unwrap();
+    let mut session = ModelSession::open(&manifest, &SessionOptions::default())
+        .unwrap_or_else(|e| panic!("{e} (run ./scripts/test to install ONNX Runtime)"));
+    assert_eq!(session.provider, "CPUExecutionProvider");
+    let expected: Vec<Vec<f64>> = serde_json::from_value(fixture["pytorch_output"].clone()).unwrap();
+    let inputs: Vec<Vec<f32>> = manifest
+        .manifest
+        .inputs
+        .iter()
+        .map(|input| {
+            let rows: Vec<Vec<f32>> =
+                serde_json::from_value(fixture["inputs"][&input.name].clone()).unwrap();
+            rows.concat()
+        })
+        .collect();
+    let output = session.run(expected.len(), &inputs).unwrap();
+    let labels = manifest.manifest.labels.len();
+    let mut worst = 0.0f64;
+    for (row, want) in expected.iter().enumerate() {
+        for (label, value) in want.iter().enumerate() {
+            worst = worst.max((f64::from(output[row * labels + label]) - value).abs());
+        }
+    }
+    assert!(worst < 1e-5, "ONNX Runtime differs from PyTorch by {worst}");
+}
+
+#[test]
+fn the_demo_ends_in_live_helo_distributions() {
+    let output = heloflow_ok(
+        &root(),
+        &["demo", "--fast", "--duration", "9", "--subjects", "2", "--status", "off"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("runs on CPUExecutionProvider"), "{stderr}");
+    let rows = parse_jsonl(&String::from_utf8(output.stdout).unwrap());
+    let helo: Vec<_> = rows.iter().filter(|r| r.stream == "helo").collect();
+    // GSR features need 5 s of data: windows end at 5..=9 s, for two subjects.
+    assert_eq!(helo.len(), 2 * 5, "{} HeLo rows", helo.len());
+    for row in &helo {
+        let values = row.values.as_object().unwrap();
+        assert_eq!(values.len(), 10);
+        let total: f64 = values.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-4, "distribution sums to {total}");
+        assert!(values.contains_key("joy") && values.contains_key("fear"));
+    }
+    assert!(helo.iter().any(|r| r.subject == "S02"));
+    assert_eq!(rows.iter().filter(|r| r.stream == "truth").count(), 2 * 9);
+}
+
+#[test]
+fn helo_beats_every_baseline_on_held_out_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = fs::read_to_string(root().join("pipelines/helo-training.toml"))
+        .unwrap()
+        .replace("subjects = 10", "subjects = [\"S09\", \"S10\"]");
+    let file = dir.path().join("held-out.toml");
+    fs::write(&file, pipeline).unwrap();
+    heloflow_ok(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let recording = dir.path().join("out/helo-training.jsonl");
+    let output = heloflow_ok(
+        &root(),
+        &[
+            "eval",
+            "--model",
+            manifest_path().to_str().unwrap(),
+            "--recording",
+            recording.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("(subjects S09, S10)"), "{stdout}");
+    for row in ["| helo-sim ", "| uniform |", "| training mean |", "| linear |"] {
+        assert!(stdout.contains(row), "missing {row}: {stdout}");
+    }
+    assert!(stdout.contains("beats every baseline on all six metrics"), "{stdout}");
+}
+
+fn demo_with(dir: &std::path::Path, replace: &str, with: &str) -> std::path::PathBuf {
+    let text = fs::read_to_string(root().join("pipelines/demo.toml"))
+        .unwrap()
+        .replace("realtime = true", "realtime = false")
+        .replace("duration_s = 20", "duration_s = 6")
+        .replace(
+            "model = \"plugins/helo/model/helo-sim.json\"",
+            &format!("model = {:?}", manifest_path().display().to_string()),
+        )
+        .replace(replace, with);
+    let file = dir.join("pipeline.toml");
+    fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn cuda_falls_back_loudly_or_refuses_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = demo_with(dir.path(), "execution_provider = \"cpu\"", "execution_provider = \"cuda\"");
+    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // This machine's ONNX Runtime has no CUDA provider (or no GPU): the default policy runs on
+    // CPU and says so; a GPU machine reports CUDAExecutionProvider instead.
+    if stderr.contains("runs on CUDAExecutionProvider") {
+        assert!(output.status.success(), "{stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("WARNING"), "{stderr}");
+    assert!(stderr.contains("CUDA execution provider unavailable"), "{stderr}");
+    assert!(stderr.contains("runs on CPUExecutionProvider"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"stream\":\"helo\""));
+
+    let file = demo_with(
+        dir.path(),
+        "execution_provider = \"cpu\"",
+        "execution_provider = \"cuda\"\nfallback = \"error\"",
+    );
+    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("the CUDA execution provider is not available and fallback = \"error\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_models_and_libraries_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Inputs in the wrong order: PPG features where the model takes GSR features.
+    let file = demo_with(
+        dir.path(),
+        "inputs = [\"eeg_de\", \"gsr_features\", \"ppg_features\", \"face_features\"]",
+        "inputs = [\"eeg_de\", \"ppg_features\", \"gsr_features\", \"face_features\"]",
+    );
+    let output = heloflow(dir.path(), &["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("`ppg_features` lacks"), "{stderr}");
+    assert!(stderr.contains("the model's input `gsr` needs"), "{stderr}");
+    assert!(stderr.contains("inputs = [\"eeg_de\", \"ppg_features\""), "{stderr}");
+
+    // A missing manifest is reported at the `model` option.
+    let file = demo_with(dir.path(), "kind = \"helo\"", "kind = \"helo\"\nthreads = 2");
+    let text = fs::read_to_string(&file)
+        .unwrap()
+        .replace(&manifest_path().display().to_string(), "no/such/model.json");
+    fs::write(&file, text).unwrap();
+    let output = heloflow(dir.path(), &["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read model manifest no/such/model.json"), "{stderr}");
+
+    // A named ONNX Runtime library that does not exist.
+    let file = demo_with(
+        dir.path(),
+        "execution_provider = \"cpu\"",
+        "library = \"/nonexistent/libonnxruntime.so\"",
+    );
+    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("ONNX Runtime library /nonexistent/libonnxruntime.so does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
