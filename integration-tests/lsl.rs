@@ -282,7 +282,12 @@ fn a_stream_killed_and_restarted_resumes_and_the_gap_is_reported() {
         .iter()
         .map(|r| r.values["event"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["lost", "resumed"], "{stderr}");
+    // The peer leaves after its second segment, so a final `lost` may follow.
+    assert_eq!(kinds[..2], ["lost", "resumed"], "{stderr}");
+    assert!(kinds.len() == 2 || (kinds.len() == 3 && kinds[2] == "lost"), "{kinds:?}");
+    let second_end = result["second"][1].as_f64().unwrap();
+    assert!(events[0].time > first_end - 1e-3 && events[0].time < second_start);
+    assert!(events.iter().skip(2).all(|e| e.time > second_end - 1e-3));
     let gap: f64 = events[1].values["gap_s"].as_str().unwrap().parse().unwrap();
     assert!(
         (gap - (second_start - first_end)).abs() < 0.05,

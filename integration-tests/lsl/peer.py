@@ -134,6 +134,7 @@ def restart():
         fail("heloflow never connected to the test outlet")
     time.sleep(0.3)
     first = push(outlet, 2.0, 1.0)
+    time.sleep(0.5)  # let the last samples leave before the outlet dies
     del outlet
     time.sleep(3.0)
     outlet = make()

@@ -391,6 +391,55 @@ impl LslSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline;
+    use crate::sources::SourceConfig;
+
+    fn errors(source: &str) -> String {
+        let text = format!("{source}\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"amp.eeg\"]\n");
+        match pipeline::parse("t.toml", &text) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_declared_schema_is_the_output_at_validation() {
+        let text = "[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = [\"C3\", \"C4\"]\nunit = \"microvolts\"\nrate = 256\nsubjects = { \"dev-1\" = \"P01\" }\n[operators.bands]\nkind = \"band_power\"\ninputs = [\"amp.eeg\"]\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"bands\", \"amp.events\"]\n";
+        let pipeline = pipeline::parse("t.toml", text).expect("valid");
+        let eeg = &pipeline.streams[0];
+        assert_eq!(eeg.name, "amp.eeg");
+        assert_eq!(eeg.modality, Modality::Eeg);
+        assert_eq!(eeg.labels(), ["C3", "C4"]);
+        assert_eq!(eeg.channels[0].unit, "microvolts");
+        assert_eq!(eeg.rate, Rate::Regular(256.0));
+        assert_eq!(eeg.subjects, ["P01"]);
+        assert_eq!(pipeline.streams[1].name, "amp.events");
+        let SourceConfig::Lsl(config) = &pipeline.sources[0].config else {
+            panic!("an lsl source");
+        };
+        assert_eq!(config.predicate, "type='EEG'");
+    }
+
+    #[test]
+    fn declarations_that_cannot_work_are_located_errors() {
+        let missing = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\n");
+        assert!(missing.contains("must declare its channels"), "{missing}");
+        assert!(missing.contains("must declare its nominal rate"), "{missing}");
+        let unknown = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"Gaze\"\nchannels = 2\nrate = 60\n");
+        assert!(unknown.contains("does not know what the LSL type \"Gaze\" measures"), "{unknown}");
+        let nothing = errors("[sources.amp]\nkind = \"lsl\"\nmodality = \"eeg\"\nchannels = 2\nrate = 60\n");
+        assert!(nothing.contains("needs something to match streams by"), "{nothing}");
+        let rule = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 60\nsubject_from = \"serial\"\n");
+        assert!(rule.contains("unknown subject rule"), "{rule}");
+        assert!(errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 60\n").is_empty());
+    }
+
+    #[test]
+    fn markers_into_a_signal_operator_fail_before_anything_runs() {
+        let text = "[sources.stim]\nkind = \"lsl\"\ntype = \"Markers\"\n[operators.bands]\nkind = \"band_power\"\ninputs = [\"stim.markers\"]\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"bands\"]\n";
+        let error = pipeline::parse("t.toml", text).unwrap_err().to_string();
+        assert!(error.contains("markers"), "{error}");
+    }
 
     #[test]
     fn xpath_literals_survive_quotes() {
