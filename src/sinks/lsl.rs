@@ -403,3 +403,35 @@ impl OutletPlan {
         pushed.map_err(|e| format!("cannot push to LSL outlet: {e:?}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline;
+    use crate::sinks::SinkConfig;
+
+    fn parse(sink: &str) -> Result<pipeline::Pipeline, String> {
+        let text = format!(
+            "[pipeline]\nname = \"p\"\n[sources.sim]\nkind = \"simulator\"\nstreams = [\"emotion\"]\n[sinks.live]\nkind = \"lsl\"\ninputs = [\"sim.emotion\"]\n{sink}"
+        );
+        pipeline::parse("t.toml", &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_give_stable_per_subject_ids() {
+        let pipeline = parse("model = { name = \"HeLo\", version = \"1.0\" }\n").expect("valid");
+        let SinkConfig::Lsl(config) = pipeline.sinks[0].config.for_pipeline("p") else {
+            panic!("an lsl sink");
+        };
+        assert_eq!(config.source_id, "heloflow:{pipeline}:{stream}:{subject}");
+        assert_eq!(config.model, Some(("HeLo".to_string(), "1.0".to_string())));
+        assert_eq!(config.pipeline, "p");
+    }
+
+    #[test]
+    fn per_subject_outlets_need_the_subject_in_their_ids() {
+        let error = parse("source_id = \"fixed\"\n").unwrap_err();
+        assert!(error.contains("must contain {subject}"), "{error}");
+        let ok = parse("layout = \"subject_channel\"\nsource_id = \"fixed\"\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+}

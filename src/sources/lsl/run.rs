@@ -15,6 +15,9 @@ use crate::stream::{secs_to_nanos, Batch, Modality, Nanos, Values};
 /// Most samples taken from one inlet per step, so one busy stream cannot starve the others.
 const MAX_CHUNK: usize = 4096;
 
+/// How often the per-stream figures are copied into the shared metrics.
+const STATS_EVERY: Duration = Duration::from_millis(200);
+
 /// How often streams that appear after the start are looked for.
 const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
@@ -248,6 +251,7 @@ impl LslSource<'_> {
         let stall_ns = secs_to_nanos(self.config.stall_timeout_s);
         let lateness_ns = secs_to_nanos(self.config.lateness_s);
         let mut last_discover = Instant::now();
+        let mut last_stats = Instant::now();
         while !self.sender.stopping() {
             let mut received = false;
             for index in 0..self.links.len() {
@@ -322,7 +326,10 @@ impl LslSource<'_> {
                 }
                 self.emitted = watermark;
             }
-            self.publish_stats();
+            if last_stats.elapsed() >= STATS_EVERY {
+                last_stats = Instant::now();
+                self.publish_stats();
+            }
             if last_discover.elapsed() >= DISCOVER_EVERY {
                 last_discover = Instant::now();
                 for info in resolver.results().unwrap_or_default() {
