@@ -48,7 +48,9 @@ fn measure(outlet: &StreamOutlet, relay_id: &str) -> Result<Vec<f64>, String> {
         .first()
         .ok_or_else(|| format!("relay outlet {relay_id} never appeared"))?;
     let inlet = StreamInlet::new(info, 10, 0, true).map_err(|e| format!("inlet: {e:?}"))?;
-    inlet.open_stream(10.0).map_err(|e| format!("open: {e:?}"))?;
+    inlet
+        .open_stream(10.0)
+        .map_err(|e| format!("open: {e:?}"))?;
     if !outlet.wait_for_consumers(20.0) {
         return Err("the relay never connected".to_string());
     }
@@ -121,7 +123,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let pipeline = dir.path().join("pass-through.toml");
     std::fs::write(&pipeline, PASS_THROUGH).expect("pipeline file");
-    println!("LSL in -> LSL out latency, {SAMPLES} samples one at a time every {PERIOD:?}, loopback");
+    println!(
+        "LSL in -> LSL out latency, {SAMPLES} samples one at a time every {PERIOD:?}, loopback"
+    );
     println!();
     println!("| relay | samples | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|");

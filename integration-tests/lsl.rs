@@ -171,8 +171,14 @@ fn pylsl_outlet_through_heloflow_to_pylsl_inlet() {
     let correction = result["raw_time_correction"].as_f64().unwrap();
     for (got, want) in raw.iter().zip(sent) {
         assert_eq!(numbers(&got[1]), numbers(&want[1]));
-        let (t_got, t_want) = (got[0].as_f64().unwrap() + correction, want[0].as_f64().unwrap());
-        assert!((t_got - t_want).abs() < 1e-3, "timestamp {t_got} vs sent {t_want}");
+        let (t_got, t_want) = (
+            got[0].as_f64().unwrap() + correction,
+            want[0].as_f64().unwrap(),
+        );
+        assert!(
+            (t_got - t_want).abs() < 1e-3,
+            "timestamp {t_got} vs sent {t_want}"
+        );
     }
 
     // Channel metadata, subject, pipeline and model travel in the outlets' desc.
@@ -215,7 +221,10 @@ fn pylsl_outlet_through_heloflow_to_pylsl_inlet() {
     let mut full = 0;
     for window in windows {
         let end = window[0].as_f64().unwrap() + correction;
-        assert!((end - end.round()).abs() < 1e-3, "window end {end} is on the hop grid");
+        assert!(
+            (end - end.round()).abs() < 1e-3,
+            "window end {end} is on the hop grid"
+        );
         let end = end.round();
         let inside: Vec<&JsonRow> = local
             .iter()
@@ -224,8 +233,15 @@ fn pylsl_outlet_through_heloflow_to_pylsl_inlet() {
         let values = numbers(&window[1]);
         if inside.len() == 100 {
             full += 1;
-            let mean0 = inside.iter().map(|r| r.values[0].as_f64().unwrap()).sum::<f64>() / 100.0;
-            assert!((values[0] - mean0).abs() < 1e-3 * mean0.abs().max(1.0), "{values:?} vs {mean0}");
+            let mean0 = inside
+                .iter()
+                .map(|r| r.values[0].as_f64().unwrap())
+                .sum::<f64>()
+                / 100.0;
+            assert!(
+                (values[0] - mean0).abs() < 1e-3 * mean0.abs().max(1.0),
+                "{values:?} vs {mean0}"
+            );
             assert_eq!(values[3], 1.0, "coverage of a full window");
         }
     }
@@ -275,7 +291,11 @@ fn a_stream_killed_and_restarted_resumes_and_the_gap_is_reported() {
     let data = rows_of(&rows, "wrist.eda");
     let ones = data.iter().filter(|r| r.values["EDA"] == 1.0).count();
     let twos = data.iter().filter(|r| r.values["EDA"] == 2.0).count();
-    assert_eq!((ones, twos), (100, 100), "every sample before and after the restart arrived");
+    assert_eq!(
+        (ones, twos),
+        (100, 100),
+        "every sample before and after the restart arrived"
+    );
 
     let events = rows_of(&rows, "wrist.events");
     let kinds: Vec<&str> = events
@@ -284,7 +304,10 @@ fn a_stream_killed_and_restarted_resumes_and_the_gap_is_reported() {
         .collect();
     // The peer leaves after its second segment, so a final `lost` may follow.
     assert_eq!(kinds[..2], ["lost", "resumed"], "{stderr}");
-    assert!(kinds.len() == 2 || (kinds.len() == 3 && kinds[2] == "lost"), "{kinds:?}");
+    assert!(
+        kinds.len() == 2 || (kinds.len() == 3 && kinds[2] == "lost"),
+        "{kinds:?}"
+    );
     let second_end = result["second"][1].as_f64().unwrap();
     assert!(events[0].time > first_end - 1e-3 && events[0].time < second_start);
     assert!(events.iter().skip(2).all(|e| e.time > second_end - 1e-3));
@@ -356,8 +379,18 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
     let simulate = spawn_heloflow(
         dir.path(),
         &[
-            "simulate", "--lsl", "--subjects", "3", "--streams", "eda,markers", "--seed", &seed,
-            "--duration", "0", "--status", "off",
+            "simulate",
+            "--lsl",
+            "--subjects",
+            "3",
+            "--streams",
+            "eda,markers",
+            "--seed",
+            &seed,
+            "--duration",
+            "0",
+            "--status",
+            "off",
         ],
         "simulate",
     );
@@ -375,13 +408,21 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
         listed = String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["source_id"].as_str().is_some_and(|s| s.starts_with(&prefix)))
+            .filter(|v| {
+                v["source_id"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(&prefix))
+            })
             .collect();
         if listed.len() == 6 {
             break;
         }
     }
-    assert_eq!(listed.len(), 6, "three subjects x (eda, markers): {listed:?}");
+    assert_eq!(
+        listed.len(),
+        6,
+        "three subjects x (eda, markers): {listed:?}"
+    );
     let eda = listed
         .iter()
         .find(|v| v["source_id"] == format!("{prefix}sim.eda:S02"))
@@ -440,15 +481,23 @@ kind = "jsonl"
 inputs = ["none.eeg"]
 "#;
     std::fs::write(dir.path().join("missing.toml"), missing).unwrap();
-    let failing = spawn_heloflow(dir.path(), &["run", "missing.toml", "--status", "off"], "missing");
-    let (failed_ok, failed_stderr) = finish(failing, dir.path(), "missing", Duration::from_secs(20));
+    let failing = spawn_heloflow(
+        dir.path(),
+        &["run", "missing.toml", "--status", "off"],
+        "missing",
+    );
+    let (failed_ok, failed_stderr) =
+        finish(failing, dir.path(), "missing", Duration::from_secs(20));
 
     interrupt(&simulate);
     let (sim_ok, sim_stderr) = finish(simulate, dir.path(), "simulate", Duration::from_secs(20));
     assert!(sim_ok, "simulate --lsl failed: {sim_stderr}");
 
     assert!(!failed_ok);
-    assert!(failed_stderr.contains("found 0 of 1 stream(s)"), "{failed_stderr}");
+    assert!(
+        failed_stderr.contains("found 0 of 1 stream(s)"),
+        "{failed_stderr}"
+    );
     assert!(failed_stderr.contains("visible streams"), "{failed_stderr}");
     assert!(
         failed_stderr.contains(&format!("source_id={prefix}sim.eda:S01")),
@@ -461,10 +510,14 @@ inputs = ["none.eeg"]
             .iter()
             .filter(|r| r.stream == "wrists.eda" && r.subject == subject)
             .collect();
-        assert!(samples.len() >= 12, "{subject}: {} samples; {stderr}", samples.len());
-        assert!(samples
-            .iter()
-            .all(|r| r.values["EDA"].as_f64().is_some_and(|v| v > 0.0 && v < 50.0)));
+        assert!(
+            samples.len() >= 12,
+            "{subject}: {} samples; {stderr}",
+            samples.len()
+        );
+        assert!(samples.iter().all(|r| r.values["EDA"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0 && v < 50.0)));
         assert!(samples.windows(2).all(|w| {
             let step = w[1].time - w[0].time;
             (step - 0.25).abs() < 1e-3

@@ -300,7 +300,11 @@ fn list_streams(timeout: f64, json: bool) {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let label = if c.label.is_empty() { format!("#{}", i + 1) } else { c.label.clone() };
+                let label = if c.label.is_empty() {
+                    format!("#{}", i + 1)
+                } else {
+                    c.label.clone()
+                };
                 let detail: Vec<&str> = [c.unit.as_str(), c.kind.as_str()]
                     .into_iter()
                     .filter(|s| !s.is_empty())

@@ -17,8 +17,9 @@
 //! (for windowed streams the end of the window described). liblsl objects are not `Send`, so the
 //! outlets live on a dedicated thread and the writer forwards rows to it on every flush.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,18 @@ use crate::operators::PortError;
 use crate::pipeline::options::Options;
 use crate::sources::lsl::metadata::lsl_format;
 use crate::stream::{nanos_to_secs, ChannelFormat, StreamSchema};
+
+/// `source_id`s of the outlets this process publishes: LSL sources never read them back, so a
+/// pipeline whose source predicate also matches its own outputs cannot feed on itself.
+static OWN_OUTLETS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Whether this process publishes an outlet with this `source_id`.
+pub fn is_own_outlet(source_id: &str) -> bool {
+    OWN_OUTLETS
+        .lock()
+        .map(|own| own.contains(source_id))
+        .unwrap_or(false)
+}
 
 /// How subjects are laid out over outlets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,12 +78,16 @@ pub struct LslSinkConfig {
 impl LslSinkConfig {
     /// Reads the sink's options.
     pub fn parse(options: &mut Options) -> Self {
-        let layout = match options.choice("layout", "per_subject", &["per_subject", "subject_channel"]) {
-            "subject_channel" => Layout::SubjectChannel,
-            _ => Layout::PerSubject,
-        };
+        let layout =
+            match options.choice("layout", "per_subject", &["per_subject", "subject_channel"]) {
+                "subject_channel" => Layout::SubjectChannel,
+                _ => Layout::PerSubject,
+            };
         let (default_name, default_id) = match layout {
-            Layout::PerSubject => ("{stream}-{subject}", "heloflow:{pipeline}:{stream}:{subject}"),
+            Layout::PerSubject => (
+                "{stream}-{subject}",
+                "heloflow:{pipeline}:{stream}:{subject}",
+            ),
             Layout::SubjectChannel => ("{stream}", "heloflow:{pipeline}:{stream}"),
         };
         let template = |options: &mut Options, key: &'static str, default: &str| {
@@ -85,7 +102,11 @@ impl LslSinkConfig {
                 );
             }
             if text.trim().is_empty() {
-                options.error_at(key, format!("`{key}` must not be empty"), format!("for example {key} = \"{default}\""));
+                options.error_at(
+                    key,
+                    format!("`{key}` must not be empty"),
+                    format!("for example {key} = \"{default}\""),
+                );
             }
             text
         };
@@ -110,7 +131,10 @@ impl LslSinkConfig {
             kind,
             model,
             subjects,
-            linger_s: options.number("linger_s").filter(|s| *s >= 0.0).unwrap_or(0.5),
+            linger_s: options
+                .number("linger_s")
+                .filter(|s| *s >= 0.0)
+                .unwrap_or(0.5),
             pipeline: String::new(),
         }
     }
@@ -256,7 +280,11 @@ struct OutletPlan {
 }
 
 impl OutletPlan {
-    fn run(self, rows: &Receiver<Vec<OutRow>>, ready: &Sender<Result<(), String>>) -> Result<(), String> {
+    fn run(
+        self,
+        rows: &Receiver<Vec<OutRow>>,
+        ready: &Sender<Result<(), String>>,
+    ) -> Result<(), String> {
         let mut outlets: BTreeMap<(usize, String), StreamOutlet> = BTreeMap::new();
         let eager = (0..self.inputs.len()).try_for_each(|input| match self.config.layout {
             Layout::SubjectChannel => self.outlet(&mut outlets, input, "").map(|_| ()),
@@ -325,7 +353,14 @@ impl OutletPlan {
         if subject_channel {
             let mut channel = channels.append_child("channel");
             channel.append_child_value("label", "subject");
-            channel.append_child_value("unit", if schema.format.is_numeric() { "index" } else { "" });
+            channel.append_child_value(
+                "unit",
+                if schema.format.is_numeric() {
+                    "index"
+                } else {
+                    ""
+                },
+            );
             channel.append_child_value("type", "Subject");
         }
         for c in &schema.channels {
@@ -352,6 +387,9 @@ impl OutletPlan {
             model.append_child_value("name", model_name);
             model.append_child_value("version", version);
         }
+        if let Ok(mut own) = OWN_OUTLETS.lock() {
+            own.insert(source_id.clone());
+        }
         StreamOutlet::new(&info, 0, 360)
             .map_err(|e| format!("cannot create LSL outlet \"{name}\" ({source_id}): {e:?}"))
     }
@@ -363,17 +401,26 @@ impl OutletPlan {
     ) -> Result<(), String> {
         let subject_channel = self.config.layout == Layout::SubjectChannel;
         let subject_index = if subject_channel {
-            Some(self.subjects.iter().position(|s| *s == row.subject).ok_or_else(|| {
-                format!(
+            Some(
+                self.subjects
+                    .iter()
+                    .position(|s| *s == row.subject)
+                    .ok_or_else(|| {
+                        format!(
                     "subject {} is not in this sink's subject list [{}]; add it to `subjects`",
                     row.subject,
                     self.subjects.join(", ")
                 )
-            })?)
+                    })?,
+            )
         } else {
             None
         };
-        let key_subject = if subject_channel { "" } else { row.subject.as_str() };
+        let key_subject = if subject_channel {
+            ""
+        } else {
+            row.subject.as_str()
+        };
         let format = self.inputs[row.input].format;
         let outlet = self.outlet(outlets, row.input, key_subject)?;
         let pushed = match &row.values {

@@ -111,9 +111,7 @@ impl Link {
                 self.stalled = false;
                 self.stats.live = true;
                 self.stats.gaps += 1;
-                let gap = self
-                    .last_ts
-                    .map_or(0.0, |last| (time - last) as f64 / 1e9);
+                let gap = self.last_ts.map_or(0.0, |last| (time - last) as f64 / 1e9);
                 self.stats.gap_s += gap;
                 pulled.resumed_after_s = Some(gap);
                 self.segment = None;
@@ -183,7 +181,9 @@ impl Link {
         let after_last = self.last_ts.map_or(Nanos::MIN, |t| t + 1);
         match self.rate {
             None => after_last.max(now - lateness),
-            Some(_) if self.stalled && policy == StallPolicy::Advance => after_last.max(now - stall),
+            Some(_) if self.stalled && policy == StallPolicy::Advance => {
+                after_last.max(now - stall)
+            }
             Some(_) => after_last,
         }
     }

@@ -144,8 +144,16 @@ impl StreamMetadata {
         format!(
             "\"{}\" type={} source_id={} host={} {} ch {} {rate}",
             self.name,
-            if self.kind.is_empty() { "-" } else { &self.kind },
-            if self.source_id.is_empty() { "-" } else { &self.source_id },
+            if self.kind.is_empty() {
+                "-"
+            } else {
+                &self.kind
+            },
+            if self.source_id.is_empty() {
+                "-"
+            } else {
+                &self.source_id
+            },
             self.hostname,
             self.channel_count,
             self.format,
@@ -197,9 +205,7 @@ pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
             }
         })
         .collect();
-    streams.sort_by(|a, b| {
-        (&a.kind, &a.name, &a.source_id).cmp(&(&b.kind, &b.name, &b.source_id))
-    });
+    streams.sort_by(|a, b| (&a.kind, &a.name, &a.source_id).cmp(&(&b.kind, &b.name, &b.source_id)));
     streams
 }
 
@@ -236,7 +242,10 @@ mod tests {
         let meta = StreamMetadata::read(&mut info);
         assert_eq!(meta.channels[1], Channel::new("C4", "microvolts", "EEG"));
         assert_eq!(meta.format, "float32");
-        assert_eq!(StreamMetadata::desc_value(&mut info, "subject").as_deref(), Some("P07"));
+        assert_eq!(
+            StreamMetadata::desc_value(&mut info, "subject").as_deref(),
+            Some("P07")
+        );
         assert_eq!(StreamMetadata::desc_value(&mut info, "missing/x"), None);
         assert!(meta.summary().contains("source_id=id1"));
     }

@@ -95,7 +95,10 @@ pub struct LslSourceConfig {
 /// Escapes a value for an XPath string literal in single quotes.
 fn xpath_literal(value: &str) -> String {
     if value.contains('\'') {
-        format!("concat('{}')", value.split('\'').collect::<Vec<_>>().join("', \"'\", '"))
+        format!(
+            "concat('{}')",
+            value.split('\'').collect::<Vec<_>>().join("', \"'\", '")
+        )
     } else {
         format!("'{value}'")
     }
@@ -340,15 +343,13 @@ impl LslSourceConfig {
             ids.dedup();
             ids
         };
-        let format = self
-            .format
-            .as_deref()
-            .and_then(heloflow_format)
-            .unwrap_or(if self.modality == Modality::Markers {
+        let format = self.format.as_deref().and_then(heloflow_format).unwrap_or(
+            if self.modality == Modality::Markers {
                 ChannelFormat::String
             } else {
                 ChannelFormat::Float32
-            });
+            },
+        );
         vec![
             StreamSchema {
                 name: format!("{source_name}.{}", self.modality.name()),
@@ -424,14 +425,28 @@ mod tests {
     fn declarations_that_cannot_work_are_located_errors() {
         let missing = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\n");
         assert!(missing.contains("must declare its channels"), "{missing}");
-        assert!(missing.contains("must declare its nominal rate"), "{missing}");
-        let unknown = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"Gaze\"\nchannels = 2\nrate = 60\n");
-        assert!(unknown.contains("does not know what the LSL type \"Gaze\" measures"), "{unknown}");
-        let nothing = errors("[sources.amp]\nkind = \"lsl\"\nmodality = \"eeg\"\nchannels = 2\nrate = 60\n");
-        assert!(nothing.contains("needs something to match streams by"), "{nothing}");
+        assert!(
+            missing.contains("must declare its nominal rate"),
+            "{missing}"
+        );
+        let unknown =
+            errors("[sources.amp]\nkind = \"lsl\"\ntype = \"Gaze\"\nchannels = 2\nrate = 60\n");
+        assert!(
+            unknown.contains("does not know what the LSL type \"Gaze\" measures"),
+            "{unknown}"
+        );
+        let nothing =
+            errors("[sources.amp]\nkind = \"lsl\"\nmodality = \"eeg\"\nchannels = 2\nrate = 60\n");
+        assert!(
+            nothing.contains("needs something to match streams by"),
+            "{nothing}"
+        );
         let rule = errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 60\nsubject_from = \"serial\"\n");
         assert!(rule.contains("unknown subject rule"), "{rule}");
-        assert!(errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 60\n").is_empty());
+        assert!(
+            errors("[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 60\n")
+                .is_empty()
+        );
     }
 
     #[test]

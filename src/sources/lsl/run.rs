@@ -118,12 +118,13 @@ impl LslSource<'_> {
             id if id.is_empty() => info.uid(),
             id => id,
         };
-        if self.seen.contains(&key) {
+        if self.seen.contains(&key) || crate::sinks::lsl::is_own_outlet(&key) {
             return Ok(());
         }
         self.seen.insert(key);
         let summary = super::metadata::short_summary(&info);
-        let context = |what: String| format!("lsl source `{}`: stream {summary}: {what}", self.name);
+        let context =
+            |what: String| format!("lsl source `{}`: stream {summary}: {what}", self.name);
         let inlet = StreamInlet::new(&info, 360, 0, true)
             .map_err(|e| context(format!("cannot open an inlet: {e:?}")))?;
         let mut full = inlet
@@ -269,14 +270,16 @@ impl LslSource<'_> {
                     }
                 };
                 let subject = link.subject.clone();
-                if let (Some(gap), Some(&first)) = (pulled.resumed_after_s, pulled.timestamps.first())
+                if let (Some(gap), Some(&first)) =
+                    (pulled.resumed_after_s, pulled.timestamps.first())
                 {
                     let source_id = link.meta.source_id.clone();
                     eprintln!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) resumed after a {gap:.3} s gap",
                         self.name
                     );
-                    let event = self.event(&subject, first, "resumed", &source_id, format!("{gap:.6}"));
+                    let event =
+                        self.event(&subject, first, "resumed", &source_id, format!("{gap:.6}"));
                     if !self.sender.data(event) {
                         return;
                     }
@@ -297,7 +300,10 @@ impl LslSource<'_> {
             for index in 0..self.links.len() {
                 if self.links[index].check_stall(stall) {
                     let link = &self.links[index];
-                    let at = link.last_time().map_or(self.emitted, |t| t + 1).max(self.emitted);
+                    let at = link
+                        .last_time()
+                        .map_or(self.emitted, |t| t + 1)
+                        .max(self.emitted);
                     let (subject, source_id) = (link.subject.clone(), link.meta.source_id.clone());
                     eprintln!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) silent for {} s: {}",
@@ -333,8 +339,21 @@ impl LslSource<'_> {
             if last_discover.elapsed() >= DISCOVER_EVERY {
                 last_discover = Instant::now();
                 for info in resolver.results().unwrap_or_default() {
-                    if let Err(message) = self.connect(info) {
-                        eprintln!("heloflow: {message} (ignored: it appeared after the start)");
+                    let before = self.links.len();
+                    match self.connect(info) {
+                        Err(message) => {
+                            eprintln!("heloflow: {message} (ignored: it appeared after the start)")
+                        }
+                        Ok(()) if self.links.len() > before => {
+                            let link = &self.links[before];
+                            eprintln!(
+                                "heloflow: lsl source `{}`: subject {} joined <- {}",
+                                self.name,
+                                link.subject,
+                                link.meta.summary()
+                            );
+                        }
+                        Ok(()) => {}
                     }
                 }
             }
