@@ -249,7 +249,7 @@ impl LslSourceConfig {
         });
         let rate = match options.number("rate") {
             Some(hz) if hz > 0.0 && hz.is_finite() => Rate::Regular(hz),
-            Some(hz) if hz == 0.0 => Rate::Irregular,
+            Some(0.0) => Rate::Irregular,
             Some(hz) => {
                 options.error_at(
                     "rate",
