@@ -349,6 +349,13 @@ timeout_s = 30
 kind = "jsonl"
 inputs = ["stim.markers"]
 path = "markers.jsonl"
+
+[sinks.relay]
+kind = "lsl"
+inputs = ["stim.markers"]
+layout = "subject_channel"
+subjects = ["heloflow-test-markers"]
+source_id = "heloflow-test:markers-relay"
 "#;
 
 #[test]
@@ -370,6 +377,25 @@ fn string_marker_streams_arrive_intact_with_their_timestamps() {
         assert!((row.time - want[0].as_f64().unwrap()).abs() < 1e-3);
         assert_eq!(row.subject, "heloflow-test-markers");
     }
+
+    // Republished as one LSL string stream whose first channel names the subject.
+    let relayed = result["relayed"].as_array().unwrap();
+    assert_eq!(relayed.len(), sent.len());
+    for (got, want) in relayed.iter().zip(sent) {
+        assert_eq!(got[1][0], "heloflow-test-markers");
+        assert_eq!(got[1][1], want[1]);
+        assert!((got[0].as_f64().unwrap() - want[0].as_f64().unwrap()).abs() < 1e-3);
+    }
+    let meta = &result["relay_meta"];
+    assert_eq!(meta["type"], "Markers");
+    assert_eq!(meta["nominal_srate"].as_f64(), Some(0.0));
+    let labels: Vec<&str> = meta["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["subject", "Marker"]);
 }
 
 #[test]

@@ -149,6 +149,7 @@ def restart():
 def markers():
     info = pylsl.StreamInfo("test-markers", "Markers", 1, 0, "string", "heloflow-test-markers")
     outlet = pylsl.StreamOutlet(info)
+    relay, relay_meta = subscribe("heloflow-test:markers-relay")
     if not outlet.wait_for_consumers(20.0):
         fail("heloflow never connected to the marker outlet")
     time.sleep(0.5)
@@ -159,8 +160,8 @@ def markers():
         outlet.push_sample([text], stamp)
         sent.append([stamp, text])
         time.sleep(0.2)
-    time.sleep(1.5)
-    print(json.dumps({"sent": sent}))
+    (relayed,) = collect([relay], [len(texts)], 10.0)
+    print(json.dumps({"sent": sent, "relayed": relayed, "relay_meta": relay_meta}))
 
 
 if __name__ == "__main__":
