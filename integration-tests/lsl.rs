@@ -410,7 +410,7 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
             "--subjects",
             "3",
             "--streams",
-            "eda,markers",
+            "eda,face",
             "--seed",
             &seed,
             "--duration",
@@ -444,11 +444,7 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
             break;
         }
     }
-    assert_eq!(
-        listed.len(),
-        6,
-        "three subjects x (eda, markers): {listed:?}"
-    );
+    assert_eq!(listed.len(), 6, "three subjects x (eda, face): {listed:?}");
     let eda = listed
         .iter()
         .find(|v| v["source_id"] == format!("{prefix}sim.eda:S02"))
@@ -472,6 +468,16 @@ subject_from = "desc:subject"
 min_streams = 3
 timeout_s = 20
 
+[sources.cameras]
+kind = "lsl"
+type = "FaceAU"
+predicate = "starts-with(source_id, '{prefix}')"
+channels = ["AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r", "AU14_r", "AU15_r", "AU17_r", "AU20_r", "AU23_r", "AU25_r", "AU26_r", "AU45_r", "confidence", "success"]
+rate = 30
+subject_from = "desc:subject"
+min_streams = 3
+timeout_s = 20
+
 [operators.eda_mean]
 kind = "window_stats"
 inputs = ["wrists.eda"]
@@ -479,9 +485,21 @@ window_s = 1.0
 hop_s = 1.0
 stats = ["mean"]
 
+[operators.smile_units]
+kind = "select"
+inputs = ["cameras.face"]
+channels = ["AU12_r"]
+
+[operators.smile]
+kind = "window_stats"
+inputs = ["smile_units"]
+window_s = 1.0
+hop_s = 1.0
+stats = ["mean"]
+
 [sinks.out]
 kind = "jsonl"
-inputs = ["wrists.eda", "eda_mean"]
+inputs = ["wrists.eda", "eda_mean", "smile"]
 path = "subjects.jsonl"
 "#
     );
@@ -553,5 +571,18 @@ inputs = ["none.eeg"]
             .filter(|r| r.stream == "eda_mean" && r.subject == subject)
             .count();
         assert!(windows >= 2, "{subject}: {windows} windows");
+        // Video features (OpenFace-style action units) are a modality like any other.
+        let smiles: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.stream == "smile" && r.subject == subject)
+            .filter(|r| r.values["coverage"] == 1.0)
+            .map(|r| r.values["AU12_r_mean"].as_f64().unwrap())
+            .collect();
+        assert!(
+            smiles.len() >= 2,
+            "{subject}: {} full smile windows",
+            smiles.len()
+        );
+        assert!(smiles.iter().all(|v| (0.0..=5.0).contains(v)), "{smiles:?}");
     }
 }
