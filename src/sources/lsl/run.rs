@@ -297,12 +297,14 @@ impl LslSource<'_> {
                     }
                 }
             }
+            let now = secs_to_nanos(lsl::local_clock());
             for index in 0..self.links.len() {
                 if self.links[index].check_stall(stall) {
                     let link = &self.links[index];
+                    // A stream that never sent anything went silent when it was connected.
                     let at = link
                         .last_time()
-                        .map_or(self.emitted, |t| t + 1)
+                        .map_or(now - stall_ns, |t| t + 1)
                         .max(self.emitted);
                     let (subject, source_id) = (link.subject.clone(), link.meta.source_id.clone());
                     eprintln!(
@@ -320,7 +322,6 @@ impl LslSource<'_> {
                     }
                 }
             }
-            let now = secs_to_nanos(lsl::local_clock());
             let watermark = self
                 .links
                 .iter()
