@@ -25,7 +25,8 @@ fn rust_onnx_runtime_reproduces_pytorch_on_the_fixture() {
     let mut session = ModelSession::open(&manifest, &SessionOptions::default())
         .unwrap_or_else(|e| panic!("{e} (run ./scripts/test to install ONNX Runtime)"));
     assert_eq!(session.provider, "CPUExecutionProvider");
-    let expected: Vec<Vec<f64>> = serde_json::from_value(fixture["pytorch_output"].clone()).unwrap();
+    let expected: Vec<Vec<f64>> =
+        serde_json::from_value(fixture["pytorch_output"].clone()).unwrap();
     let inputs: Vec<Vec<f32>> = manifest
         .manifest
         .inputs
@@ -51,7 +52,16 @@ fn rust_onnx_runtime_reproduces_pytorch_on_the_fixture() {
 fn the_demo_ends_in_live_helo_distributions() {
     let output = heloflow_ok(
         &root(),
-        &["demo", "--fast", "--duration", "9", "--subjects", "2", "--status", "off"],
+        &[
+            "demo",
+            "--fast",
+            "--duration",
+            "9",
+            "--subjects",
+            "2",
+            "--status",
+            "off",
+        ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("runs on CPUExecutionProvider"), "{stderr}");
@@ -78,7 +88,10 @@ fn helo_beats_every_baseline_on_held_out_subjects() {
         .replace("subjects = 10", "subjects = [\"S09\", \"S10\"]");
     let file = dir.path().join("held-out.toml");
     fs::write(&file, pipeline).unwrap();
-    heloflow_ok(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    heloflow_ok(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--status", "off"],
+    );
     let recording = dir.path().join("out/helo-training.jsonl");
     let output = heloflow_ok(
         &root(),
@@ -92,10 +105,18 @@ fn helo_beats_every_baseline_on_held_out_subjects() {
     );
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("(subjects S09, S10)"), "{stdout}");
-    for row in ["| helo-sim ", "| uniform |", "| training mean |", "| linear |"] {
+    for row in [
+        "| helo-sim ",
+        "| uniform |",
+        "| training mean |",
+        "| linear |",
+    ] {
         assert!(stdout.contains(row), "missing {row}: {stdout}");
     }
-    assert!(stdout.contains("beats every baseline on all six metrics"), "{stdout}");
+    assert!(
+        stdout.contains("beats every baseline on all six metrics"),
+        "{stdout}"
+    );
 }
 
 fn demo_with(dir: &std::path::Path, replace: &str, with: &str) -> std::path::PathBuf {
@@ -116,8 +137,15 @@ fn demo_with(dir: &std::path::Path, replace: &str, with: &str) -> std::path::Pat
 #[test]
 fn cuda_falls_back_loudly_or_refuses_as_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let file = demo_with(dir.path(), "execution_provider = \"cpu\"", "execution_provider = \"cuda\"");
-    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let file = demo_with(
+        dir.path(),
+        "execution_provider = \"cpu\"",
+        "execution_provider = \"cuda\"",
+    );
+    let output = heloflow(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--status", "off"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     // This machine's ONNX Runtime has no CUDA provider (or no GPU): the default policy runs on
     // CPU and says so; a GPU machine reports CUDAExecutionProvider instead.
@@ -127,7 +155,10 @@ fn cuda_falls_back_loudly_or_refuses_as_configured() {
     }
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("WARNING"), "{stderr}");
-    assert!(stderr.contains("CUDA execution provider unavailable"), "{stderr}");
+    assert!(
+        stderr.contains("CUDA execution provider unavailable"),
+        "{stderr}"
+    );
     assert!(stderr.contains("runs on CPUExecutionProvider"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("\"stream\":\"helo\""));
 
@@ -136,7 +167,10 @@ fn cuda_falls_back_loudly_or_refuses_as_configured() {
         "execution_provider = \"cpu\"",
         "execution_provider = \"cuda\"\nfallback = \"error\"",
     );
-    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let output = heloflow(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--status", "off"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
@@ -160,17 +194,27 @@ fn bad_models_and_libraries_are_clear_errors() {
     assert!(!output.status.success());
     assert!(stderr.contains("`ppg_features` lacks"), "{stderr}");
     assert!(stderr.contains("the model's input `gsr` needs"), "{stderr}");
-    assert!(stderr.contains("inputs = [\"eeg_de\", \"ppg_features\""), "{stderr}");
+    assert!(
+        stderr.contains("inputs = [\"eeg_de\", \"ppg_features\""),
+        "{stderr}"
+    );
 
     // A missing manifest is reported at the `model` option.
-    let file = demo_with(dir.path(), "kind = \"helo\"", "kind = \"helo\"\nthreads = 2");
+    let file = demo_with(
+        dir.path(),
+        "kind = \"helo\"",
+        "kind = \"helo\"\nthreads = 2",
+    );
     let text = fs::read_to_string(&file)
         .unwrap()
         .replace(&manifest_path().display().to_string(), "no/such/model.json");
     fs::write(&file, text).unwrap();
     let output = heloflow(dir.path(), &["validate", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot read model manifest no/such/model.json"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read model manifest no/such/model.json"),
+        "{stderr}"
+    );
 
     // A named ONNX Runtime library that does not exist.
     let file = demo_with(
@@ -178,7 +222,10 @@ fn bad_models_and_libraries_are_clear_errors() {
         "execution_provider = \"cpu\"",
         "library = \"/nonexistent/libonnxruntime.so\"",
     );
-    let output = heloflow(dir.path(), &["run", file.to_str().unwrap(), "--status", "off"]);
+    let output = heloflow(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--status", "off"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(

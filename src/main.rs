@@ -81,6 +81,15 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// List the Lab Streaming Layer streams visible on the network, with their metadata.
+    Streams {
+        /// Seconds to wait for streams to answer.
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write simulated subjects' streams (and their hidden emotion state) as JSON Lines or CSV.
     Simulate {
         /// Number of subjects.
@@ -101,6 +110,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
+        /// Publish the streams as live LSL outlets (real time, LSL clock) instead of writing them;
+        /// `--duration 0` then runs until Ctrl-C.
+        #[arg(long)]
+        lsl: bool,
         /// Output: a file for jsonl (`-` = standard output), a directory for csv (one file per stream).
         #[arg(long, default_value = "-")]
         out: String,
@@ -160,6 +173,10 @@ fn execute(command: Command) -> Result<(), String> {
             run_pipeline(&pipeline, &run)
         }
         Command::Validate { files } => validate(&files),
+        Command::Streams { timeout, json } => {
+            list_streams(timeout, json);
+            Ok(())
+        }
         Command::Graph { file } => {
             let pipeline = pipeline::load(&file).map_err(|e| e.to_string())?;
             print!("{}", pipeline::graph::to_dot(&pipeline));
@@ -184,7 +201,9 @@ fn execute(command: Command) -> Result<(), String> {
                 );
             }
             for source in &mut pipeline.sources {
-                let SourceConfig::Simulator(config) = &mut source.config;
+                let SourceConfig::Simulator(config) = &mut source.config else {
+                    continue;
+                };
                 config.duration_s = (duration > 0.0).then_some(duration);
                 config.subjects = heloflow::sources::simulator::subject_ids(subjects);
                 config.realtime = !fast;
@@ -208,12 +227,16 @@ fn execute(command: Command) -> Result<(), String> {
             duration,
             streams,
             realtime,
+            lsl,
             format,
             out,
             run,
         } => {
-            let text =
-                simulate_pipeline(subjects, seed, duration, &streams, realtime, format, &out)?;
+            let text = if lsl {
+                simulate_lsl_pipeline(subjects, seed, duration, &streams)?
+            } else {
+                simulate_pipeline(subjects, seed, duration, &streams, realtime, format, &out)?
+            };
             let pipeline = pipeline::parse("simulate", &text).map_err(|e| e.to_string())?;
             run_pipeline(&pipeline, &run)
         }
@@ -337,6 +360,100 @@ fn summarise(name: &str, report: &RunReport) {
     );
 }
 
+/// Prints the LSL streams on the network (`heloflow streams`).
+fn list_streams(timeout: f64, json: bool) {
+    let streams = heloflow::sources::lsl::metadata::describe_network(timeout.max(0.1));
+    if json {
+        for stream in &streams {
+            println!("{}", serde_json::to_string(stream).unwrap_or_default());
+        }
+        return;
+    }
+    if streams.is_empty() {
+        eprintln!("no LSL streams visible within {timeout} s");
+        return;
+    }
+    for stream in &streams {
+        println!("{}", stream.summary());
+        let channels: Vec<String> = stream
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let label = if c.label.is_empty() {
+                    format!("#{}", i + 1)
+                } else {
+                    c.label.clone()
+                };
+                let detail: Vec<&str> = [c.unit.as_str(), c.kind.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if detail.is_empty() {
+                    label
+                } else {
+                    format!("{label} ({})", detail.join(", "))
+                }
+            })
+            .collect();
+        println!("    channels: {}", channels.join(", "));
+    }
+}
+
+/// Builds the pipeline behind `heloflow simulate --lsl`: simulated streams, paced in real time on the
+/// LSL clock, published as one LSL outlet per subject and stream.
+fn simulate_lsl_pipeline(
+    subjects: usize,
+    seed: u64,
+    duration: f64,
+    streams: &[String],
+) -> Result<String, String> {
+    if duration.is_nan() || duration < 0.0 {
+        return Err("error: --duration must be at least 0 (0 runs until Ctrl-C)".into());
+    }
+    let names = stream_names(streams)?;
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if subjects == 0 {
+        return Err("error: --subjects must be at least 1".into());
+    }
+    let duration_line = if duration > 0.0 {
+        format!("duration_s = {duration}\n")
+    } else {
+        String::new()
+    };
+    let inputs: Vec<String> = names.iter().map(|n| format!("sim.{n}")).collect();
+    Ok(format!(
+        "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\n{duration_line}realtime = true\nstart_s = \"now\"\nchunk_s = 0.05\nstreams = [{}]\n\n[sinks.lsl]\nkind = \"lsl\"\ninputs = [{}]\nname = \"{{stream}}-{{subject}}\"\nsource_id = \"heloflow-sim:seed{seed}:{{stream}}:{{subject}}\"\n",
+        quoted(&names),
+        quoted(&inputs)
+    ))
+}
+
+/// The simulator stream names asked for (all when none), or an error naming the unknown one.
+fn stream_names(streams: &[String]) -> Result<Vec<String>, String> {
+    if let Some(unknown) = streams.iter().find(|s| SimStream::from_name(s).is_none()) {
+        let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
+        return Err(format!(
+            "error: the simulator has no stream \"{unknown}\"; valid: {}",
+            valid.join(", ")
+        ));
+    }
+    Ok(if streams.is_empty() {
+        SimStream::ALL
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect()
+    } else {
+        streams.to_vec()
+    })
+}
+
 /// Builds the pipeline file behind `heloflow simulate`, so it is validated like any other.
 fn simulate_pipeline(
     subjects: usize,
@@ -350,21 +467,7 @@ fn simulate_pipeline(
     if subjects == 0 || duration.is_nan() || duration <= 0.0 {
         return Err("error: --subjects must be at least 1 and --duration greater than 0".into());
     }
-    if let Some(unknown) = streams.iter().find(|s| SimStream::from_name(s).is_none()) {
-        let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
-        return Err(format!(
-            "error: the simulator has no stream \"{unknown}\"; valid: {}",
-            valid.join(", ")
-        ));
-    }
-    let names: Vec<String> = if streams.is_empty() {
-        SimStream::ALL
-            .iter()
-            .map(|s| s.name().to_string())
-            .collect()
-    } else {
-        streams.to_vec()
-    };
+    let names = stream_names(streams)?;
     let quoted = |items: &[String]| {
         items
             .iter()

@@ -4,7 +4,7 @@
 //! telemetry (Prometheus) can export the same figures.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Counters of one source.
 #[derive(Debug, Default)]
@@ -15,6 +15,35 @@ pub struct SourceMetrics {
     pub dropped: AtomicU64,
     /// Event time up to which the source has produced everything (nanoseconds).
     pub watermark: AtomicI64,
+    /// Per matched stream figures of network sources (LSL inlets); empty for other sources.
+    pub inlets: Mutex<Vec<InletStats>>,
+}
+
+/// Live figures of one network stream a source reads (one LSL inlet), for telemetry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InletStats {
+    /// Stream name.
+    pub name: String,
+    /// The stream's `source_id`.
+    pub source_id: String,
+    /// Subject the stream feeds.
+    pub subject: String,
+    /// Last clock offset (`time_correction`) added to its timestamps, seconds.
+    pub clock_offset_s: f64,
+    /// RMS deviation of sample intervals from the nominal interval, seconds (regular streams).
+    pub jitter_s: f64,
+    /// Measured rate over the current unbroken segment, Hz.
+    pub effective_rate_hz: f64,
+    /// Samples received.
+    pub samples: u64,
+    /// Gaps seen (the stream went silent longer than the stall timeout, then returned).
+    pub gaps: u64,
+    /// Total event time lost in those gaps, seconds.
+    pub gap_s: f64,
+    /// Samples dropped because they arrived after event time had passed them.
+    pub late: u64,
+    /// Whether data is flowing now (false while the stream is silent).
+    pub live: bool,
 }
 
 /// Counters of one sink.

@@ -355,7 +355,10 @@ impl<'s> Checker<'s> {
                 continue;
             }
             let target = config.path().to_string();
-            if let Some(previous) = outputs_in_use.insert(target.clone(), component.path()) {
+            let previous = (!target.is_empty())
+                .then(|| outputs_in_use.insert(target.clone(), component.path()))
+                .flatten();
+            if let Some(previous) = previous {
                 let span = component
                     .option_spans
                     .get("path")

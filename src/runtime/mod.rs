@@ -81,6 +81,7 @@ pub fn run(
             .collect();
         let writer = sink
             .config
+            .for_pipeline(&pipeline.name)
             .open(&inputs)
             .map_err(|e| format!("sink `{}`: {e}", sink.name))?;
         writers.push(Mutex::new(Some(writer)));

@@ -6,10 +6,12 @@
 
 mod csv;
 mod jsonl;
+pub mod lsl;
 pub mod ordering;
 
 pub use self::csv::CsvConfig;
 pub use self::jsonl::JsonlConfig;
+pub use self::lsl::LslSinkConfig;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -20,7 +22,7 @@ use crate::pipeline::options::Options;
 use crate::stream::{Nanos, StreamSchema};
 
 /// Sink kinds a pipeline file may name.
-pub const SINK_KINDS: [&str; 2] = ["csv", "jsonl"];
+pub const SINK_KINDS: [&str; 3] = ["csv", "jsonl", "lsl"];
 
 /// The validated configuration of one sink.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +31,8 @@ pub enum SinkConfig {
     Jsonl(JsonlConfig),
     /// Comma-separated values, one row per sample of a single stream.
     Csv(CsvConfig),
+    /// Lab Streaming Layer outlets.
+    Lsl(LslSinkConfig),
 }
 
 /// One output sample as a sink sees it.
@@ -65,6 +69,7 @@ impl SinkConfig {
         Some(match kind {
             "jsonl" => SinkConfig::Jsonl(JsonlConfig::parse(options)),
             "csv" => SinkConfig::Csv(CsvConfig::parse(options)),
+            "lsl" => SinkConfig::Lsl(LslSinkConfig::parse(options)),
             _ => return None,
         })
     }
@@ -74,14 +79,24 @@ impl SinkConfig {
         match self {
             SinkConfig::Jsonl(_) => "jsonl",
             SinkConfig::Csv(_) => "csv",
+            SinkConfig::Lsl(_) => "lsl",
         }
     }
 
-    /// Where the sink writes (`-` for standard output).
+    /// Where the sink writes (`-` for standard output; empty for `lsl`, which writes to the network).
     pub fn path(&self) -> &str {
         match self {
             SinkConfig::Jsonl(config) => &config.path,
             SinkConfig::Csv(config) => &config.path,
+            SinkConfig::Lsl(_) => "",
+        }
+    }
+
+    /// The config as used in a pipeline of this name (LSL outlets name their pipeline).
+    pub fn for_pipeline(&self, pipeline: &str) -> SinkConfig {
+        match self {
+            SinkConfig::Lsl(config) => SinkConfig::Lsl(config.for_pipeline(pipeline)),
+            other => other.clone(),
         }
     }
 
@@ -90,15 +105,20 @@ impl SinkConfig {
         match self {
             SinkConfig::Jsonl(_) => Ok(()),
             SinkConfig::Csv(config) => config.check_inputs(inputs),
+            SinkConfig::Lsl(config) => config.check_inputs(inputs),
         }
     }
 
     /// Opens the destination and returns a writer for these inputs.
     pub fn open(&self, inputs: &[StreamSchema]) -> Result<Box<dyn SinkWriter>, String> {
+        if let SinkConfig::Lsl(config) = self {
+            return Ok(Box::new(config.open(inputs)?));
+        }
         let output = open_output(self.path())?;
         Ok(match self {
             SinkConfig::Jsonl(config) => Box::new(config.writer(output)),
             SinkConfig::Csv(config) => Box::new(config.writer(output, &inputs[0])),
+            SinkConfig::Lsl(_) => unreachable!("LSL sinks open above"),
         })
     }
 }

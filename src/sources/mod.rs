@@ -4,11 +4,13 @@
 //! batches, then watermarks that promise no earlier sample will follow. The dataflow advances each
 //! source's frontier from its watermarks, so windows close by event time, never by wall clock.
 
+pub mod lsl;
 pub mod queue;
 pub mod simulator;
 
 use std::thread::JoinHandle;
 
+pub use self::lsl::LslSourceConfig;
 pub use queue::{QueueConfig, QueuePolicy, SourceEvent, SourceSender};
 pub use simulator::SimulatorConfig;
 
@@ -16,13 +18,15 @@ use crate::pipeline::options::Options;
 use crate::stream::StreamSchema;
 
 /// Source kinds a pipeline file may name.
-pub const SOURCE_KINDS: [&str; 1] = ["simulator"];
+pub const SOURCE_KINDS: [&str; 2] = ["lsl", "simulator"];
 
 /// The validated configuration of one source.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
     /// Simulated subjects (deterministic from a seed).
     Simulator(SimulatorConfig),
+    /// Lab Streaming Layer streams from the network.
+    Lsl(LslSourceConfig),
 }
 
 impl SourceConfig {
@@ -30,6 +34,7 @@ impl SourceConfig {
     pub fn parse(kind: &str, options: &mut Options) -> Option<SourceConfig> {
         Some(match kind {
             "simulator" => SourceConfig::Simulator(SimulatorConfig::parse(options)),
+            "lsl" => SourceConfig::Lsl(LslSourceConfig::parse(options)),
             _ => return None,
         })
     }
@@ -38,6 +43,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Simulator(_) => "simulator",
+            SourceConfig::Lsl(_) => "lsl",
         }
     }
 
@@ -46,6 +52,7 @@ impl SourceConfig {
     pub fn is_live(&self) -> bool {
         match self {
             SourceConfig::Simulator(config) => config.realtime,
+            SourceConfig::Lsl(_) => true,
         }
     }
 
@@ -53,6 +60,7 @@ impl SourceConfig {
     pub fn queue(&self) -> QueueConfig {
         match self {
             SourceConfig::Simulator(config) => config.queue,
+            SourceConfig::Lsl(config) => config.queue,
         }
     }
 
@@ -60,6 +68,7 @@ impl SourceConfig {
     pub fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
         match self {
             SourceConfig::Simulator(config) => config.outputs(source_name),
+            SourceConfig::Lsl(config) => config.outputs(source_name),
         }
     }
 
@@ -72,6 +81,7 @@ impl SourceConfig {
     ) -> std::io::Result<JoinHandle<()>> {
         match self {
             SourceConfig::Simulator(config) => config.spawn(source_name, stream_ids, sender),
+            SourceConfig::Lsl(config) => config.spawn(source_name, stream_ids, sender),
         }
     }
 }

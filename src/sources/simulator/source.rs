@@ -8,6 +8,7 @@
 //! streams = ["eeg", "ecg", "eda", "emotion"]   # default: all
 //! duration_s = 60                 # default: until Ctrl-C
 //! realtime = true                 # pace by the wall clock; false = as fast as possible
+//! start_s = "now"                 # event time starts at the LSL clock (default 0)
 //! ```
 
 use std::thread::JoinHandle;
@@ -30,6 +31,9 @@ pub struct SimulatorConfig {
     pub streams: Vec<SimStream>,
     /// Event time of the first sample (seconds on the LSL clock).
     pub start_s: f64,
+    /// Start at the LSL local clock when the run begins (`start_s = "now"`), e.g. to publish live
+    /// LSL outlets whose timestamps other LSL clients can compare with their own.
+    pub start_now: bool,
     /// Length of the simulation; `None` runs until stopped.
     pub duration_s: Option<f64>,
     /// Pace output by the wall clock instead of running as fast as possible.
@@ -47,6 +51,7 @@ impl Default for SimulatorConfig {
             subjects: subject_ids(1),
             streams: SimStream::ALL.to_vec(),
             start_s: 0.0,
+            start_now: false,
             duration_s: None,
             realtime: false,
             chunk_s: 0.1,
@@ -117,7 +122,25 @@ impl SimulatorConfig {
                 }
             }
         }
-        let start_s = options.number("start_s").unwrap_or(0.0);
+        let (start_s, start_now) = match options.raw("start_s") {
+            None => (0.0, false),
+            Some(node) => match node.get_ref() {
+                Node::Float(f) if f.is_finite() => (*f, false),
+                Node::Int(i) => (*i as f64, false),
+                Node::Str(s) if s == "now" => (0.0, true),
+                other => {
+                    options.error_at_span(
+                        node.span(),
+                        format!(
+                            "`start_s` must be seconds or \"now\", found {}",
+                            other.describe()
+                        ),
+                        "for example start_s = 0, or start_s = \"now\" (the LSL clock at start)",
+                    );
+                    (0.0, false)
+                }
+            },
+        };
         let duration_s = options.number("duration_s");
         if let Some(d) = duration_s.filter(|d| *d <= 0.0 || !d.is_finite()) {
             options.error_at(
@@ -131,6 +154,7 @@ impl SimulatorConfig {
             subjects,
             streams,
             start_s,
+            start_now,
             duration_s,
             realtime: options.boolean("realtime", false),
             chunk_s: options.positive("chunk_s", defaults.chunk_s),
@@ -160,7 +184,11 @@ impl SimulatorConfig {
     }
 
     fn run(&self, stream_ids: &[u32], sender: &SourceSender) {
-        let start = secs_to_nanos(self.start_s);
+        let start = if self.start_now {
+            secs_to_nanos(lsl::local_clock())
+        } else {
+            secs_to_nanos(self.start_s)
+        };
         let end = self
             .duration_s
             .map_or(Nanos::MAX, |d| start.saturating_add(secs_to_nanos(d)));

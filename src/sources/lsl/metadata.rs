@@ -1,0 +1,252 @@
+//! Reading an LSL stream's metadata: channel labels, units and types from `desc/channels`, format,
+//! rate, and a one-line description used in messages and by `heloflow streams`.
+
+use lsl::{StreamInfo, StreamInlet};
+use serde::Serialize;
+
+use crate::stream::{Channel, ChannelFormat, Modality};
+
+/// What heloflow knows about one LSL stream, read once from its full `StreamInfo`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StreamMetadata {
+    /// Stream name.
+    pub name: String,
+    /// Content type (`EEG`, `Markers`...).
+    pub kind: String,
+    /// Unique, stable id of the device or program (empty when the sender set none).
+    pub source_id: String,
+    /// Machine the outlet runs on.
+    pub hostname: String,
+    /// Channel count as announced.
+    pub channel_count: usize,
+    /// Channel metadata from `desc/channels` (empty labels when the sender wrote none).
+    pub channels: Vec<Channel>,
+    /// LSL channel format name (`float32`, `double64`, `int16`, `string`...).
+    pub format: String,
+    /// Nominal rate in Hz; 0 for irregular streams.
+    pub nominal_srate: f64,
+}
+
+/// The LSL format name of a channel format.
+pub fn format_name(format: lsl::ChannelFormat) -> &'static str {
+    match format {
+        lsl::ChannelFormat::Float32 => "float32",
+        lsl::ChannelFormat::Double64 => "double64",
+        lsl::ChannelFormat::String => "string",
+        lsl::ChannelFormat::Int32 => "int32",
+        lsl::ChannelFormat::Int16 => "int16",
+        lsl::ChannelFormat::Int8 => "int8",
+        lsl::ChannelFormat::Int64 => "int64",
+        lsl::ChannelFormat::Undefined => "undefined",
+    }
+}
+
+/// The heloflow format that carries an LSL format (integers up to 32 bits stay `int32`; 64-bit
+/// integers travel as `double64`, exact up to 2^53).
+pub fn heloflow_format(lsl_format: &str) -> Option<ChannelFormat> {
+    Some(match lsl_format {
+        "float32" => ChannelFormat::Float32,
+        "double64" | "int64" => ChannelFormat::Double64,
+        "int32" | "int16" | "int8" => ChannelFormat::Int32,
+        "string" => ChannelFormat::String,
+        _ => return None,
+    })
+}
+
+/// The LSL format an outlet uses for a heloflow format.
+pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
+    match format {
+        ChannelFormat::Float32 => lsl::ChannelFormat::Float32,
+        ChannelFormat::Double64 => lsl::ChannelFormat::Double64,
+        ChannelFormat::Int32 => lsl::ChannelFormat::Int32,
+        ChannelFormat::String => lsl::ChannelFormat::String,
+    }
+}
+
+/// The modality an LSL content type names (case-insensitive, XDF content types and common
+/// synonyms), or `None` for types heloflow does not know.
+pub fn modality_of_type(kind: &str) -> Option<Modality> {
+    Some(match kind.to_ascii_lowercase().as_str() {
+        "eeg" => Modality::Eeg,
+        "ecg" | "ekg" => Modality::Ecg,
+        "gsr" | "eda" => Modality::Eda,
+        "ppg" | "bvp" => Modality::Ppg,
+        "resp" | "respiration" => Modality::Resp,
+        "temp" | "temperature" => Modality::Temp,
+        "acc" | "accel" | "accelerometer" => Modality::Accel,
+        "emg" => Modality::Emg,
+        "faceau" | "face" | "openface" | "facialfeatures" | "videofeatures" | "faceembedding" => {
+            Modality::Face
+        }
+        "markers" => Modality::Markers,
+        "emotiondistribution" | "emotion" => Modality::Emotion,
+        "features" => Modality::Features,
+        _ => return None,
+    })
+}
+
+impl StreamMetadata {
+    /// Reads a full stream info (from an inlet's `info()`: resolver results carry no `desc`).
+    pub fn read(info: &mut StreamInfo) -> StreamMetadata {
+        let channel_count = info.channel_count().max(0) as usize;
+        let mut channels = Vec::new();
+        let desc = info.desc();
+        let mut channel = desc.child("channels").child("channel");
+        while channel.is_valid() && !channel.empty() && channels.len() < channel_count {
+            channels.push(Channel::new(
+                channel.child_value_named("label"),
+                channel.child_value_named("unit"),
+                channel.child_value_named("type"),
+            ));
+            channel = channel.next_sibling_named("channel");
+        }
+        if channels.len() != channel_count {
+            channels = (0..channel_count)
+                .map(|_| Channel::new("", "", ""))
+                .collect();
+        }
+        StreamMetadata {
+            name: info.stream_name(),
+            kind: info.stream_type(),
+            source_id: info.source_id(),
+            hostname: info.hostname(),
+            channel_count,
+            channels,
+            format: format_name(info.channel_format()).to_string(),
+            nominal_srate: info.nominal_srate(),
+        }
+    }
+
+    /// Whether the sender labelled its channels.
+    pub fn has_labels(&self) -> bool {
+        self.channels.iter().any(|c| !c.label.is_empty())
+    }
+
+    /// The text of the element at `path` (`a/b/c`) inside `desc`, or `None` when absent or empty.
+    pub fn desc_value(info: &mut StreamInfo, path: &str) -> Option<String> {
+        let mut element = info.desc();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            element = element.child(part);
+            if !element.is_valid() || element.empty() {
+                return None;
+            }
+        }
+        Some(element.child_value()).filter(|v| !v.is_empty())
+    }
+
+    /// One line: name, type, source_id, host, channels, format, rate.
+    pub fn summary(&self) -> String {
+        let rate = if self.nominal_srate > 0.0 {
+            format!("{} Hz", self.nominal_srate)
+        } else {
+            "irregular".to_string()
+        };
+        format!(
+            "\"{}\" type={} source_id={} host={} {} ch {} {rate}",
+            self.name,
+            if self.kind.is_empty() {
+                "-"
+            } else {
+                &self.kind
+            },
+            if self.source_id.is_empty() {
+                "-"
+            } else {
+                &self.source_id
+            },
+            self.hostname,
+            self.channel_count,
+            self.format,
+        )
+    }
+}
+
+/// A one-line summary of a resolver result (which has no `desc`).
+pub fn short_summary(info: &StreamInfo) -> String {
+    let rate = info.nominal_srate();
+    format!(
+        "\"{}\" type={} source_id={} host={} {} ch {} {}",
+        info.stream_name(),
+        info.stream_type(),
+        info.source_id(),
+        info.hostname(),
+        info.channel_count(),
+        format_name(info.channel_format()),
+        if rate > 0.0 {
+            format!("{rate} Hz")
+        } else {
+            "irregular".to_string()
+        }
+    )
+}
+
+/// Every stream visible on the network within `wait_s` seconds, as one-line summaries.
+pub fn visible_streams(wait_s: f64) -> Vec<String> {
+    let mut lines: Vec<String> = lsl::resolve_streams(wait_s)
+        .unwrap_or_default()
+        .iter()
+        .map(short_summary)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Every stream visible within `wait_s` seconds with its full metadata (read through a short-lived
+/// inlet, since resolver results carry no `desc`), sorted by type, name and source_id.
+pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
+    let mut streams: Vec<StreamMetadata> = lsl::resolve_streams(wait_s)
+        .unwrap_or_default()
+        .iter()
+        .map(|info| {
+            let full = StreamInlet::new(info, 1, 0, false).and_then(|inlet| inlet.info(2.0));
+            match full {
+                Ok(mut full) => StreamMetadata::read(&mut full),
+                Err(_) => StreamMetadata::read(&mut info.clone()),
+            }
+        })
+        .collect();
+    streams.sort_by(|a, b| (&a.kind, &a.name, &a.source_id).cmp(&(&b.kind, &b.name, &b.source_id)));
+    streams
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_map_to_modalities() {
+        assert_eq!(modality_of_type("EEG"), Some(Modality::Eeg));
+        assert_eq!(modality_of_type("GSR"), Some(Modality::Eda));
+        assert_eq!(modality_of_type("EDA"), Some(Modality::Eda));
+        assert_eq!(modality_of_type("FaceAU"), Some(Modality::Face));
+        assert_eq!(modality_of_type("OpenFace"), Some(Modality::Face));
+        assert_eq!(modality_of_type("Markers"), Some(Modality::Markers));
+        assert_eq!(modality_of_type("Gaze"), None);
+        for modality in Modality::ALL {
+            assert_eq!(modality_of_type(modality.lsl_type()), Some(modality));
+        }
+    }
+
+    #[test]
+    fn metadata_reads_desc_channels() {
+        let mut info = StreamInfo::new("t", "EEG", 2, 100.0, lsl::ChannelFormat::Float32, "id1")
+            .expect("stream info");
+        let mut channels = info.desc().append_child("channels");
+        for label in ["C3", "C4"] {
+            let mut channel = channels.append_child("channel");
+            channel.append_child_value("label", label);
+            channel.append_child_value("unit", "microvolts");
+            channel.append_child_value("type", "EEG");
+        }
+        info.desc().append_child_value("subject", "P07");
+        let meta = StreamMetadata::read(&mut info);
+        assert_eq!(meta.channels[1], Channel::new("C4", "microvolts", "EEG"));
+        assert_eq!(meta.format, "float32");
+        assert_eq!(
+            StreamMetadata::desc_value(&mut info, "subject").as_deref(),
+            Some("P07")
+        );
+        assert_eq!(StreamMetadata::desc_value(&mut info, "missing/x"), None);
+        assert!(meta.summary().contains("source_id=id1"));
+    }
+}

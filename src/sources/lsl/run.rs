@@ -1,0 +1,396 @@
+//! The `lsl` source thread: resolve matching streams, check them against the declaration, then
+//! pull in chunks, send data and watermarks, report gaps, and pick up streams that appear later.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
+
+use super::link::Link;
+use super::metadata::{heloflow_format, visible_streams, StreamMetadata};
+use super::{LslSourceConfig, SubjectFrom};
+use crate::sources::queue::SourceSender;
+use crate::stream::{secs_to_nanos, Batch, Modality, Nanos, Values};
+
+/// Most samples taken from one inlet per step, so one busy stream cannot starve the others.
+const MAX_CHUNK: usize = 4096;
+
+/// How often the per-stream figures are copied into the shared metrics.
+const STATS_EVERY: Duration = Duration::from_millis(200);
+
+/// How often streams that appear after the start are looked for.
+const DISCOVER_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the source until the pipeline stops; fatal problems are reported through `sender.fail`.
+pub fn run(config: &LslSourceConfig, name: &str, stream_ids: &[u32], sender: &SourceSender) {
+    let resolver = match ContinuousResolver::new_with_pred(&config.predicate, 5.0) {
+        Ok(resolver) => resolver,
+        Err(e) => {
+            sender.fail(format!(
+                "lsl source `{name}`: cannot resolve [{}]: {e:?}",
+                config.predicate
+            ));
+            return;
+        }
+    };
+    let mut source = LslSource {
+        config,
+        name,
+        data_id: stream_ids[0],
+        events_id: stream_ids[1],
+        sender,
+        links: Vec::new(),
+        seen: BTreeSet::new(),
+        emitted: Nanos::MIN,
+    };
+    if let Err(message) = source.start(&resolver) {
+        sender.fail(message);
+        return;
+    }
+    source.stream(&resolver);
+    source.summarise();
+}
+
+struct LslSource<'a> {
+    config: &'a LslSourceConfig,
+    name: &'a str,
+    data_id: u32,
+    events_id: u32,
+    sender: &'a SourceSender,
+    links: Vec<Link>,
+    /// Keys (source_id, or uid when empty) of streams already taken or rejected.
+    seen: BTreeSet<String>,
+    /// The last watermark sent.
+    emitted: Nanos,
+}
+
+impl LslSource<'_> {
+    /// Waits for `min_streams` matching streams; an error lists every visible stream.
+    fn start(&mut self, resolver: &ContinuousResolver) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs_f64(self.config.timeout_s);
+        loop {
+            if self.sender.stopping() {
+                return Ok(());
+            }
+            for info in resolver.results().unwrap_or_default() {
+                self.connect(info)?;
+            }
+            if self.links.len() >= self.config.min_streams {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let visible = visible_streams(1.0);
+                let list = if visible.is_empty() {
+                    "  (none: no LSL stream is visible; check that the outlets run and that LSLAPICFG allows this network)".to_string()
+                } else {
+                    visible
+                        .iter()
+                        .map(|s| format!("  {s}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                return Err(format!(
+                    "lsl source `{}`: found {} of {} stream(s) matching [{}] within {} s; visible streams:\n{list}",
+                    self.name,
+                    self.links.len(),
+                    self.config.min_streams,
+                    self.config.predicate,
+                    self.config.timeout_s
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for link in &self.links {
+            eprintln!(
+                "heloflow: lsl source `{}`: subject {} <- {}",
+                self.name,
+                link.subject,
+                link.meta.summary()
+            );
+        }
+        Ok(())
+    }
+
+    /// Opens an inlet on a newly seen stream and checks it; `Ok` without a link for streams
+    /// already known (a restarted outlet is recovered by its existing inlet).
+    fn connect(&mut self, info: StreamInfo) -> Result<(), String> {
+        let key = match info.source_id() {
+            id if id.is_empty() => info.uid(),
+            id => id,
+        };
+        if self.seen.contains(&key) || crate::sinks::lsl::is_own_outlet(&key) {
+            return Ok(());
+        }
+        self.seen.insert(key);
+        let summary = super::metadata::short_summary(&info);
+        let context =
+            |what: String| format!("lsl source `{}`: stream {summary}: {what}", self.name);
+        let inlet = StreamInlet::new(&info, 360, 0, true)
+            .map_err(|e| context(format!("cannot open an inlet: {e:?}")))?;
+        let mut full = inlet
+            .info(5.0)
+            .map_err(|e| context(format!("cannot read its metadata: {e:?}")))?;
+        let meta = StreamMetadata::read(&mut full);
+        self.check(&meta).map_err(context)?;
+        let subject = self.subject(&meta, &mut full).map_err(context)?;
+        if let Some(other) = self.links.iter().find(|l| l.subject == subject) {
+            return Err(context(format!(
+                "it maps to subject {subject}, like {}; each subject takes one stream per source (see `subject_from` and `subjects`)",
+                other.meta.summary()
+            )));
+        }
+        if self.config.dejitter && meta.nominal_srate > 0.0 {
+            inlet
+                .set_postprocessing(&[ProcessingOption::Dejitter])
+                .map_err(|e| context(format!("cannot enable dejittering: {e:?}")))?;
+        }
+        inlet
+            .open_stream(5.0)
+            .map_err(|e| context(format!("cannot open the stream: {e:?}")))?;
+        let offset = inlet.time_correction(5.0).unwrap_or(0.0);
+        let link = Link::new(inlet, meta, subject, offset);
+        if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
+            inlets.push(link.stats.clone());
+        }
+        self.links.push(link);
+        Ok(())
+    }
+
+    /// Checks a stream's real metadata against what the pipeline declared.
+    fn check(&self, meta: &StreamMetadata) -> Result<(), String> {
+        let config = self.config;
+        let declared = config.channels.len();
+        if meta.channel_count != declared {
+            return Err(format!(
+                "it has {} channel(s), but the pipeline declares {declared}",
+                meta.channel_count
+            ));
+        }
+        let markers = config.modality == Modality::Markers;
+        let is_string = meta.format == "string";
+        if heloflow_format(&meta.format).is_none() {
+            return Err(format!("its channel format {} cannot be read", meta.format));
+        }
+        if markers != is_string {
+            return Err(if markers {
+                format!(
+                    "it carries {} numbers, but the source declares a markers stream (strings)",
+                    meta.format
+                )
+            } else {
+                format!(
+                    "it carries strings (a marker stream), but the source declares a {} signal; use modality = \"markers\"",
+                    config.modality.name()
+                )
+            });
+        }
+        if let Some(format) = &config.format {
+            if *format != meta.format {
+                return Err(format!(
+                    "its channel format is {}, but the pipeline declares {format}",
+                    meta.format
+                ));
+            }
+        }
+        if let Some(hz) = config.rate.hz() {
+            if (meta.nominal_srate - hz).abs() > 1e-6 * hz {
+                return Err(format!(
+                    "its nominal rate is {} Hz, but the pipeline declares rate = {hz}",
+                    meta.nominal_srate
+                ));
+            }
+        }
+        if config.labelled && meta.has_labels() {
+            let real: Vec<&str> = meta.channels.iter().map(|c| c.label.as_str()).collect();
+            let wanted: Vec<&str> = config.channels.iter().map(|c| c.label.as_str()).collect();
+            if real != wanted {
+                return Err(format!(
+                    "its channel labels are [{}], but the pipeline declares [{}]",
+                    real.join(", "),
+                    wanted.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The subject a stream feeds, by the configured rule and table.
+    fn subject(&self, meta: &StreamMetadata, full: &mut StreamInfo) -> Result<String, String> {
+        let (what, key) = match &self.config.subject_from {
+            SubjectFrom::SourceId => ("source_id".to_string(), meta.source_id.clone()),
+            SubjectFrom::Name => ("name".to_string(), meta.name.clone()),
+            SubjectFrom::Hostname => ("hostname".to_string(), meta.hostname.clone()),
+            SubjectFrom::Desc(path) => (
+                format!("desc/{path}"),
+                StreamMetadata::desc_value(full, path).unwrap_or_default(),
+            ),
+        };
+        if key.is_empty() {
+            return Err(format!(
+                "it has no {what} to take the subject from; set `subject_from` to a field it has"
+            ));
+        }
+        if self.config.subjects.is_empty() {
+            return Ok(key);
+        }
+        self.config.subjects.get(&key).cloned().ok_or_else(|| {
+            format!(
+                "its {what} \"{key}\" is not in the `subjects` table (which has: {})",
+                self.config
+                    .subjects
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
+    /// The main loop: pull, report gaps, advance event time, discover new streams.
+    fn stream(&mut self, resolver: &ContinuousResolver) {
+        let stall = Duration::from_secs_f64(self.config.stall_timeout_s);
+        let stall_ns = secs_to_nanos(self.config.stall_timeout_s);
+        let lateness_ns = secs_to_nanos(self.config.lateness_s);
+        let mut last_discover = Instant::now();
+        let mut last_stats = Instant::now();
+        while !self.sender.stopping() {
+            let mut received = false;
+            for index in 0..self.links.len() {
+                let link = &mut self.links[index];
+                link.refresh_clock(self.config.clock_refresh_s);
+                let pulled = match link.pull(self.emitted, MAX_CHUNK) {
+                    Ok(pulled) => pulled,
+                    Err(e) => {
+                        self.sender.fail(format!(
+                            "lsl source `{}`: reading {} failed: {e:?}",
+                            self.name,
+                            link.meta.summary()
+                        ));
+                        return;
+                    }
+                };
+                let subject = link.subject.clone();
+                if let (Some(gap), Some(&first)) =
+                    (pulled.resumed_after_s, pulled.timestamps.first())
+                {
+                    let source_id = link.meta.source_id.clone();
+                    eprintln!(
+                        "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) resumed after a {gap:.3} s gap",
+                        self.name
+                    );
+                    let event =
+                        self.event(&subject, first, "resumed", &source_id, format!("{gap:.6}"));
+                    if !self.sender.data(event) {
+                        return;
+                    }
+                }
+                if let Some(values) = pulled.values {
+                    received = true;
+                    let batch = Batch {
+                        stream: self.data_id,
+                        subject,
+                        timestamps: pulled.timestamps,
+                        values,
+                    };
+                    if !self.sender.data(batch) {
+                        return;
+                    }
+                }
+            }
+            let now = secs_to_nanos(lsl::local_clock());
+            for index in 0..self.links.len() {
+                if self.links[index].check_stall(stall) {
+                    let link = &self.links[index];
+                    // A stream that never sent anything went silent when it was connected.
+                    let at = link
+                        .last_time()
+                        .map_or(now - stall_ns, |t| t + 1)
+                        .max(self.emitted);
+                    let (subject, source_id) = (link.subject.clone(), link.meta.source_id.clone());
+                    eprintln!(
+                        "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) silent for {} s: {}",
+                        self.name,
+                        self.config.stall_timeout_s,
+                        match self.config.on_stall {
+                            super::StallPolicy::Advance => "event time moves on without it; its windows show the gap in their coverage",
+                            super::StallPolicy::Hold => "holding event time until it returns",
+                        }
+                    );
+                    let event = self.event(&subject, at, "lost", &source_id, String::new());
+                    if !self.sender.data(event) {
+                        return;
+                    }
+                }
+            }
+            let watermark = self
+                .links
+                .iter()
+                .map(|l| l.watermark(now, lateness_ns, stall_ns, self.config.on_stall))
+                .min();
+            if let Some(watermark) = watermark.filter(|w| *w > self.emitted) {
+                if !self.sender.watermark(watermark) {
+                    return;
+                }
+                self.emitted = watermark;
+            }
+            if last_stats.elapsed() >= STATS_EVERY {
+                last_stats = Instant::now();
+                self.publish_stats();
+            }
+            if last_discover.elapsed() >= DISCOVER_EVERY {
+                last_discover = Instant::now();
+                for info in resolver.results().unwrap_or_default() {
+                    let before = self.links.len();
+                    match self.connect(info) {
+                        Err(message) => {
+                            eprintln!("heloflow: {message} (ignored: it appeared after the start)")
+                        }
+                        Ok(()) if self.links.len() > before => {
+                            let link = &self.links[before];
+                            eprintln!(
+                                "heloflow: lsl source `{}`: subject {} joined <- {}",
+                                self.name,
+                                link.subject,
+                                link.meta.summary()
+                            );
+                        }
+                        Ok(()) => {}
+                    }
+                }
+            }
+            if !received {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+    }
+
+    /// A one-sample `events` batch.
+    fn event(&self, subject: &str, time: Nanos, what: &str, source_id: &str, gap: String) -> Batch {
+        Batch {
+            stream: self.events_id,
+            subject: subject.to_string(),
+            timestamps: vec![time.max(self.emitted)],
+            values: Values::Text(vec![what.to_string(), source_id.to_string(), gap]),
+        }
+    }
+
+    fn publish_stats(&self) {
+        if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
+            for (slot, link) in inlets.iter_mut().zip(&self.links) {
+                slot.clone_from(&link.stats);
+            }
+        }
+    }
+
+    /// One line per stream on standard error: offset, jitter, rate, gaps, late samples.
+    fn summarise(&self) {
+        self.publish_stats();
+        for link in &self.links {
+            let s = &link.stats;
+            eprintln!(
+                "heloflow: lsl source `{}`: subject {} ({}): {} samples, clock offset {:+.6} s, jitter {:.6} s, effective rate {:.3} Hz, {} gap(s) ({:.3} s), {} late",
+                self.name, s.subject, s.source_id, s.samples, s.clock_offset_s, s.jitter_s, s.effective_rate_hz, s.gaps, s.gap_s, s.late
+            );
+        }
+    }
+}
