@@ -258,6 +258,7 @@ impl ModelConfig {
             session: self.prepared.0.clone(),
             picks: self.channel_picks(inputs).unwrap_or_default(),
             pending: BTreeMap::new(),
+            first_rows: BTreeMap::new(),
             output_id,
             operator: self.operator.clone(),
             skipped: 0,
@@ -273,6 +274,9 @@ pub struct ModelLogic {
     session: Option<Arc<Mutex<ModelSession>>>,
     picks: Vec<Vec<usize>>,
     pending: BTreeMap<(Nanos, String), WindowInputs>,
+    /// Per subject, the first window end seen on each input: earlier windows are warm-up (some
+    /// features need longer windows than others), not missing data.
+    first_rows: BTreeMap<String, Vec<Option<Nanos>>>,
     output_id: u32,
     operator: String,
     skipped: u64,
@@ -285,6 +289,13 @@ impl OperatorLogic for ModelLogic {
         };
         let width = batch.channel_count();
         let inputs = self.picks.len();
+        if let Some(&first) = batch.timestamps.first() {
+            let starts = self
+                .first_rows
+                .entry(batch.subject.clone())
+                .or_insert_with(|| vec![None; inputs]);
+            starts[input].get_or_insert(first);
+        }
         for (row, &time) in batch.timestamps.iter().enumerate() {
             let sample = &values[row * width..(row + 1) * width];
             let vector: Vec<f32> = pick.iter().map(|&i| sample[i] as f32).collect();
@@ -313,7 +324,12 @@ impl OperatorLogic for ModelLogic {
                 continue;
             };
             if window.iter().any(Option::is_none) {
-                self.skipped += 1;
+                let warm_up = self.first_rows.get(&key.1).is_none_or(|starts| {
+                    starts.iter().any(|s| s.is_none_or(|first| key.0 < first))
+                });
+                if !warm_up {
+                    self.skipped += 1;
+                }
                 continue;
             }
             for (column, vector) in stacked.iter_mut().zip(window.into_iter().flatten()) {
