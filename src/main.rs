@@ -412,13 +412,6 @@ fn simulate_lsl_pipeline(
         return Err("error: --duration must be at least 0 (0 runs until Ctrl-C)".into());
     }
     let names = stream_names(streams)?;
-    let quoted = |items: &[String]| {
-        items
-            .iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if subjects == 0 {
         return Err("error: --subjects must be at least 1".into());
     }
@@ -430,8 +423,8 @@ fn simulate_lsl_pipeline(
     let inputs: Vec<String> = names.iter().map(|n| format!("sim.{n}")).collect();
     Ok(format!(
         "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\n{duration_line}realtime = true\nstart_s = \"now\"\nchunk_s = 0.05\nstreams = [{}]\n\n[sinks.lsl]\nkind = \"lsl\"\ninputs = [{}]\nname = \"{{stream}}-{{subject}}\"\nsource_id = \"heloflow-sim:seed{seed}:{{stream}}:{{subject}}\"\n",
-        quoted(&names),
-        quoted(&inputs)
+        quote_list(&names),
+        quote_list(&inputs)
     ))
 }
 
@@ -468,23 +461,16 @@ fn simulate_pipeline(
         return Err("error: --subjects must be at least 1 and --duration greater than 0".into());
     }
     let names = stream_names(streams)?;
-    let quoted = |items: &[String]| {
-        items
-            .iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut text = format!(
         "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\nduration_s = {duration}\nrealtime = {realtime}\nstreams = [{}]\n",
-        quoted(&names)
+        quote_list(&names)
     );
     let inputs: Vec<String> = names.iter().map(|n| format!("sim.{n}")).collect();
     match format {
         Format::Jsonl => {
             text.push_str(&format!(
                 "\n[sinks.out]\nkind = \"jsonl\"\ninputs = [{}]\npath = {out:?}\n",
-                quoted(&inputs)
+                quote_list(&inputs)
             ));
         }
         Format::Csv => {
@@ -504,4 +490,13 @@ fn simulate_pipeline(
         }
     }
     Ok(text)
+}
+
+/// `"a", "b"`: strings quoted for a TOML array.
+fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
+use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, OperatorLogic, PortError};
 use crate::pipeline::document::Node;
 use crate::pipeline::options::Options;
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
+use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
 
 /// The five EEG bands of the DMER feature definitions (Hz).
 pub const DEFAULT_BANDS: [(&str, f64, f64); 5] = [
@@ -280,14 +281,7 @@ impl OperatorLogic for BandPowerLogic {
             values.push(window.coverage);
             timestamps.push(window.end);
         });
-        if !timestamps.is_empty() {
-            out.push(Batch {
-                stream: self.output_id,
-                subject: self.subject.clone(),
-                timestamps,
-                values: Values::Numeric(values),
-            });
-        }
+        Rows { timestamps, values }.flush(self.output_id, &self.subject, out);
     }
 }
 

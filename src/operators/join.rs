@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use super::feature_output::Rows;
 use super::{OperatorLogic, PortError, PortSite};
 use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
@@ -216,13 +217,6 @@ impl OperatorLogic for JoinLogic {
             timestamps.push(time);
         }
         self.emitted_until = self.emitted_until.max(frontier);
-        if !timestamps.is_empty() {
-            out.push(Batch {
-                stream: self.output_id,
-                subject: self.subject.clone(),
-                timestamps,
-                values: Values::Numeric(values),
-            });
-        }
+        Rows { timestamps, values }.flush(self.output_id, &self.subject, out);
     }
 }

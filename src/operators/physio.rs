@@ -18,12 +18,13 @@
 //! hop_s = 10
 //! ```
 
+use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, OperatorLogic, PortError};
 use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rsp, trend};
 use crate::pipeline::options::Options;
 use crate::stream::{
-    nanos_to_secs, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values,
+    nanos_to_secs, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema,
 };
 
 /// Which physiological features an operator computes.
@@ -443,14 +444,7 @@ impl OperatorLogic for PhysioLogic {
             values.extend(window_quality(config, rate, width, &window));
             timestamps.push(window.end);
         });
-        if !timestamps.is_empty() {
-            out.push(Batch {
-                stream: self.output_id,
-                subject: self.subject.clone(),
-                timestamps,
-                values: Values::Numeric(values),
-            });
-        }
+        Rows { timestamps, values }.flush(self.output_id, &self.subject, out);
     }
 }
 

@@ -13,10 +13,11 @@
 //! stats = ["mean"]
 //! ```
 
+use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{OperatorLogic, PortError};
 use crate::pipeline::options::Options;
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
+use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
 
 /// Statistics `window_stats` can compute.
 pub const STATS: [&str; 5] = ["mean", "std", "min", "max", "count"];
@@ -222,14 +223,7 @@ impl OperatorLogic for WindowStatsLogic {
             }
             timestamps.push(window.end);
         });
-        if !timestamps.is_empty() {
-            debug_assert_eq!(values.len(), timestamps.len() * self.output_width);
-            out.push(Batch {
-                stream: self.output_id,
-                subject: self.subject.clone(),
-                timestamps,
-                values: Values::Numeric(values),
-            });
-        }
+        debug_assert_eq!(values.len(), timestamps.len() * self.output_width);
+        Rows { timestamps, values }.flush(self.output_id, &self.subject, out);
     }
 }

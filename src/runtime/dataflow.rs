@@ -70,6 +70,15 @@ pub fn subject_route(subject: &str) -> u64 {
         })
 }
 
+/// Worker 0 takes the shared item (a source queue, a sink writer); other workers get nothing.
+fn take_on_first_worker<T>(slot: &Mutex<Option<T>>, worker: usize) -> Option<T> {
+    if worker == 0 {
+        slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+    } else {
+        None
+    }
+}
+
 /// Builds the whole pipeline into `scope`; the probe tracks the sinks' progress.
 pub fn build<'s>(
     scope: Scope<'s, Nanos>,
@@ -81,14 +90,7 @@ pub fn build<'s>(
     let mut streams: Vec<Option<BatchStream<'s>>> = vec![None; pipeline.streams.len()];
 
     for (index, node) in pipeline.sources.iter().enumerate() {
-        let receiver = if worker == 0 {
-            shared.receivers[index]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-        } else {
-            None
-        };
+        let receiver = take_on_first_worker(&shared.receivers[index], worker);
         let all = source_operator(scope, &node.name, receiver, shared.clone());
         let outputs = node.outputs.clone();
         let parts = all.partition::<timely::container::CapacityContainerBuilder<Vec<Batch>>, _, _>(
@@ -137,14 +139,7 @@ pub fn build<'s>(
             .filter_map(|&id| streams[id as usize].clone())
             .collect();
         let merged = scope.concatenate(inputs);
-        let writer = if worker == 0 {
-            shared.writers[index]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-        } else {
-            None
-        };
+        let writer = take_on_first_worker(&shared.writers[index], worker);
         sink_operator(merged, index, &node.inputs, writer, shared.clone()).probe_with(probe);
     }
 }

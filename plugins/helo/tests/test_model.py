@@ -71,3 +71,26 @@ def test_onnx_export_matches_pytorch_for_any_batch(tmp_path):
         got = session.run(None, dict(zip(("eeg", "gsr", "ppg", "video"), (x.numpy() for x in inputs))))[0]
         assert got.shape == (batch, 3)
         assert np.abs(got - expected).max() < 1e-5
+
+
+def test_folds_hold_out_whole_subjects():
+    from helo.train import subject_folds
+
+    subjects = ["S3", "S1", "S2", "S1", "S4", "S2"]
+    assert subject_folds(subjects, "loso") == [["S1"], ["S2"], ["S3"], ["S4"]]
+    folds = subject_folds(subjects, "2")
+    assert sorted(sum(folds, [])) == ["S1", "S2", "S3", "S4"]
+    assert all(not set(a) & set(b) for a in folds for b in folds if a is not b)
+
+
+def test_subject_independent_evaluation_scores_every_window_against_baselines():
+    from helo.train import evaluate
+
+    data = synthetic(n=48)
+    scores = evaluate(data, "2", epochs=1, seed=0, batch_size=16, feature_dim=16, hidden_size=8)
+    assert set(scores) == {"helo", "uniform", "training_mean", "linear"}
+    for values in scores.values():
+        assert set(values) == {"chebyshev", "clark", "canberra", "kl_divergence", "cosine", "intersection"}
+    # The uniform baseline's Chebyshev distance is computed over all 48 held-out windows.
+    expected = np.mean(np.max(np.abs(data.target - 1 / 3), axis=1))
+    assert abs(scores["uniform"]["chebyshev"] - expected) < 1e-12
