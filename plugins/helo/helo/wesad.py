@@ -178,7 +178,9 @@ def read_pickle(path):
                              f"(both are {CHEST_HZ} Hz)")
         sensors[(device, name)] = values
     subject = data.get("subject")
-    subject = str(subject) if isinstance(subject, (str, bytes)) and subject else path.stem
+    if isinstance(subject, bytes):
+        subject = subject.decode("latin1")
+    subject = subject if isinstance(subject, str) and subject else path.stem
     return sensors, label, subject
 
 
