@@ -2,6 +2,7 @@
 
     python -m helo.train --recording out/helo-features.jsonl --folds loso --epochs 40
     python -m helo.train --dmer path/to/dmer-features --folds 5
+    python -m helo.train --wesad path/to/WESAD --folds loso
 
 Evaluation never mixes subjects: leave-one-subject-out (`--folds loso`) or k folds of whole subjects
 (`--folds K`). Every window of a held-out subject is scored (the reference code scored only the first
@@ -20,6 +21,7 @@ from torch import nn
 from .data import Dataset, load_dmer, load_recording
 from .metrics import METRICS, beats, score
 from .model import HeLo, HeloConfig, helo_loss
+from .wesad import load_wesad
 
 
 def seed_everything(seed):
@@ -156,12 +158,18 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--recording", help="heloflow JSON Lines recording (pipelines/helo-features.toml)")
     source.add_argument("--dmer", help="directory of DMER subject feature files (*.mat)")
+    source.add_argument("--wesad", help="WESAD directory of subject pickles (S*/S*.pkl, as published)")
     parser.add_argument("--folds", default="loso", help="loso, or a number of subject folds")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scores", help="write the scores as JSON here")
     args = parser.parse_args(argv)
-    dataset = load_recording(args.recording) if args.recording else load_dmer(args.dmer)
+    if args.recording:
+        dataset = load_recording(args.recording)
+    elif args.dmer:
+        dataset = load_dmer(args.dmer)
+    else:
+        dataset = load_wesad(args.wesad)
     scores = evaluate(dataset, args.folds, args.epochs, args.seed, log=print)
     print(table(scores))
     print("HeLo beats every baseline on all six metrics:",
