@@ -451,7 +451,7 @@ impl OperatorLogic for PhysioLogic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{sample_time, NANOS_PER_SEC};
+    use crate::stream::{sample_time, Values, NANOS_PER_SEC};
 
     /// NeuroKit2's simulated 60 s ECG at 700 Hz from the fixture.
     fn fixture_ecg() -> Vec<f64> {
