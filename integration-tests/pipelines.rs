@@ -188,17 +188,15 @@ fn shipped_pipelines_validate_and_draw() {
     let dot = String::from_utf8(output.stdout).unwrap();
     assert!(dot.starts_with("digraph \"demo\" {"));
     assert!(
-        dot.contains(
-            "\"source:sim\" -> \"operator:eeg_bands\" [label=\"sim.eeg\\n18 ch, 300 Hz\"]"
-        ),
+        dot.contains("\"source:sim\" -> \"operator:eeg_de\" [label=\"sim.eeg\\n18 ch, 300 Hz\"]"),
         "{dot}"
     );
     assert!(
-        dot.contains("\"operator:expression_units\" -> \"operator:expression\""),
+        dot.contains("\"operator:eeg_de\" -> \"operator:helo\" [label=\"eeg_de\\n94 ch, 1 Hz\"]"),
         "{dot}"
     );
     assert!(
-        dot.contains("\"operator:emotion\" -> \"sink:live\""),
+        dot.contains("\"operator:helo\" -> \"sink:live\" [label=\"helo\\n10 ch, 1 Hz\"]"),
         "{dot}"
     );
 }
