@@ -329,6 +329,30 @@ impl OperatorConfig {
     }
 }
 
+/// Positions of `labels` among `input`'s channels; an unknown label is an error at `option`.
+pub fn channel_indices(
+    input: &StreamSchema,
+    labels: &[String],
+    option: &'static str,
+) -> Result<Vec<usize>, PortError> {
+    labels
+        .iter()
+        .map(|label| {
+            input
+                .channels
+                .iter()
+                .position(|c| &c.label == label)
+                .ok_or_else(|| {
+                    PortError::option(
+                        option,
+                        format!("`{}` has no channel \"{label}\"", input.name),
+                        format!("its channels are: {}", input.labels().join(", ")),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Checks that an input carries regularly sampled numbers, as signal-processing operators need.
 pub fn require_regular_numeric(kind: &str, input: &StreamSchema) -> Result<f64, PortError> {
     if !input.format.is_numeric() {

@@ -12,7 +12,7 @@
 
 use toml::Spanned;
 
-use super::{OperatorLogic, PortError};
+use super::{channel_indices, OperatorLogic, PortError};
 use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -39,22 +39,7 @@ impl RereferenceConfig {
         if self.channels.is_empty() {
             return Ok((0..input.channel_count()).collect());
         }
-        self.channels
-            .iter()
-            .map(|label| {
-                input
-                    .channels
-                    .iter()
-                    .position(|c| &c.label == label)
-                    .ok_or_else(|| {
-                        PortError::option(
-                            "channels",
-                            format!("`{}` has no channel \"{label}\"", input.name),
-                            format!("its channels are: {}", input.labels().join(", ")),
-                        )
-                    })
-            })
-            .collect()
+        channel_indices(input, &self.channels, "channels")
     }
 
     /// Output: the input's schema, renamed.

@@ -9,7 +9,7 @@
 
 use toml::Spanned;
 
-use super::{OperatorLogic, PortError};
+use super::{channel_indices, OperatorLogic, PortError};
 use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -57,22 +57,7 @@ impl SelectConfig {
     }
 
     fn indices(&self, input: &StreamSchema) -> Result<Vec<usize>, PortError> {
-        self.channels
-            .iter()
-            .map(|label| {
-                input
-                    .channels
-                    .iter()
-                    .position(|c| &c.label == label)
-                    .ok_or_else(|| {
-                        PortError::option(
-                            "channels",
-                            format!("`{}` has no channel \"{label}\"", input.name),
-                            format!("its channels are: {}", input.labels().join(", ")),
-                        )
-                    })
-            })
-            .collect()
+        channel_indices(input, &self.channels, "channels")
     }
 
     /// Logic for one subject.
