@@ -18,6 +18,8 @@
 //! hop_s = 10
 //! ```
 
+use std::borrow::Cow;
+
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, OperatorLogic, PortError};
@@ -300,29 +302,25 @@ pub fn window_features(
 ) -> Vec<f64> {
     let count = config.feature.outputs().len();
     let nan = vec![f64::NAN; count];
-    let columns: Vec<Vec<f64>> = (0..width)
-        .map(|c| {
-            window
-                .values
-                .iter()
-                .skip(c)
-                .step_by(width)
-                .copied()
-                .collect()
-        })
-        .collect();
+    let columns: Vec<Cow<'_, [f64]>> = (0..width).map(|c| channel(window, width, c)).collect();
     let samples = window.times.len();
-    let bad = columns
+    let bad: Vec<usize> = columns
         .iter()
         .map(|c| c.iter().filter(|v| !v.is_finite()).count())
-        .max();
-    if samples < 3 || bad.unwrap_or(0) as f64 > config.max_invalid * samples as f64 {
+        .collect();
+    if samples < 3
+        || bad.iter().copied().max().unwrap_or(0) as f64 > config.max_invalid * samples as f64
+    {
         return nan;
     }
     let Some(filled) = columns
-        .iter()
-        .map(|c| quality::fill_gaps(c))
-        .collect::<Option<Vec<Vec<f64>>>>()
+        .into_iter()
+        .zip(&bad)
+        .map(|(c, &bad)| match bad {
+            0 => Some(c),
+            _ => quality::fill_gaps(&c).map(Cow::Owned),
+        })
+        .collect::<Option<Vec<Cow<'_, [f64]>>>>()
     else {
         return nan;
     };
@@ -410,18 +408,29 @@ pub fn window_features(
     features.unwrap_or(nan)
 }
 
+/// Channel `c` of a window's row-major samples (borrowed when the input has one channel).
+fn channel<'a>(window: &Window<'a>, width: usize, c: usize) -> Cow<'a, [f64]> {
+    if width == 1 {
+        Cow::Borrowed(window.values)
+    } else {
+        Cow::Owned(
+            window
+                .values
+                .iter()
+                .skip(c)
+                .step_by(width)
+                .copied()
+                .collect(),
+        )
+    }
+}
+
 /// Quality channels of one window: coverage, non-finite count, worst flat and clipped fractions.
 fn window_quality(config: &PhysioConfig, fs: f64, width: usize, window: &Window<'_>) -> [f64; 4] {
     let flat_run = (config.flat_s * fs).ceil().max(2.0) as usize;
     let mut row = [window.coverage, 0.0, 0.0, 0.0];
     for c in 0..width {
-        let column: Vec<f64> = window
-            .values
-            .iter()
-            .skip(c)
-            .step_by(width)
-            .copied()
-            .collect();
+        let column = channel(window, width, c);
         let q = quality::assess(&column, flat_run);
         row[1] += q.nonfinite as f64;
         row[2] = row[2].max(q.flat_fraction);

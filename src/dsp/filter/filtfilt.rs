@@ -41,16 +41,57 @@ pub fn sosfiltfilt(sos: &Sos, signal: &[f64]) -> Result<Vec<f64>, FilterError> {
     ext.extend((1..=edge).map(|i| 2.0 * last - signal[n - 1 - i]));
 
     let zi = sosfilt_zi(sos);
-    let run = |data: &mut [f64]| {
-        let x0 = data[0];
-        let mut state: Vec<[f64; 2]> = zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
-        for x in data.iter_mut() {
-            *x = filter_sample(&sos.0, &mut state, *x);
+    let len = ext.len();
+    let x0 = ext[0];
+    run_sections(&sos.0, &zi, x0, ext.iter_mut());
+    let x0 = ext[len - 1];
+    run_sections(&sos.0, &zi, x0, ext.iter_mut().rev());
+    ext.truncate(edge + n);
+    ext.drain(..edge);
+    Ok(ext)
+}
+
+/// Filters `data` in place (in the iterator's order) from the steady state of level `x0`.
+///
+/// The signal was checked finite, so the per-sample NaN guard of [`filter_sample`] is not needed;
+/// the usual section counts get a fixed-size loop whose state stays in registers.
+fn run_sections<'a>(
+    sos: &[[f64; 6]],
+    zi: &[[f64; 2]],
+    x0: f64,
+    data: impl Iterator<Item = &'a mut f64>,
+) {
+    match sos.len() {
+        1 => run_fixed::<1, _>(sos, zi, x0, data),
+        2 => run_fixed::<2, _>(sos, zi, x0, data),
+        3 => run_fixed::<3, _>(sos, zi, x0, data),
+        4 => run_fixed::<4, _>(sos, zi, x0, data),
+        _ => {
+            let mut state: Vec<[f64; 2]> = zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
+            for x in data {
+                *x = filter_sample(sos, &mut state, *x);
+            }
         }
-    };
-    run(&mut ext);
-    ext.reverse();
-    run(&mut ext);
-    ext.reverse();
-    Ok(ext[edge..edge + n].to_vec())
+    }
+}
+
+/// [`run_sections`] for exactly `S` sections: the recurrence of [`filter_sample`], same operations.
+fn run_fixed<'a, const S: usize, I: Iterator<Item = &'a mut f64>>(
+    sos: &[[f64; 6]],
+    zi: &[[f64; 2]],
+    x0: f64,
+    data: I,
+) {
+    let sos: [[f64; 6]; S] = std::array::from_fn(|k| sos[k]);
+    let mut state: [[f64; 2]; S] = std::array::from_fn(|k| [zi[k][0] * x0, zi[k][1] * x0]);
+    for x in data {
+        let mut x_cur = *x;
+        for (s, z) in sos.iter().zip(state.iter_mut()) {
+            let x_new = s[0] * x_cur + z[0];
+            z[0] = s[1] * x_cur - s[4] * x_new + z[1];
+            z[1] = s[2] * x_cur - s[5] * x_new;
+            x_cur = x_new;
+        }
+        *x = x_cur;
+    }
 }

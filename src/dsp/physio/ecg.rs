@@ -21,14 +21,12 @@ pub fn ecg_peaks(clean: &[f64], fs: f64) -> Vec<usize> {
     if clean.len() < 3 {
         return Vec::new();
     }
-    let absgrad: Vec<f64> = gradient(clean).iter().map(|g| g.abs()).collect();
+    let absgrad: Vec<f64> = gradient(clean).into_iter().map(f64::abs).collect();
     let smooth_size = ((0.1 * fs).round_ties_even() as usize).clamp(1, clean.len());
     let avg_size = ((0.75 * fs).round_ties_even() as usize).clamp(1, clean.len());
     let smoothgrad = boxcar(&absgrad, smooth_size);
-    let threshold: Vec<f64> = boxcar(&smoothgrad, avg_size)
-        .iter()
-        .map(|v| 1.5 * v)
-        .collect();
+    let mut threshold = boxcar(&smoothgrad, avg_size);
+    threshold.iter_mut().for_each(|v| *v *= 1.5);
     let (begins, ends) = super::peaks::wave_edges(&smoothgrad, &threshold);
     if begins.is_empty() {
         return Vec::new();
@@ -43,5 +41,5 @@ pub fn ecg_peaks(clean: &[f64], fs: f64) -> Vec<usize> {
         min_len: mean_len * 0.4,
         min_delay: (0.3 * fs).round_ties_even() as usize,
     }
-    .detect(clean, &smoothgrad, &threshold)
+    .detect_in_waves(clean, &begins, &ends)
 }

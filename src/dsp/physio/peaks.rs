@@ -66,9 +66,15 @@ impl WaveDetector {
     /// This is the common core of NeuroKit2's `_ecg_findpeaks_neurokit` and `_ppg_findpeaks_elgendi`.
     pub fn detect(&self, signal: &[f64], feature: &[f64], threshold: &[f64]) -> Vec<usize> {
         let (begins, ends) = wave_edges(feature, threshold);
+        self.detect_in_waves(signal, &begins, &ends)
+    }
+
+    /// [`WaveDetector::detect`] on waves already found by [`wave_edges`] (callers that need the
+    /// edges themselves find them once).
+    pub fn detect_in_waves(&self, signal: &[f64], begins: &[usize], ends: &[usize]) -> Vec<usize> {
         let mut peaks: Vec<usize> = Vec::new();
         let mut previous = 0usize;
-        for (&begin, &end) in begins.iter().zip(&ends) {
+        for (&begin, &end) in begins.iter().zip(ends) {
             if ((end - begin) as f64) < self.min_len {
                 continue;
             }
@@ -97,16 +103,20 @@ impl WaveDetector {
 /// Rising and falling edges of `feature > threshold`, paired as NeuroKit2 pairs them: falling edges
 /// before the first rising edge are dropped and the lists are cut to the shorter length.
 pub fn wave_edges(feature: &[f64], threshold: &[f64]) -> (Vec<usize>, Vec<usize>) {
-    let above: Vec<bool> = feature.iter().zip(threshold).map(|(f, t)| f > t).collect();
     let mut begins = Vec::new();
     let mut ends = Vec::new();
-    for i in 0..above.len().saturating_sub(1) {
-        if !above[i] && above[i + 1] {
+    let mut above = feature.iter().zip(threshold).map(|(f, t)| f > t);
+    let Some(mut was_above) = above.next() else {
+        return (Vec::new(), Vec::new());
+    };
+    for (i, is_above) in above.enumerate() {
+        if !was_above && is_above {
             begins.push(i);
         }
-        if above[i] && !above[i + 1] {
+        if was_above && !is_above {
             ends.push(i);
         }
+        was_above = is_above;
     }
     let Some(&first) = begins.first() else {
         return (Vec::new(), Vec::new());

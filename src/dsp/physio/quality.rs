@@ -17,20 +17,23 @@ const CLIP_RUN: usize = 3;
 
 /// Assesses `values` (one channel); runs of `flat_run` or more identical samples are a flat line.
 pub fn assess(values: &[f64], flat_run: usize) -> Quality {
-    let nonfinite = values.iter().filter(|v| !v.is_finite()).count();
-    let finite = values.iter().copied().filter(|v| v.is_finite());
-    let (low, high) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (mut nonfinite, mut low, mut high) = (0usize, f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values {
+        if v.is_finite() {
+            low = low.min(v);
+            high = high.max(v);
+        } else {
+            nonfinite += 1;
+        }
+    }
     let (mut flat, mut clipped) = (0usize, 0usize);
     let mut start = 0;
     while start < values.len() {
         let value = values[start];
-        let mut end = start + 1;
-        while end < values.len() && values[end] == value {
-            end += 1;
-        }
-        let run = end - start;
+        let run = 1 + values[start + 1..]
+            .iter()
+            .take_while(|&&v| v == value)
+            .count();
         if value.is_finite() {
             if run >= flat_run.max(2) {
                 flat += run;
@@ -39,7 +42,7 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
                 clipped += run;
             }
         }
-        start = end;
+        start += run;
     }
     let n = values.len().max(1) as f64;
     Quality {
@@ -52,6 +55,9 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
 /// Replaces non-finite samples by linear interpolation between their finite neighbours (the
 /// nearest finite value at the ends); `None` when no sample is finite.
 pub fn fill_gaps(values: &[f64]) -> Option<Vec<f64>> {
+    if values.iter().all(|v| v.is_finite()) {
+        return (!values.is_empty()).then(|| values.to_vec());
+    }
     let finite: Vec<usize> = (0..values.len())
         .filter(|&i| values[i].is_finite())
         .collect();

@@ -8,14 +8,18 @@ pub fn boxcar(x: &[f64], size: usize) -> Vec<f64> {
     if n == 0 || size <= 1 {
         return x.to_vec();
     }
-    let half = (size / 2) as isize;
-    let at = |i: isize| x[i.clamp(0, n as isize - 1) as usize];
-    let mut out = Vec::with_capacity(n);
-    let mut sum: f64 = (0..size as isize).map(|j| at(j - half)).sum();
-    out.push(sum / size as f64);
-    for i in 1..n as isize {
-        sum += at(i - half + size as isize - 1) - at(i - 1 - half);
-        out.push(sum / size as f64);
+    // `padded[k]` is the clamped sample `k - size/2`, so the running sum indexes without bounds logic.
+    let half = size / 2;
+    let mut padded = Vec::with_capacity(n + size - 1);
+    padded.extend(std::iter::repeat_n(x[0], half.min(n + size - 1)));
+    padded.extend(x.iter().copied().take(n + size - 1 - padded.len()));
+    padded.resize(n + size - 1, x[n - 1]);
+    let mut out = vec![0.0; n];
+    let mut sum: f64 = padded[..size].iter().sum();
+    out[0] = sum / size as f64;
+    for (i, (entering, leaving)) in padded[size..].iter().zip(&padded[..n - 1]).enumerate() {
+        sum += entering - leaving;
+        out[i + 1] = sum / size as f64;
     }
     out
 }
@@ -48,20 +52,30 @@ pub fn moving_average_filtfilt(x: &[f64], taps: usize) -> Vec<f64> {
     ext.extend((1..=pad).rev().map(|i| 2.0 * x[0] - x[i]));
     ext.extend_from_slice(x);
     ext.extend((1..=pad).map(|i| 2.0 * x[n - 1] - x[n - 1 - i]));
-    let run = |data: &[f64]| -> Vec<f64> {
-        let first = data[0];
-        let mut sum = first * taps as f64;
-        let mut out = Vec::with_capacity(data.len());
-        for i in 0..data.len() {
-            let leaving = if i >= taps { data[i - taps] } else { first };
-            sum += data[i] - leaving;
-            out.push(sum / taps as f64);
-        }
-        out
-    };
-    let mut forward = run(&ext);
-    forward.reverse();
-    let mut backward = run(&forward);
-    backward.reverse();
-    backward[pad..pad + n].to_vec()
+    // Forward pass into `forward`, then the backward pass (over `forward` read from its end) back
+    // into `ext`, each starting as if its first sample had always been there.
+    let len = ext.len();
+    let scale = taps as f64;
+    let mut forward = vec![0.0; len];
+    let first = ext[0];
+    let mut sum = first * scale;
+    for i in 0..len {
+        let leaving = if i >= taps { ext[i - taps] } else { first };
+        sum += ext[i] - leaving;
+        forward[i] = sum / scale;
+    }
+    let first = forward[len - 1];
+    let mut sum = first * scale;
+    for j in (0..len).rev() {
+        let leaving = if j + taps < len {
+            forward[j + taps]
+        } else {
+            first
+        };
+        sum += forward[j] - leaving;
+        ext[j] = sum / scale;
+    }
+    ext.truncate(pad + n);
+    ext.drain(..pad);
+    ext
 }

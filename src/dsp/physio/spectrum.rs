@@ -2,7 +2,43 @@
 //! Welch's averaged periodogram, as NeuroKit2's `hrv_frequency` uses them.
 
 use rustfft::num_complex::Complex;
-use rustfft::FftPlanner;
+use rustfft::{Fft, FftPlanner};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Hann windows and FFT plans reused by [`welch`] on this thread (HRV windows repeat a few sizes).
+struct WelchPlans {
+    planner: FftPlanner<f64>,
+    windows: HashMap<usize, Arc<[f64]>>,
+    ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
+}
+
+impl WelchPlans {
+    /// The periodic Hann window of `nperseg` samples and the forward FFT of `nfft` points.
+    fn get(&mut self, nperseg: usize, nfft: usize) -> (Arc<[f64]>, Arc<dyn Fft<f64>>) {
+        let window = self.windows.entry(nperseg).or_insert_with(|| {
+            (0..nperseg)
+                .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
+                .collect()
+        });
+        let window = Arc::clone(window);
+        let planner = &mut self.planner;
+        let fft = self
+            .ffts
+            .entry(nfft)
+            .or_insert_with(|| planner.plan_fft_forward(nfft));
+        (window, Arc::clone(fft))
+    }
+}
+
+thread_local! {
+    static WELCH_PLANS: RefCell<WelchPlans> = RefCell::new(WelchPlans {
+        planner: FftPlanner::new(),
+        windows: HashMap::new(),
+        ffts: HashMap::new(),
+    });
+}
 
 /// Quadratic spline through `(x, y)` evaluated at `x_new`, as
 /// `scipy.interpolate.interp1d(x, y, kind="quadratic", bounds_error=False, fill_value=(y[0], y[-1]))`.
@@ -47,10 +83,12 @@ pub fn quadratic_interpolate(x: &[f64], y: &[f64], x_new: &[f64]) -> Vec<f64> {
         }
     }
     let coefficients = solve(matrix, y.to_vec(), n);
+    let mut below = 0;
     x_new
         .iter()
         .map(|&v| {
-            let (span, basis) = basis_functions(&knots, n, v);
+            below = knots_at_or_below(&knots[3..=n], v, below);
+            let (span, basis) = basis_at(&knots, n, v, below);
             let value: f64 = (0..3).map(|j| basis[j] * coefficients[span - 2 + j]).sum();
             clamp(v, value).unwrap_or(f64::NAN)
         })
@@ -59,7 +97,25 @@ pub fn quadratic_interpolate(x: &[f64], y: &[f64], x_new: &[f64]) -> Vec<f64> {
 
 /// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor).
 fn basis_functions(knots: &[f64], n: usize, v: f64) -> (usize, [f64; 3]) {
-    let span = (2 + knots[3..=n].partition_point(|&k| k <= v)).min(n - 1);
+    basis_at(knots, n, v, knots[3..=n].partition_point(|&k| k <= v))
+}
+
+/// How many of the sorted `knots` are `<= v`, searching forward from the previous answer `hint`
+/// (grids are ascending, so this is usually a step or two); any `v` gives the exact count.
+fn knots_at_or_below(knots: &[f64], v: f64, hint: usize) -> usize {
+    if hint > knots.len() || (hint > 0 && !(knots[hint - 1] <= v)) {
+        return knots.partition_point(|&k| k <= v);
+    }
+    let mut count = hint;
+    while count < knots.len() && knots[count] <= v {
+        count += 1;
+    }
+    count
+}
+
+/// [`basis_functions`] with the count of interior knots `<= v` already known.
+fn basis_at(knots: &[f64], n: usize, v: f64, below: usize) -> (usize, [f64; 3]) {
+    let span = (2 + below).min(n - 1);
     let mut basis = [1.0, 0.0, 0.0];
     let mut left = [0.0; 3];
     let mut right = [0.0; 3];
@@ -123,21 +179,19 @@ pub fn welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> (Vec<f64>, Vec<
     let noverlap = nperseg / 2;
     let step = nperseg - noverlap;
     let segments = (x.len() - noverlap) / step;
-    let window: Vec<f64> = (0..nperseg)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
-        .collect();
+    let (window, fft) = WELCH_PLANS.with_borrow_mut(|plans| plans.get(nperseg, nfft));
     let scale = 1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>());
-    let fft = FftPlanner::new().plan_fft_forward(nfft);
     let bins = nfft / 2 + 1;
     let mut power = vec![0.0; bins];
     let mut buffer = vec![Complex::new(0.0, 0.0); nfft];
+    let mut scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
     for s in 0..segments {
         let segment = &x[s * step..s * step + nperseg];
-        for (slot, (v, w)) in buffer.iter_mut().zip(segment.iter().zip(&window)) {
+        for (slot, (v, w)) in buffer.iter_mut().zip(segment.iter().zip(window.iter())) {
             *slot = Complex::new(v * w, 0.0);
         }
         buffer[nperseg..].fill(Complex::new(0.0, 0.0));
-        fft.process(&mut buffer);
+        fft.process_with_scratch(&mut buffer, &mut scratch);
         for (k, p) in power.iter_mut().enumerate() {
             let doubled = k != 0 && !(nfft.is_multiple_of(2) && k == nfft / 2);
             *p += buffer[k].norm_sqr() * scale * if doubled { 2.0 } else { 1.0 };
