@@ -307,7 +307,9 @@ pub fn window_features(
         .iter()
         .map(|c| c.iter().filter(|v| !v.is_finite()).count())
         .collect();
-    if samples < 3 || bad.iter().copied().max().unwrap_or(0) as f64 > config.max_invalid * samples as f64 {
+    if samples < 3
+        || bad.iter().copied().max().unwrap_or(0) as f64 > config.max_invalid * samples as f64
+    {
         return nan;
     }
     let Some(filled) = columns
@@ -410,7 +412,15 @@ fn channel<'a>(window: &Window<'a>, width: usize, c: usize) -> Cow<'a, [f64]> {
     if width == 1 {
         Cow::Borrowed(window.values)
     } else {
-        Cow::Owned(window.values.iter().skip(c).step_by(width).copied().collect())
+        Cow::Owned(
+            window
+                .values
+                .iter()
+                .skip(c)
+                .step_by(width)
+                .copied()
+                .collect(),
+        )
     }
 }
 
