@@ -26,15 +26,16 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
             nonfinite += 1;
         }
     }
+    // Only runs of 2 or more equal samples count, so a run is examined when it ends (rarely).
     let (mut flat, mut clipped) = (0usize, 0usize);
-    let mut start = 0;
-    while start < values.len() {
-        let value = values[start];
-        let run = 1 + values[start + 1..]
-            .iter()
-            .take_while(|&&v| v == value)
-            .count();
-        if value.is_finite() {
+    let mut run = 1;
+    for i in 1..=values.len() {
+        if i < values.len() && values[i] == values[i - 1] {
+            run += 1;
+            continue;
+        }
+        let value = values[i - 1];
+        if run >= 2 && value.is_finite() {
             if run >= flat_run.max(2) {
                 flat += run;
             }
@@ -42,7 +43,7 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
                 clipped += run;
             }
         }
-        start += run;
+        run = 1;
     }
     let n = values.len().max(1) as f64;
     Quality {

@@ -14,13 +14,18 @@ pub fn boxcar(x: &[f64], size: usize) -> Vec<f64> {
     padded.extend(std::iter::repeat_n(x[0], half.min(n + size - 1)));
     padded.extend(x.iter().copied().take(n + size - 1 - padded.len()));
     padded.resize(n + size - 1, x[n - 1]);
-    let mut out = vec![0.0; n];
+    let mut out = Vec::with_capacity(n);
     let mut sum: f64 = padded[..size].iter().sum();
-    out[0] = sum / size as f64;
-    for (i, (entering, leaving)) in padded[size..].iter().zip(&padded[..n - 1]).enumerate() {
-        sum += entering - leaving;
-        out[i + 1] = sum / size as f64;
-    }
+    out.push(sum / size as f64);
+    out.extend(
+        padded[size..]
+            .iter()
+            .zip(&padded[..n - 1])
+            .map(|(entering, leaving)| {
+                sum += entering - leaving;
+                sum / size as f64
+            }),
+    );
     out
 }
 
@@ -56,14 +61,22 @@ pub fn moving_average_filtfilt(x: &[f64], taps: usize) -> Vec<f64> {
     // into `ext`, each starting as if its first sample had always been there.
     let len = ext.len();
     let scale = taps as f64;
-    let mut forward = vec![0.0; len];
+    let mut forward = Vec::with_capacity(len);
     let first = ext[0];
     let mut sum = first * scale;
-    for i in 0..len {
-        let leaving = if i >= taps { ext[i - taps] } else { first };
-        sum += ext[i] - leaving;
-        forward[i] = sum / scale;
-    }
+    forward.extend(ext[..taps].iter().map(|v| {
+        sum += v - first;
+        sum / scale
+    }));
+    forward.extend(
+        ext[taps..]
+            .iter()
+            .zip(&ext[..len - taps])
+            .map(|(v, leaving)| {
+                sum += v - leaving;
+                sum / scale
+            }),
+    );
     let first = forward[len - 1];
     let mut sum = first * scale;
     for j in (0..len).rev() {

@@ -103,13 +103,7 @@ fn basis_functions(knots: &[f64], n: usize, v: f64) -> (usize, [f64; 3]) {
 /// How many of the sorted `knots` are `<= v`, searching forward from the previous answer `hint`
 /// (grids are ascending, so this is usually a step or two); any `v` gives the exact count.
 fn knots_at_or_below(knots: &[f64], v: f64, hint: usize) -> usize {
-    if hint > knots.len()
-        || (hint > 0
-            && matches!(
-                knots[hint - 1].partial_cmp(&v),
-                None | Some(std::cmp::Ordering::Greater)
-            ))
-    {
+    if hint > knots.len() || (hint > 0 && (v.is_nan() || knots[hint - 1] > v)) {
         return knots.partition_point(|&k| k <= v);
     }
     let mut count = hint;
