@@ -290,6 +290,17 @@ impl Batch {
         }
     }
 
+    /// A batch of the same subject and timestamps carrying `values` on stream `stream`: the output
+    /// of a sample-by-sample operator.
+    pub fn with_values(&self, stream: u32, values: Values) -> Batch {
+        Batch {
+            stream,
+            subject: self.subject.clone(),
+            timestamps: self.timestamps.clone(),
+            values,
+        }
+    }
+
     /// The numeric values of sample `index`, or `None` for string batches.
     pub fn numeric_row(&self, index: usize) -> Option<&[f64]> {
         let width = self.channel_count();

@@ -268,12 +268,7 @@ impl OperatorLogic for FilterLogic {
             return;
         }
         let filtered = self.causal(values);
-        out.push(Batch {
-            stream: self.output_id,
-            subject: batch.subject.clone(),
-            timestamps: batch.timestamps.clone(),
-            values: Values::Numeric(filtered),
-        });
+        out.push(batch.with_values(self.output_id, Values::Numeric(filtered)));
     }
 
     fn on_frontier(&mut self, frontier: Nanos, out: &mut Vec<Batch>) {

@@ -118,12 +118,7 @@ impl OperatorLogic for NormalizeLogic {
                 });
             }
         }
-        out.push(Batch {
-            stream: self.output_id,
-            subject: batch.subject.clone(),
-            timestamps: batch.timestamps.clone(),
-            values: Values::Numeric(result),
-        });
+        out.push(batch.with_values(self.output_id, Values::Numeric(result)));
     }
 
     fn on_frontier(&mut self, _frontier: Nanos, _out: &mut Vec<Batch>) {}

@@ -91,12 +91,7 @@ impl OperatorLogic for SelectLogic {
                     .collect(),
             ),
         };
-        out.push(Batch {
-            stream: self.output_id,
-            subject: batch.subject.clone(),
-            timestamps: batch.timestamps.clone(),
-            values,
-        });
+        out.push(batch.with_values(self.output_id, values));
     }
 
     fn on_frontier(&mut self, _frontier: Nanos, _out: &mut Vec<Batch>) {}
