@@ -6,6 +6,8 @@
 //! this bench streams the same samples through heloflow's `heart_rate_variability` and
 //! `eda_components` operators, checks every window's values against NeuroKit2's, and prints times
 //! and ratios. Run: `cargo bench --bench physio_vs_neurokit` (needs .venv with requirements-dev.txt).
+//! To profile heloflow alone, `PHYSIO_BENCH_REUSE=DIR` reads `signals.json` and `python.json` from a
+//! directory an earlier `benches/physio_vs_neurokit.py DIR` wrote instead of running Python again.
 
 use std::process::Command;
 use std::time::Instant;
@@ -102,19 +104,27 @@ fn main() {
         "python3".into()
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let status = Command::new(&python)
-        .arg(format!("{root}/benches/physio_vs_neurokit.py"))
-        .arg(dir.path())
-        .env("PYTHONWARNINGS", "ignore")
-        .status()
-        .expect("running python3: install it and requirements-dev.txt (./scripts/test does)");
-    assert!(
-        status.success(),
-        "physio_vs_neurokit.py failed: needs neurokit2 (pip install -r requirements-dev.txt)"
-    );
+    let data_dir = match std::env::var_os("PHYSIO_BENCH_REUSE") {
+        Some(reused) => std::path::PathBuf::from(reused),
+        None => {
+            let status = Command::new(&python)
+                .arg(format!("{root}/benches/physio_vs_neurokit.py"))
+                .arg(dir.path())
+                .env("PYTHONWARNINGS", "ignore")
+                .status()
+                .expect("running python3: install it and requirements-dev.txt (./scripts/test does)");
+            assert!(
+                status.success(),
+                "physio_vs_neurokit.py failed: needs neurokit2 (pip install -r requirements-dev.txt)"
+            );
+            dir.path().to_path_buf()
+        }
+    };
     let read = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).expect("read"))
-            .expect("json")
+        let path = data_dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("json")
     };
     let signals = read("signals.json");
     let python_results = read("python.json");
@@ -127,7 +137,7 @@ fn main() {
 
     let mut best = f64::INFINITY;
     let mut rows = (Vec::new(), Vec::new());
-    for _ in 0..5 {
+    for _ in 0..10 {
         let start = Instant::now();
         rows = (
             run(
