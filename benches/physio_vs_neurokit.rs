@@ -30,8 +30,34 @@ fn schema(modality: Modality, fs: f64) -> StreamSchema {
     }
 }
 
-/// Streams `signal` through the operator in 0.1 s batches; returns every output row.
-fn run(feature: PhysioFeature, modality: Modality, fs: f64, signal: &[f64]) -> Vec<Vec<f64>> {
+/// `signal` as the 0.1 s batches a source would deliver, with the frontier after each one.
+fn batches(fs: f64, signal: &[f64]) -> Vec<(Batch, Nanos)> {
+    let chunk = (fs / 10.0) as usize;
+    signal
+        .chunks(chunk)
+        .enumerate()
+        .map(|(k, values)| {
+            let start = (k * chunk) as u64;
+            let batch = Batch {
+                stream: 0,
+                subject: "S01".into(),
+                timestamps: (0..values.len() as u64)
+                    .map(|i| sample_time(0, start + i, fs))
+                    .collect(),
+                values: Values::Numeric(values.to_vec()),
+            };
+            (batch, sample_time(0, start + values.len() as u64, fs))
+        })
+        .collect()
+}
+
+/// Streams the batches through the operator; returns every output row.
+fn run(
+    feature: PhysioFeature,
+    modality: Modality,
+    fs: f64,
+    batches: &[(Batch, Nanos)],
+) -> Vec<Vec<f64>> {
     let config = PhysioConfig {
         feature,
         window: WindowSpec {
@@ -47,20 +73,10 @@ fn run(feature: PhysioFeature, modality: Modality, fs: f64, signal: &[f64]) -> V
         .expect("ports")
         .channel_count();
     let mut logic = config.instantiate(&input, 1, "S01");
-    let chunk = (fs / 10.0) as usize;
     let mut out = Vec::new();
-    for (k, values) in signal.chunks(chunk).enumerate() {
-        let start = (k * chunk) as u64;
-        let batch = Batch {
-            stream: 0,
-            subject: "S01".into(),
-            timestamps: (0..values.len() as u64)
-                .map(|i| sample_time(0, start + i, fs))
-                .collect(),
-            values: Values::Numeric(values.to_vec()),
-        };
-        logic.on_batch(0, &batch, &mut out);
-        logic.on_frontier(sample_time(0, start + values.len() as u64, fs), &mut out);
+    for (batch, frontier) in batches {
+        logic.on_batch(0, batch, &mut out);
+        logic.on_frontier(*frontier, &mut out);
     }
     logic.on_frontier(Nanos::MAX, &mut out);
     out.iter()
@@ -112,7 +128,9 @@ fn main() {
                 .arg(dir.path())
                 .env("PYTHONWARNINGS", "ignore")
                 .status()
-                .expect("running python3: install it and requirements-dev.txt (./scripts/test does)");
+                .expect(
+                    "running python3: install it and requirements-dev.txt (./scripts/test does)",
+                );
             assert!(
                 status.success(),
                 "physio_vs_neurokit.py failed: needs neurokit2 (pip install -r requirements-dev.txt)"
@@ -135,6 +153,7 @@ fn main() {
         signals["eda_fs"].as_f64().expect("fs"),
     );
 
+    let (ecg_batches, eda_batches) = (batches(ecg_fs, &ecg), batches(eda_fs, &eda));
     let mut best = f64::INFINITY;
     let mut rows = (Vec::new(), Vec::new());
     for _ in 0..10 {
@@ -144,9 +163,14 @@ fn main() {
                 PhysioFeature::HeartRateVariability,
                 Modality::Ecg,
                 ecg_fs,
-                &ecg,
+                &ecg_batches,
             ),
-            run(PhysioFeature::EdaComponents, Modality::Eda, eda_fs, &eda),
+            run(
+                PhysioFeature::EdaComponents,
+                Modality::Eda,
+                eda_fs,
+                &eda_batches,
+            ),
         );
         best = best.min(start.elapsed().as_secs_f64());
     }

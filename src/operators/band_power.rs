@@ -317,6 +317,7 @@ mod tests {
             times: &times,
             values: &values,
             coverage: 1.0,
+            first_sample: 0,
         };
         let fft = FftPlanner::new().plan_fft_forward(300);
         let mut row = Vec::new();

@@ -279,6 +279,7 @@ impl PhysioConfig {
             plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
             output_id,
             subject: subject.to_string(),
+            ecg_scratch: ecg::EcgScratch::default(),
         }
     }
 }
@@ -291,6 +292,7 @@ pub struct PhysioLogic {
     plan: WindowPlan,
     output_id: u32,
     subject: String,
+    ecg_scratch: ecg::EcgScratch,
 }
 
 /// Features of one window (before the quality channels); NaN where they cannot be computed.
@@ -299,6 +301,7 @@ pub fn window_features(
     fs: f64,
     width: usize,
     window: &Window<'_>,
+    ecg_scratch: &mut ecg::EcgScratch,
 ) -> Vec<f64> {
     let count = config.feature.outputs().len();
     let nan = vec![f64::NAN; count];
@@ -326,8 +329,14 @@ pub fn window_features(
     };
     let x = &filled[0];
     let features = match config.feature {
-        PhysioFeature::HeartRateVariability => ecg::ecg_clean(x, fs).ok().map(|clean| {
-            let peaks = ecg::ecg_peaks(&clean, fs);
+        PhysioFeature::HeartRateVariability => ecg::ecg_r_peaks(
+            x,
+            (bad[0] == 0).then_some(window.first_sample),
+            fs,
+            ecg_scratch,
+        )
+        .ok()
+        .map(|peaks| {
             let time = hrv::hrv_time(&peaks, fs);
             let freq = hrv::hrv_frequency(&peaks, fs);
             vec![
@@ -446,10 +455,11 @@ impl OperatorLogic for PhysioLogic {
 
     fn on_frontier(&mut self, frontier: Nanos, out: &mut Vec<Batch>) {
         let (config, rate, width) = (&self.config, self.rate, self.width);
+        let ecg_scratch = &mut self.ecg_scratch;
         let mut timestamps = Vec::new();
         let mut values = Vec::new();
         self.plan.close(frontier, |window| {
-            values.extend(window_features(config, rate, width, &window));
+            values.extend(window_features(config, rate, width, &window, ecg_scratch));
             values.extend(window_quality(config, rate, width, &window));
             timestamps.push(window.end);
         });

@@ -66,6 +66,9 @@ pub struct Window<'a> {
     pub values: &'a [f64],
     /// Fraction of the expected samples present (1.0 when the rate is irregular and any sample is in).
     pub coverage: f64,
+    /// Position of the first sample among all samples buffered so far, so consumers can tell how
+    /// consecutive windows overlap.
+    pub first_sample: u64,
 }
 
 /// Buffered samples of one subject's input and the clock of its next window.
@@ -76,6 +79,8 @@ pub struct WindowPlan {
     times: Vec<Nanos>,
     values: Vec<f64>,
     start: usize,
+    /// Samples compacted away from the front of the buffers.
+    dropped: u64,
     next_end: Option<Nanos>,
     last_time: Option<Nanos>,
     late: u64,
@@ -91,6 +96,7 @@ impl WindowPlan {
             times: Vec::new(),
             values: Vec::new(),
             start: 0,
+            dropped: 0,
             next_end: None,
             last_time: None,
             late: 0,
@@ -107,7 +113,21 @@ impl WindowPlan {
         let Values::Numeric(values) = &batch.values else {
             return;
         };
-        for (index, &time) in batch.timestamps.iter().enumerate() {
+        let times = &batch.timestamps;
+        // The usual batch, in order and after everything buffered, is appended at once.
+        if let (Some(&first), Some(next_end)) = (times.first(), self.next_end) {
+            let in_order = self.last_time.is_none_or(|t| first >= t)
+                && first >= next_end - self.spec.length
+                && times.is_sorted();
+            if in_order {
+                self.times.extend_from_slice(times);
+                self.values
+                    .extend_from_slice(&values[..times.len() * self.width]);
+                self.last_time = times.last().copied();
+                return;
+            }
+        }
+        for (index, &time) in times.iter().enumerate() {
             let next_end = *self.next_end.get_or_insert_with(|| {
                 let first = time + self.spec.length;
                 first.div_euclid(self.spec.hop) * self.spec.hop
@@ -159,6 +179,7 @@ impl WindowPlan {
                 times: &self.times[base + from..base + to],
                 values: &self.values[(base + from) * self.width..(base + to) * self.width],
                 coverage,
+                first_sample: self.dropped + (base + from) as u64,
             });
             end += self.spec.hop;
             let keep_from = end - self.spec.length;
@@ -172,6 +193,7 @@ impl WindowPlan {
         if self.start > 4096 && self.start * 2 > self.times.len() {
             self.times.drain(..self.start);
             self.values.drain(..self.start * self.width);
+            self.dropped += self.start as u64;
             self.start = 0;
         }
     }

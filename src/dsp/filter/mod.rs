@@ -10,6 +10,7 @@ mod complex;
 mod design;
 mod error;
 mod filtfilt;
+mod sliding;
 mod sosfilt;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod tests;
 pub use design::{butter, notch, BandType, MAX_ORDER};
 pub use error::FilterError;
 pub use filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
+pub use sliding::SlidingFiltfilt;
 pub use sosfilt::{sosfilt_zi, SosFilter};
 
 /// Second-order sections, one row `[b0, b1, b2, a0, a1, a2]` per section with `a0 == 1`, applied in order.

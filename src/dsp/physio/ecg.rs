@@ -1,16 +1,28 @@
 //! ECG cleaning and R-peak detection, as NeuroKit2's default `ecg_clean` / `ecg_peaks` (`neurokit`).
 
-use super::peaks::WaveDetector;
-use super::smooth::{boxcar, gradient, moving_average_filtfilt};
-use crate::dsp::filter::{butter, sosfiltfilt, BandType, FilterError};
+use super::peaks::{wave_edges_scaled, WaveDetector};
+use super::smooth::{boxcar_padded, moving_average_filtfilt_into, pad_nearest};
+use crate::dsp::filter::{butter, sosfiltfilt, BandType, FilterError, SlidingFiltfilt};
+
+/// What [`ecg_r_peaks`] keeps from one window of a stream to the next: the high-pass filter that
+/// reuses the overlap of consecutive windows, and buffers allocated once.
+#[derive(Debug, Default)]
+pub struct EcgScratch {
+    /// The 0.5 Hz high-pass for the sampling rate it was designed for.
+    highpass: Option<(f64, SlidingFiltfilt)>,
+    highpassed: Vec<f64>,
+    clean: Vec<f64>,
+    padded: Vec<f64>,
+    smooth: Vec<f64>,
+    means: Vec<f64>,
+}
 
 /// Cleans one ECG segment: 0.5 Hz Butterworth highpass (order 5, zero phase) then the 50 Hz
 /// powerline moving average (`fs / 50` taps, zero phase), as `nk.ecg_clean(x, fs)`.
 pub fn ecg_clean(x: &[f64], fs: f64) -> Result<Vec<f64>, FilterError> {
-    let sos = butter(5, &[0.5], BandType::Highpass, fs)?;
-    let highpassed = sosfiltfilt(&sos, x)?;
-    let taps = if fs >= 100.0 { (fs / 50.0) as usize } else { 2 };
-    Ok(moving_average_filtfilt(&highpassed, taps))
+    let mut scratch = EcgScratch::default();
+    clean_into(x, None, fs, &mut scratch)?;
+    Ok(scratch.clean)
 }
 
 /// R-peak sample indices of a cleaned ECG segment, as `nk.ecg_peaks(clean, fs)` (method `neurokit`).
@@ -18,16 +30,96 @@ pub fn ecg_clean(x: &[f64], fs: f64) -> Result<Vec<f64>, FilterError> {
 /// QRS complexes are where the smoothed absolute gradient (0.1 s boxcar) exceeds 1.5 times its
 /// 0.75 s average; each long-enough complex gives its most prominent maximum, at least 0.3 s apart.
 pub fn ecg_peaks(clean: &[f64], fs: f64) -> Vec<usize> {
-    if clean.len() < 3 {
+    let mut scratch = EcgScratch::default();
+    peaks_of_clean(clean, fs, &mut scratch)
+}
+
+/// [`ecg_clean`] then [`ecg_peaks`] on one raw segment. When `first_sample` gives the segment's
+/// position in its stream, consecutive overlapping segments passed with the same `scratch` share
+/// their high-pass work (results equal to filtering each segment alone, to rounding); pass `None`
+/// for a segment whose samples differ from the stream's (e.g. gaps filled for this window only).
+pub fn ecg_r_peaks(
+    x: &[f64],
+    first_sample: Option<u64>,
+    fs: f64,
+    scratch: &mut EcgScratch,
+) -> Result<Vec<usize>, FilterError> {
+    clean_into(x, first_sample, fs, scratch)?;
+    let clean = std::mem::take(&mut scratch.clean);
+    let peaks = peaks_of_clean(&clean, fs, scratch);
+    scratch.clean = clean;
+    Ok(peaks)
+}
+
+/// Writes the cleaned segment into `scratch.clean`; `first_sample` (the segment's position in its
+/// stream) lets the high-pass reuse the previous segment's work.
+fn clean_into(
+    x: &[f64],
+    first_sample: Option<u64>,
+    fs: f64,
+    scratch: &mut EcgScratch,
+) -> Result<(), FilterError> {
+    let highpassed = match first_sample {
+        None => {
+            if let Some((_, filter)) = &mut scratch.highpass {
+                filter.reset();
+            }
+            sosfiltfilt(&highpass(fs)?, x)?
+        }
+        Some(first) => {
+            let filter = match &mut scratch.highpass {
+                Some((rate, filter)) if *rate == fs => filter,
+                slot => &mut slot.insert((fs, SlidingFiltfilt::new(&highpass(fs)?)?)).1,
+            };
+            let mut out = std::mem::take(&mut scratch.highpassed);
+            filter.filter(first, x, &mut out)?;
+            out
+        }
+    };
+    let taps = if fs >= 100.0 { (fs / 50.0) as usize } else { 2 };
+    moving_average_filtfilt_into(
+        &highpassed,
+        taps,
+        &mut scratch.padded,
+        &mut scratch.means,
+        &mut scratch.clean,
+    );
+    scratch.highpassed = highpassed;
+    Ok(())
+}
+
+/// NeuroKit2's ECG high-pass: 0.5 Hz Butterworth, order 5.
+fn highpass(fs: f64) -> Result<crate::dsp::filter::Sos, FilterError> {
+    butter(5, &[0.5], BandType::Highpass, fs)
+}
+
+/// The R-peaks of `clean`, with `scratch`'s buffers other than `clean` as work space.
+fn peaks_of_clean(clean: &[f64], fs: f64, scratch: &mut EcgScratch) -> Vec<usize> {
+    let EcgScratch {
+        padded,
+        smooth: smoothgrad,
+        means,
+        ..
+    } = scratch;
+    let n = clean.len();
+    if n < 3 {
         return Vec::new();
     }
-    let absgrad: Vec<f64> = gradient(clean).into_iter().map(f64::abs).collect();
-    let smooth_size = ((0.1 * fs).round_ties_even() as usize).clamp(1, clean.len());
-    let avg_size = ((0.75 * fs).round_ties_even() as usize).clamp(1, clean.len());
-    let smoothgrad = boxcar(&absgrad, smooth_size);
-    let mut threshold = boxcar(&smoothgrad, avg_size);
-    threshold.iter_mut().for_each(|v| *v *= 1.5);
-    let (begins, ends) = super::peaks::wave_edges(&smoothgrad, &threshold);
+    let smooth_size = ((0.1 * fs).round_ties_even() as usize).clamp(1, n);
+    let avg_size = ((0.75 * fs).round_ties_even() as usize).clamp(1, n);
+    // |numpy.gradient(clean)|, written straight into the edge-padded layout the boxcar reads.
+    let half = smooth_size / 2;
+    padded.clear();
+    padded.reserve(n + smooth_size - 1);
+    let first_slope = (clean[1] - clean[0]).abs();
+    let last_slope = (clean[n - 1] - clean[n - 2]).abs();
+    padded.resize(half + 1, first_slope);
+    padded.extend(clean.windows(3).map(|w| ((w[2] - w[0]) * 0.5).abs()));
+    padded.resize(n + smooth_size - 1, last_slope);
+    boxcar_padded(padded, n, smooth_size, smoothgrad);
+    pad_nearest(smoothgrad, avg_size, padded);
+    boxcar_padded(padded, n, avg_size, means);
+    let (begins, ends) = wave_edges_scaled(smoothgrad, means, 1.5);
     if begins.is_empty() {
         return Vec::new();
     }

@@ -17,25 +17,12 @@ const CLIP_RUN: usize = 3;
 
 /// Assesses `values` (one channel); runs of `flat_run` or more identical samples are a flat line.
 pub fn assess(values: &[f64], flat_run: usize) -> Quality {
-    let (mut nonfinite, mut low, mut high) = (0usize, f64::INFINITY, f64::NEG_INFINITY);
-    for &v in values {
-        if v.is_finite() {
-            low = low.min(v);
-            high = high.max(v);
-        } else {
-            nonfinite += 1;
-        }
-    }
-    // Only runs of 2 or more equal samples count, so a run is examined when it ends (rarely).
+    let nonfinite = values.iter().filter(|v| !v.is_finite()).count();
+    let (low, high) = finite_extremes(values, nonfinite == 0);
     let (mut flat, mut clipped) = (0usize, 0usize);
-    let mut run = 1;
-    for i in 1..=values.len() {
-        if i < values.len() && values[i] == values[i - 1] {
-            run += 1;
-            continue;
-        }
-        let value = values[i - 1];
-        if run >= 2 && value.is_finite() {
+    let mut count_run = |last: usize, run: usize| {
+        let value = values[last];
+        if value.is_finite() {
             if run >= flat_run.max(2) {
                 flat += run;
             }
@@ -43,7 +30,39 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
                 clipped += run;
             }
         }
-        run = 1;
+    };
+    // Equal neighbours, 64 comparisons per bit mask; a run of set bits is a run of equal samples.
+    // `run` counts the equal samples ending at the current position (1 = no run open).
+    let mut run = 1usize;
+    let pairs = values.len().saturating_sub(1);
+    for base in (0..pairs).step_by(64) {
+        let end = (base + 64).min(pairs);
+        let equal = values[base..end]
+            .iter()
+            .zip(&values[base + 1..=end])
+            .enumerate()
+            .fold(0u64, |mask, (k, (a, b))| mask | (u64::from(a == b) << k));
+        let mut position = 0;
+        while position < end - base {
+            let rest = equal >> position;
+            if rest & 1 == 1 {
+                let ones = rest.trailing_ones() as usize;
+                run += ones;
+                position += ones;
+                continue;
+            }
+            if run > 1 {
+                count_run(base + position, run);
+                run = 1;
+            }
+            if rest == 0 {
+                break;
+            }
+            position += rest.trailing_zeros() as usize;
+        }
+    }
+    if run > 1 {
+        count_run(values.len() - 1, run);
     }
     let n = values.len().max(1) as f64;
     Quality {
@@ -51,6 +70,38 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
         flat_fraction: flat as f64 / n,
         clipped_fraction: clipped as f64 / n,
     }
+}
+
+/// Smallest and largest finite sample (`(inf, -inf)` when there is none); `all_finite` selects a
+/// four-lane loop the compiler turns into vector min/max.
+fn finite_extremes(values: &[f64], all_finite: bool) -> (f64, f64) {
+    if !all_finite {
+        return values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+    }
+    let mut low = [f64::INFINITY; 4];
+    let mut high = [f64::NEG_INFINITY; 4];
+    let mut chunks = values.chunks_exact(4);
+    for chunk in &mut chunks {
+        for k in 0..4 {
+            low[k] = if chunk[k] < low[k] { chunk[k] } else { low[k] };
+            high[k] = if chunk[k] > high[k] {
+                chunk[k]
+            } else {
+                high[k]
+            };
+        }
+    }
+    let lanes = low.iter().zip(&high).map(|(l, h)| (*l, *h));
+    lanes
+        .chain(chunks.remainder().iter().map(|v| (*v, *v)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, h)| {
+            (lo.min(l), hi.max(h))
+        })
 }
 
 /// Replaces non-finite samples by linear interpolation between their finite neighbours (the

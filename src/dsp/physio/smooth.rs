@@ -1,32 +1,91 @@
 //! Smoothing and differencing helpers with NumPy/SciPy edge conventions.
+//!
+//! The `_into` variants write into caller-owned buffers so per-window operators reuse their
+//! allocations; the plain functions wrap them for one-off use.
+
+/// Independent running sums kept in flight by [`sliding_means`] (one per part of the output), so
+/// the additions do not wait on each other.
+const LANES: usize = 4;
+
+/// `out[i] = scale * (input[i] + ... + input[i + size - 1])` for every full window of `input`.
+///
+/// A running sum per quarter of the output, each started from a direct sum (which also bounds the
+/// drift of the running sum), advanced in lockstep so four additions overlap.
+pub fn sliding_means(input: &[f64], size: usize, scale: f64, out: &mut Vec<f64>) {
+    if size == 0 || input.len() < size {
+        out.clear();
+        return;
+    }
+    let count = input.len() - size + 1;
+    // Every element is overwritten below: a reused buffer of the right length is not refilled.
+    out.truncate(count);
+    out.resize(count, 0.0);
+    let part = count / LANES;
+    let window_sum = |start: usize| input[start..start + size].iter().sum::<f64>();
+    if part > 0 {
+        // Lane `l` writes outputs `l * part ..` and reads `input[l * part .. l * part + part + size - 1]`.
+        let (o0, rest) = out.split_at_mut(part);
+        let (o1, rest) = rest.split_at_mut(part);
+        let (o2, rest) = rest.split_at_mut(part);
+        let outs: [&mut [f64]; LANES] = [o0, o1, o2, &mut rest[..part]];
+        let ins: [&[f64]; LANES] =
+            std::array::from_fn(|l| &input[l * part..l * part + part + size - 1]);
+        let mut sums: [f64; LANES] = std::array::from_fn(|l| window_sum(l * part));
+        for j in 0..part - 1 {
+            for l in 0..LANES {
+                outs[l][j] = sums[l] * scale;
+                sums[l] += ins[l][j + size] - ins[l][j];
+            }
+        }
+        for l in 0..LANES {
+            outs[l][part - 1] = sums[l] * scale;
+        }
+    }
+    let tail = LANES * part;
+    if tail < count {
+        let mut sum = window_sum(tail);
+        out[tail] = sum * scale;
+        for i in tail + 1..count {
+            sum += input[i + size - 1] - input[i - 1];
+            out[i] = sum * scale;
+        }
+    }
+}
 
 /// Moving average of `size` samples, as `scipy.ndimage.uniform_filter1d(x, size, mode="nearest")`.
 ///
 /// Output `i` averages `x[i - size/2 ..= i - size/2 + size - 1]`, edges repeating the end samples.
 pub fn boxcar(x: &[f64], size: usize) -> Vec<f64> {
-    let n = x.len();
-    if n == 0 || size <= 1 {
-        return x.to_vec();
-    }
-    // `padded[k]` is the clamped sample `k - size/2`, so the running sum indexes without bounds logic.
-    let half = size / 2;
-    let mut padded = Vec::with_capacity(n + size - 1);
-    padded.extend(std::iter::repeat_n(x[0], half.min(n + size - 1)));
-    padded.extend(x.iter().copied().take(n + size - 1 - padded.len()));
-    padded.resize(n + size - 1, x[n - 1]);
-    let mut out = Vec::with_capacity(n);
-    let mut sum: f64 = padded[..size].iter().sum();
-    out.push(sum / size as f64);
-    out.extend(
-        padded[size..]
-            .iter()
-            .zip(&padded[..n - 1])
-            .map(|(entering, leaving)| {
-                sum += entering - leaving;
-                sum / size as f64
-            }),
-    );
+    let mut padded = Vec::new();
+    let mut out = Vec::new();
+    pad_nearest(x, size, &mut padded);
+    boxcar_padded(&padded, x.len(), size, &mut out);
     out
+}
+
+/// Writes `x` into `padded` with the edge samples repeated as [`boxcar`] needs them:
+/// `size / 2` copies of `x[0]` before and `size - 1 - size / 2` copies of the last sample after.
+pub fn pad_nearest(x: &[f64], size: usize, padded: &mut Vec<f64>) {
+    padded.clear();
+    let (Some(&first), Some(&last)) = (x.first(), x.last()) else {
+        return;
+    };
+    let size = size.max(1);
+    let half = size / 2;
+    padded.reserve(x.len() + size - 1);
+    padded.resize(half, first);
+    padded.extend_from_slice(x);
+    padded.resize(x.len() + size - 1, last);
+}
+
+/// [`boxcar`] of the `len` samples held in `padded` (laid out by [`pad_nearest`]), into `out`.
+pub fn boxcar_padded(padded: &[f64], len: usize, size: usize, out: &mut Vec<f64>) {
+    if len == 0 || size <= 1 {
+        out.clear();
+        out.extend_from_slice(&padded[..len]);
+        return;
+    }
+    sliding_means(padded, size, 1.0 / size as f64, out);
 }
 
 /// Discrete derivative as `numpy.gradient(x)`: central differences inside, one-sided at the ends.
@@ -37,7 +96,7 @@ pub fn gradient(x: &[f64]) -> Vec<f64> {
     }
     let mut out = Vec::with_capacity(n);
     out.push(x[1] - x[0]);
-    out.extend((1..n - 1).map(|i| (x[i + 1] - x[i - 1]) / 2.0));
+    out.extend(x.windows(3).map(|w| (w[2] - w[0]) * 0.5));
     out.push(x[n - 1] - x[n - 2]);
     out
 }
@@ -48,47 +107,143 @@ pub fn gradient(x: &[f64]) -> Vec<f64> {
 /// (the filter starts as if the first sample had always been there). Returns `x` unchanged when it
 /// is not longer than the padding.
 pub fn moving_average_filtfilt(x: &[f64], taps: usize) -> Vec<f64> {
+    let (mut work, mut forward, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    moving_average_filtfilt_into(x, taps, &mut work, &mut forward, &mut out);
+    out
+}
+
+/// [`moving_average_filtfilt`] into `out`, with `work` and `forward` as reusable scratch buffers.
+pub fn moving_average_filtfilt_into(
+    x: &[f64],
+    taps: usize,
+    work: &mut Vec<f64>,
+    forward: &mut Vec<f64>,
+    out: &mut Vec<f64>,
+) {
     let n = x.len();
     let pad = 3 * taps;
+    out.clear();
     if taps <= 1 || n <= pad {
-        return x.to_vec();
+        out.extend_from_slice(x);
+        return;
     }
-    let mut ext = Vec::with_capacity(n + 2 * pad);
-    ext.extend((1..=pad).rev().map(|i| 2.0 * x[0] - x[i]));
-    ext.extend_from_slice(x);
-    ext.extend((1..=pad).map(|i| 2.0 * x[n - 1] - x[n - 1 - i]));
-    // Forward pass into `forward`, then the backward pass (over `forward` read from its end) back
-    // into `ext`, each starting as if its first sample had always been there.
-    let len = ext.len();
-    let scale = taps as f64;
-    let mut forward = Vec::with_capacity(len);
-    let first = ext[0];
-    let mut sum = first * scale;
-    forward.extend(ext[..taps].iter().map(|v| {
-        sum += v - first;
-        sum / scale
-    }));
-    forward.extend(
-        ext[taps..]
-            .iter()
-            .zip(&ext[..len - taps])
-            .map(|(v, leaving)| {
-                sum += v - leaving;
-                sum / scale
-            }),
-    );
-    let first = forward[len - 1];
-    let mut sum = first * scale;
-    for j in (0..len).rev() {
-        let leaving = if j + taps < len {
-            forward[j + taps]
-        } else {
-            first
+    // `work`: the odd extension, preceded by `taps - 1` copies of its first sample so the forward
+    // running mean starts in its steady state.
+    let (first, last) = (x[0], x[n - 1]);
+    let start = 2.0 * first - x[pad];
+    work.clear();
+    work.reserve(n + 2 * pad + taps - 1);
+    work.resize(taps - 1, start);
+    work.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
+    work.extend_from_slice(x);
+    work.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
+    let scale = 1.0 / taps as f64;
+    sliding_means(work, taps, scale, forward);
+    // The backward pass averages each forward sample with the `taps - 1` after it, the forward
+    // output's last sample repeating past its end; only the unpadded middle is kept.
+    let end = forward[forward.len() - 1];
+    forward.resize(forward.len() + taps - 1, end);
+    sliding_means(&forward[pad..pad + n + taps - 1], taps, scale, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain definition: a fresh sum per output.
+    fn direct_means(input: &[f64], size: usize) -> Vec<f64> {
+        input
+            .windows(size)
+            .map(|w| w.iter().sum::<f64>() / size as f64)
+            .collect()
+    }
+
+    fn signal(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| (i as f64 * 0.37).sin() * 3.0 + (i % 7) as f64 * 0.1 + 5.0)
+            .collect()
+    }
+
+    #[test]
+    fn sliding_means_equal_direct_sums_for_every_split() {
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 1001] {
+            for size in [1, 2, 3, 5, 14, 70] {
+                let x = signal(n);
+                let mut out = vec![99.0; 3];
+                sliding_means(&x, size, 1.0 / size as f64, &mut out);
+                let want = if n >= size {
+                    direct_means(&x, size)
+                } else {
+                    Vec::new()
+                };
+                assert_eq!(out.len(), want.len(), "n {n} size {size}");
+                for (a, b) in out.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-12, "n {n} size {size}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn boxcar_repeats_the_edges_like_uniform_filter1d() {
+        // uniform_filter1d([1, 2, 3, 4, 10], 3, mode="nearest") = [4/3, 2, 3, 17/3, 8].
+        let got = boxcar(&[1.0, 2.0, 3.0, 4.0, 10.0], 3);
+        let want = [4.0 / 3.0, 2.0, 3.0, 17.0 / 3.0, 8.0];
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{got:?}");
+        }
+        // Even sizes lean left: uniform_filter1d([1, 2, 3, 4], 2, mode="nearest") = [1, 1.5, 2.5, 3.5].
+        assert_eq!(boxcar(&[1.0, 2.0, 3.0, 4.0], 2), [1.0, 1.5, 2.5, 3.5]);
+        assert_eq!(boxcar(&[], 5), Vec::<f64>::new());
+        assert_eq!(boxcar(&[2.0, 3.0], 1), [2.0, 3.0]);
+    }
+
+    /// scipy's filtfilt of a moving average, written out: odd extension, steady-state forward
+    /// average, steady-state backward average.
+    fn reference_filtfilt(x: &[f64], taps: usize) -> Vec<f64> {
+        let n = x.len();
+        let pad = 3 * taps;
+        let mut ext: Vec<f64> = (1..=pad).rev().map(|i| 2.0 * x[0] - x[i]).collect();
+        ext.extend_from_slice(x);
+        ext.extend((1..=pad).map(|i| 2.0 * x[n - 1] - x[n - 1 - i]));
+        let mean_of = |v: &[f64], range: std::ops::RangeInclusive<isize>, edge: f64| {
+            range
+                .map(|k| {
+                    v.get(k as usize)
+                        .copied()
+                        .filter(|_| k >= 0)
+                        .unwrap_or(edge)
+                })
+                .sum::<f64>()
+                / taps as f64
         };
-        sum += forward[j] - leaving;
-        ext[j] = sum / scale;
+        let forward: Vec<f64> = (0..ext.len() as isize)
+            .map(|i| mean_of(&ext, i - taps as isize + 1..=i, ext[0]))
+            .collect();
+        let last = forward[forward.len() - 1];
+        (pad..pad + n)
+            .map(|j| mean_of(&forward, j as isize..=(j + taps - 1) as isize, last))
+            .collect()
     }
-    ext.truncate(pad + n);
-    ext.drain(..pad);
-    ext
+
+    #[test]
+    fn moving_average_filtfilt_equals_the_written_out_definition() {
+        for (n, taps) in [(200, 14), (43, 14), (100, 2), (1000, 7)] {
+            let x = signal(n);
+            let got = moving_average_filtfilt(&x, taps);
+            let want = reference_filtfilt(&x, taps);
+            assert_eq!(got.len(), n);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "n {n} taps {taps}: {a} vs {b}");
+            }
+        }
+        let short = signal(42);
+        assert_eq!(moving_average_filtfilt(&short, 14), short);
+    }
+
+    #[test]
+    fn gradient_is_numpy_gradient() {
+        assert_eq!(gradient(&[1.0, 4.0, 9.0, 16.0]), [3.0, 4.0, 6.0, 7.0]);
+        assert_eq!(gradient(&[2.0]), [0.0]);
+    }
 }
