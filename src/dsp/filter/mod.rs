@@ -6,6 +6,7 @@
 //! multichannel chunks with state kept across chunks, and [`sosfiltfilt`] runs them forward and
 //! backward over a whole recording for zero phase distortion.
 
+mod block;
 mod complex;
 mod design;
 mod error;
@@ -17,7 +18,7 @@ mod tests;
 
 pub use design::{butter, notch, BandType, MAX_ORDER};
 pub use error::FilterError;
-pub use filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
+pub use filtfilt::{sosfiltfilt, sosfiltfilt_into, sosfiltfilt_padlen};
 pub use sosfilt::{sosfilt_zi, SosFilter};
 
 /// Second-order sections, one row `[b0, b1, b2, a0, a1, a2]` per section with `a0 == 1`, applied in order.
