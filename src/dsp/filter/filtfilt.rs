@@ -1,6 +1,7 @@
 //! Offline zero-phase filtering: forward-backward `sosfilt` with odd extension and steady-state
 //! initial conditions, as `scipy.signal.sosfiltfilt` with its defaults (`padtype='odd'`).
 
+use super::block::{pass_blocked, Kernel};
 use super::sosfilt::{filter_sample, sosfilt_zi};
 use super::{FilterError, Sos};
 
@@ -17,8 +18,47 @@ pub fn sosfiltfilt_padlen(sos: &Sos) -> usize {
 /// Zero-phase filters one channel offline, matching `scipy.signal.sosfiltfilt(sos, signal)` with default padding.
 ///
 /// The magnitude response is squared and the phase is zero, so it suits offline analysis, not
-/// streaming. The signal must be finite and longer than [`sosfiltfilt_padlen`].
+/// streaming. The signal must be finite and longer than [`sosfiltfilt_padlen`]. A thin wrapper of
+/// [`sosfiltfilt_into`] that returns an owned vector.
 pub fn sosfiltfilt(sos: &Sos, signal: &[f64]) -> Result<Vec<f64>, FilterError> {
+    let mut ext = Vec::new();
+    let edge = zero_phase(sos, signal, &mut ext, Kernel::detect())?;
+    ext.truncate(edge + signal.len());
+    ext.drain(..edge);
+    Ok(ext)
+}
+
+/// [`sosfiltfilt`] into the caller's buffer: returns the filtered signal as a slice of `scratch`.
+///
+/// Reusing `scratch` across calls avoids the allocation (when its capacity suffices) and the copy
+/// that dropping the padding from an owned vector costs; its previous contents are discarded.
+pub fn sosfiltfilt_into<'a>(
+    sos: &Sos,
+    signal: &[f64],
+    scratch: &'a mut Vec<f64>,
+) -> Result<&'a [f64], FilterError> {
+    sosfiltfilt_with(sos, signal, scratch, Kernel::detect())
+}
+
+/// [`sosfiltfilt_into`] with an explicit pass kernel, so tests can run every dispatch path.
+pub(crate) fn sosfiltfilt_with<'a>(
+    sos: &Sos,
+    signal: &[f64],
+    scratch: &'a mut Vec<f64>,
+    kernel: Kernel,
+) -> Result<&'a [f64], FilterError> {
+    let edge = zero_phase(sos, signal, scratch, kernel)?;
+    Ok(&scratch[edge..edge + signal.len()])
+}
+
+/// Fills `ext` with the odd-extended signal filtered forward and backward; returns the padding
+/// length on each side.
+fn zero_phase(
+    sos: &Sos,
+    signal: &[f64],
+    ext: &mut Vec<f64>,
+    kernel: Kernel,
+) -> Result<usize, FilterError> {
     sos.validate()?;
     let edge = sosfiltfilt_padlen(sos);
     if signal.len() <= edge {
@@ -35,7 +75,8 @@ pub fn sosfiltfilt(sos: &Sos, signal: &[f64]) -> Result<Vec<f64>, FilterError> {
     let n = signal.len();
     let first = signal[0];
     let last = signal[n - 1];
-    let mut ext = Vec::with_capacity(n + 2 * edge);
+    ext.clear();
+    ext.reserve(n + 2 * edge);
     ext.extend((1..=edge).rev().map(|i| 2.0 * first - signal[i]));
     ext.extend_from_slice(signal);
     ext.extend((1..=edge).map(|i| 2.0 * last - signal[n - 1 - i]));
@@ -43,12 +84,16 @@ pub fn sosfiltfilt(sos: &Sos, signal: &[f64]) -> Result<Vec<f64>, FilterError> {
     let zi = sosfilt_zi(sos);
     let len = ext.len();
     let x0 = ext[0];
-    run_sections(&sos.0, &zi, x0, ext.iter_mut());
+    match kernel {
+        Kernel::Avx2 => pass_blocked(&sos.0, &zi, x0, ext, false),
+        Kernel::Recurrence => run_sections(&sos.0, &zi, x0, ext.iter_mut()),
+    }
     let x0 = ext[len - 1];
-    run_sections(&sos.0, &zi, x0, ext.iter_mut().rev());
-    ext.truncate(edge + n);
-    ext.drain(..edge);
-    Ok(ext)
+    match kernel {
+        Kernel::Avx2 => pass_blocked(&sos.0, &zi, x0, ext, true),
+        Kernel::Recurrence => run_sections(&sos.0, &zi, x0, ext.iter_mut().rev()),
+    }
+    Ok(edge)
 }
 
 /// Filters `data` in place (in the iterator's order) from the steady state of level `x0`.

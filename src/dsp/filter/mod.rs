@@ -6,6 +6,7 @@
 //! multichannel chunks with state kept across chunks, and [`sosfiltfilt`] runs them forward and
 //! backward over a whole recording for zero phase distortion.
 
+mod block;
 mod complex;
 mod design;
 mod error;
@@ -18,7 +19,7 @@ mod tests;
 
 pub use design::{butter, notch, BandType, MAX_ORDER};
 pub use error::FilterError;
-pub use filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
+pub use filtfilt::{sosfiltfilt, sosfiltfilt_into, sosfiltfilt_padlen};
 pub use sliding::SlidingFiltfilt;
 pub use sosfilt::{sosfilt_zi, SosFilter};
 

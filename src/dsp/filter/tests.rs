@@ -489,3 +489,124 @@ fn errors_are_std_errors() {
     let e: Box<dyn std::error::Error> = Box::new(FilterError::ZeroChannels);
     assert!(!e.to_string().is_empty());
 }
+
+use super::block::{Block, Kernel};
+use super::filtfilt::sosfiltfilt_with;
+
+/// Runs `sosfiltfilt` with an explicit kernel into a fresh buffer.
+fn filtfilt_kernel(sos: &Sos, x: &[f64], kernel: Kernel) -> Vec<f64> {
+    let mut scratch = Vec::new();
+    sosfiltfilt_with(sos, x, &mut scratch, kernel)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn both_kernels_match_scipy_fixtures() {
+    let fx = load();
+    for kernel in [Kernel::Recurrence, Kernel::detect()] {
+        let mut worst = 0.0_f64;
+        for case in &fx.cases {
+            let sos = Sos(case.sos.clone());
+            let got = filtfilt_kernel(&sos, &fx.signals[&case.signal], kernel);
+            let scale = signal_scale(&case.sosfiltfilt);
+            let err = max_rel_err(&got, &case.sosfiltfilt, |_| scale);
+            assert!(err <= TOL, "{} ({kernel:?}): error {err:e}", case.name);
+            worst = worst.max(err);
+        }
+        println!("{kernel:?} sosfiltfilt vs scipy: max error / signal scale {worst:e}");
+    }
+}
+
+/// Noise, a slow drift, a tone and a large offset, like a raw physiological channel.
+fn test_signal(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|i| {
+            let t = i as f64;
+            let noise = rng.next(1 << 20) as f64 / (1 << 20) as f64 - 0.5;
+            300.0 + 20.0 * (t * 0.0007).sin() + 3.0 * (t * 0.21).cos() + noise
+        })
+        .collect()
+}
+
+#[test]
+fn block_kernel_matches_recurrence_for_all_section_counts_and_lengths() {
+    let mut designs = vec![
+        butter(5, &[0.5], BandType::Highpass, 700.0).unwrap(),
+        butter(4, &[0.05, 3.0], BandType::Bandpass, 1000.0).unwrap(),
+        butter(2, &[0.05, 3.0], BandType::Bandpass, 50.0).unwrap(),
+        butter(4, &[3.0], BandType::Lowpass, 32.0).unwrap(),
+        butter(3, &[0.5, 8.0], BandType::Bandpass, 100.0).unwrap(),
+        notch(50.0, 30.0, 1000.0).unwrap(),
+    ];
+    for order in 1..=MAX_ORDER {
+        designs.push(butter(order, &[0.05, 3.0], BandType::Bandpass, 1000.0).unwrap());
+        designs.push(butter(order, &[0.5], BandType::Highpass, 700.0).unwrap());
+        designs.push(butter(order, &[40.0], BandType::Lowpass, 1000.0).unwrap());
+    }
+    let counts: std::collections::BTreeSet<usize> = designs.iter().map(Sos::n_sections).collect();
+    assert_eq!(counts.len(), MAX_ORDER, "every section count 1..=MAX_ORDER");
+    let mut worst = 0.0_f64;
+    for (d, sos) in designs.iter().enumerate() {
+        let pad = sosfiltfilt_padlen(sos);
+        for extra in [1, 2, 7, 8, 9, 16, 61, 1000, 4096, 20_003] {
+            let n = pad + extra;
+            let x = test_signal(n, d as u64 * 31 + extra as u64);
+            let exact = filtfilt_kernel(sos, &x, Kernel::Recurrence);
+            let fast = filtfilt_kernel(sos, &x, Kernel::detect());
+            let scale = signal_scale(&x);
+            let err = max_rel_err(&fast, &exact, |_| scale);
+            // The recurrence itself is off a long-double reference by up to 6e-12 here.
+            assert!(
+                err <= 2e-11,
+                "{} sections, n = {n}: block vs recurrence {err:e}",
+                sos.n_sections()
+            );
+            worst = worst.max(err);
+        }
+    }
+    println!("block kernel vs recurrence: max error / signal scale {worst:e}");
+}
+
+#[test]
+fn sosfiltfilt_into_reuses_the_buffer_and_equals_sosfiltfilt() {
+    let sos = butter(5, &[0.5], BandType::Highpass, 700.0).unwrap();
+    let x = test_signal(5000, 7);
+    let want = sosfiltfilt(&sos, &x).unwrap();
+    let mut scratch = Vec::with_capacity(6000);
+    let ptr = scratch.as_ptr();
+    assert_eq!(sosfiltfilt_into(&sos, &x, &mut scratch).unwrap(), &want[..]);
+    let again = sosfiltfilt_into(&sos, &x[..4000], &mut scratch)
+        .unwrap()
+        .to_vec();
+    assert_eq!(again, sosfiltfilt(&sos, &x[..4000]).unwrap());
+    assert_eq!(
+        scratch.as_ptr(),
+        ptr,
+        "no reallocation when the capacity suffices"
+    );
+    assert!(sosfiltfilt_into(&sos, &x[..3], &mut scratch).is_err());
+}
+
+#[test]
+fn unstable_sections_keep_the_exact_recurrence() {
+    // Double pole at z = 1 and a pole outside the unit circle: no block form.
+    for row in [
+        [1.0, 0.0, 0.0, 1.0, -2.0, 1.0],
+        [1.0, 0.5, 0.0, 1.0, -1.1, 0.0],
+    ] {
+        assert!(Block::new(&row, false).is_none() && Block::new(&row, true).is_none());
+        let sos = Sos(vec![row, [0.5, 0.2, 0.1, 1.0, -0.3, 0.1]]);
+        let x = test_signal(sosfiltfilt_padlen(&sos) + 50, 3);
+        let fast = filtfilt_kernel(&sos, &x, Kernel::detect());
+        let exact = filtfilt_kernel(&sos, &x, Kernel::Recurrence);
+        let scale = signal_scale(&exact);
+        assert!(max_rel_err(&fast, &exact, |_| scale) <= 1e-13);
+    }
+    // Poles 2.2e-4 from the unit circle: recurrence; the ECG highpass (1.4e-3): block form.
+    let narrow = butter(2, &[0.05, 3.0], BandType::Bandpass, 1000.0).unwrap();
+    assert!(narrow.0.iter().any(|r| Block::new(r, false).is_none()));
+    let ecg = butter(5, &[0.5], BandType::Highpass, 700.0).unwrap();
+    assert!(ecg.0.iter().all(|r| Block::new(r, false).is_some()));
+}
