@@ -203,10 +203,21 @@ pub(crate) fn pass_blocked(
     data: &mut [f64],
     rev: bool,
 ) {
+    let mut states: Vec<[f64; 2]> = zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
+    pass_from_states(sos, &mut states, data, rev);
+}
+
+/// [`pass_blocked`] from the given per-section states, which are left as the states after the
+/// pass (entering the sample after the last one filtered, in the pass's direction).
+pub(crate) fn pass_from_states(
+    sos: &[[f64; 6]],
+    states: &mut [[f64; 2]],
+    data: &mut [f64],
+    rev: bool,
+) {
     let n = data.len();
     let nb = n / L * L;
-    for (row, z) in sos.iter().zip(zi) {
-        let mut state = [z[0] * x0, z[1] * x0];
+    for (row, state) in sos.iter().zip(states.iter_mut()) {
         let block = if avx2_fma() {
             Block::new(row, rev)
         } else {
@@ -215,22 +226,22 @@ pub(crate) fn pass_blocked(
         if !rev {
             let (body, tail) = data.split_at_mut(nb);
             match &block {
-                Some(b) => run_block(b, body, &mut state, rev),
-                None => body.iter_mut().for_each(|x| *x = step(row, &mut state, *x)),
+                Some(b) => run_block(b, body, state, rev),
+                None => body.iter_mut().for_each(|x| *x = step(row, state, *x)),
             }
-            tail.iter_mut().for_each(|x| *x = step(row, &mut state, *x));
+            tail.iter_mut().for_each(|x| *x = step(row, state, *x));
         } else {
             let (head, body) = data.split_at_mut(n - nb);
             match &block {
-                Some(b) => run_block(b, body, &mut state, rev),
+                Some(b) => run_block(b, body, state, rev),
                 None => body
                     .iter_mut()
                     .rev()
-                    .for_each(|x| *x = step(row, &mut state, *x)),
+                    .for_each(|x| *x = step(row, state, *x)),
             }
             head.iter_mut()
                 .rev()
-                .for_each(|x| *x = step(row, &mut state, *x));
+                .for_each(|x| *x = step(row, state, *x));
         }
     }
 }

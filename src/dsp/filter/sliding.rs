@@ -16,7 +16,8 @@
 //! block matrices, which keeps them cheap next to the recurrences they replace. Windows shorter than
 //! the responses' decay, or not overlapping the previous one, are filtered from scratch.
 
-use super::filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
+use super::block::pass_from_states;
+use super::filtfilt::{sosfiltfilt_into, sosfiltfilt_padlen};
 use super::sosfilt::{filter_sample, sosfilt_zi};
 use super::{FilterError, Sos};
 use std::sync::{Arc, Mutex};
@@ -242,7 +243,7 @@ impl Decay {
 }
 
 /// What is carried from one window to the next. The buffers start at stream index `origin`
-/// (at or before the last window's start) and are compacted once they hold a window's worth of
+/// (at or before the last window's start) and are compacted once they hold four windows' worth of
 /// samples that no later window needs.
 #[derive(Clone, Debug)]
 struct Track {
@@ -293,7 +294,8 @@ impl SlidingFiltfilt {
     }
 
     /// Zero-phase filters the window `signal` whose first sample is sample `first_index` of the
-    /// stream, into `out`; as `sosfiltfilt(sos, signal)` to rounding.
+    /// stream, appending the result to `out` (so callers can lay it after a margin); as
+    /// `sosfiltfilt(sos, signal)` to rounding.
     ///
     /// Consecutive calls must pass windows of one stream (the same index always holds the same
     /// value) in order of their ends; a window that does not overlap the previous one, or that is
@@ -308,7 +310,8 @@ impl SlidingFiltfilt {
         let usable = self.decay_len().is_some_and(|d| n > d + self.pad);
         if !usable {
             self.track = None;
-            *out = sosfiltfilt(&self.sos, signal)?;
+            let mut scratch = Vec::new();
+            out.extend_from_slice(sosfiltfilt_into(&self.sos, signal, &mut scratch)?);
             return Ok(());
         }
         if let Some(i) = signal.iter().position(|v| !v.is_finite()) {
@@ -353,10 +356,14 @@ impl SlidingFiltfilt {
         let previous_end = track.end;
         let new_samples = &signal[(previous_end - start) as usize..];
         track.samples.extend_from_slice(new_samples);
-        for &x in new_samples {
-            let y = filter_sample(sos, &mut track.forward_state, x);
-            track.forward.push(y);
-        }
+        let new_from = track.forward.len();
+        track.forward.extend_from_slice(new_samples);
+        pass_from_states(
+            sos,
+            &mut track.forward_state,
+            &mut track.forward[new_from..],
+            false,
+        );
         track.end = end;
         track.checkpoints.push((end, track.forward_state.clone()));
         // The window's forward pass over its right padding starts from `G`'s state (the decaying
@@ -375,17 +382,10 @@ impl SlidingFiltfilt {
         // Backward over `G`'s new part (into the buffer's tail), then correct the carried part for
         // the change of the backward state where the previous window's pass began.
         let carried_from = (start - track.origin) as usize;
-        let new_from = (previous_end - track.origin) as usize;
         track.backward.truncate(new_from);
-        track.backward.resize(track.forward.len(), 0.0);
+        track.backward.extend_from_slice(&track.forward[new_from..]);
         let mut state = backward_state.clone();
-        for (b, &g) in track.backward[new_from..]
-            .iter_mut()
-            .zip(&track.forward[new_from..])
-            .rev()
-        {
-            *b = filter_sample(sos, &mut state, g);
-        }
+        pass_from_states(sos, &mut state, &mut track.backward[new_from..], true);
         if new_from > carried_from {
             let change = state_difference(&state, &track.backward_state);
             decay.add(&mut track.backward[carried_from..new_from], &change, true);
@@ -395,11 +395,11 @@ impl SlidingFiltfilt {
         track.checkpoints.retain(|(index, _)| *index >= start);
         // The window's output: the backward pass over `G` plus the backward response to the
         // decaying difference between the window's and `G`'s forward states at its start.
-        out.clear();
+        let base = out.len();
         out.extend_from_slice(&track.backward[carried_from..]);
         let difference = state_difference(&window_state, &stream_state);
-        decay.add(out, &decay.backward_state(&difference), false);
-        if carried_from >= n {
+        decay.add(&mut out[base..], &decay.backward_state(&difference), false);
+        if carried_from >= 4 * n {
             track.forward.drain(..carried_from);
             track.samples.drain(..carried_from);
             track.backward.drain(..carried_from);
@@ -449,7 +449,7 @@ fn state_difference(a: &State, b: &State) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::filter::{butter, BandType};
+    use crate::dsp::filter::{butter, sosfiltfilt, BandType};
 
     fn stream(n: usize) -> Vec<f64> {
         (0..n)
@@ -484,6 +484,7 @@ mod tests {
         windows.extend([(61 * 700 + 13, 121 * 700 + 13), (64 * 700, 124 * 700)]);
         windows.extend([(135 * 700, 195 * 700), (136 * 700, 196 * 700)]);
         for (a, b) in windows {
+            out.clear();
             sliding.filter(a as u64, &x[a..b], &mut out).unwrap();
             let want = sosfiltfilt(&sos, &x[a..b]).unwrap();
             let error = max_error(&out, &want);
@@ -497,12 +498,14 @@ mod tests {
         let sos = butter(5, &[0.5], BandType::Highpass, 700.0).unwrap();
         let x = stream(700 * 30);
         let mut sliding = SlidingFiltfilt::new(&sos).unwrap();
-        let mut out = Vec::new();
+        let mut out = vec![7.0];
         sliding.filter(0, &x, &mut out).unwrap();
-        assert_eq!(out, sosfiltfilt(&sos, &x).unwrap());
+        assert_eq!(out[0], 7.0, "appends");
+        assert_eq!(out[1..], sosfiltfilt(&sos, &x).unwrap());
         let slow = butter(2, &[0.05], BandType::Highpass, 32.0).unwrap();
         let mut sliding = SlidingFiltfilt::new(&slow).unwrap();
         let x = stream(32 * 60);
+        out.clear();
         sliding.filter(0, &x, &mut out).unwrap();
         assert_eq!(out, sosfiltfilt(&slow, &x).unwrap());
         let mut bad = x.clone();

@@ -1,8 +1,10 @@
 //! ECG cleaning and R-peak detection, as NeuroKit2's default `ecg_clean` / `ecg_peaks` (`neurokit`).
 
 use super::peaks::{wave_edges_scaled, WaveDetector};
-use super::smooth::{boxcar_padded, moving_average_filtfilt_into, pad_nearest};
-use crate::dsp::filter::{butter, sosfiltfilt, BandType, FilterError, SlidingFiltfilt};
+use super::smooth::{
+    moving_average_filtfilt_padded, moving_average_margin, sliding_means, sliding_means_into,
+};
+use crate::dsp::filter::{butter, sosfiltfilt_into, BandType, FilterError, SlidingFiltfilt};
 
 /// What [`ecg_r_peaks`] keeps from one window of a stream to the next: the high-pass filter that
 /// reuses the overlap of consecutive windows, and buffers allocated once.
@@ -59,32 +61,34 @@ fn clean_into(
     fs: f64,
     scratch: &mut EcgScratch,
 ) -> Result<(), FilterError> {
-    let highpassed = match first_sample {
+    let taps = if fs >= 100.0 { (fs / 50.0) as usize } else { 2 };
+    let EcgScratch {
+        highpass: sliding,
+        highpassed,
+        clean,
+        padded,
+        means,
+        ..
+    } = scratch;
+    // The high-passed signal goes straight after the margin the moving average pads into.
+    padded.clear();
+    padded.resize(moving_average_margin(taps), 0.0);
+    match first_sample {
         None => {
-            if let Some((_, filter)) = &mut scratch.highpass {
+            if let Some((_, filter)) = sliding {
                 filter.reset();
             }
-            sosfiltfilt(&highpass(fs)?, x)?
+            padded.extend_from_slice(sosfiltfilt_into(&highpass(fs)?, x, highpassed)?);
         }
         Some(first) => {
-            let filter = match &mut scratch.highpass {
+            let filter = match sliding {
                 Some((rate, filter)) if *rate == fs => filter,
                 slot => &mut slot.insert((fs, SlidingFiltfilt::new(&highpass(fs)?)?)).1,
             };
-            let mut out = std::mem::take(&mut scratch.highpassed);
-            filter.filter(first, x, &mut out)?;
-            out
+            filter.filter(first, x, padded)?;
         }
-    };
-    let taps = if fs >= 100.0 { (fs / 50.0) as usize } else { 2 };
-    moving_average_filtfilt_into(
-        &highpassed,
-        taps,
-        &mut scratch.padded,
-        &mut scratch.means,
-        &mut scratch.clean,
-    );
-    scratch.highpassed = highpassed;
+    }
+    moving_average_filtfilt_padded(padded, taps, means, clean);
     Ok(())
 }
 
@@ -116,10 +120,21 @@ fn peaks_of_clean(clean: &[f64], fs: f64, scratch: &mut EcgScratch) -> Vec<usize
     padded.resize(half + 1, first_slope);
     padded.extend(clean.windows(3).map(|w| ((w[2] - w[0]) * 0.5).abs()));
     padded.resize(n + smooth_size - 1, last_slope);
-    boxcar_padded(padded, n, smooth_size, smoothgrad);
-    pad_nearest(smoothgrad, avg_size, padded);
-    boxcar_padded(padded, n, avg_size, means);
-    let (begins, ends) = wave_edges_scaled(smoothgrad, means, 1.5);
+    // The smoothed gradient goes straight into the edge-padded layout of the second average.
+    let half_avg = avg_size / 2;
+    smoothgrad.truncate(n + avg_size - 1);
+    smoothgrad.resize(n + avg_size - 1, 0.0);
+    sliding_means_into(
+        padded,
+        smooth_size,
+        1.0 / smooth_size as f64,
+        &mut smoothgrad[half_avg..half_avg + n],
+    );
+    let (first, last) = (smoothgrad[half_avg], smoothgrad[half_avg + n - 1]);
+    smoothgrad[..half_avg].fill(first);
+    smoothgrad[half_avg + n..].fill(last);
+    sliding_means(smoothgrad, avg_size, 1.0 / avg_size as f64, means);
+    let (begins, ends) = wave_edges_scaled(&smoothgrad[half_avg..half_avg + n], means, 1.5);
     if begins.is_empty() {
         return Vec::new();
     }

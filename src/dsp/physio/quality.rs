@@ -37,11 +37,7 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
     let pairs = values.len().saturating_sub(1);
     for base in (0..pairs).step_by(64) {
         let end = (base + 64).min(pairs);
-        let equal = values[base..end]
-            .iter()
-            .zip(&values[base + 1..=end])
-            .enumerate()
-            .fold(0u64, |mask, (k, (a, b))| mask | (u64::from(a == b) << k));
+        let equal = equal_neighbours(&values[base..=end]);
         let mut position = 0;
         while position < end - base {
             let rest = equal >> position;
@@ -70,6 +66,25 @@ pub fn assess(values: &[f64], flat_run: usize) -> Quality {
         flat_fraction: flat as f64 / n,
         clipped_fraction: clipped as f64 / n,
     }
+}
+
+/// Bit `k` set when `values[k + 1] == values[k]` (at most 65 values), four comparisons at a time.
+fn equal_neighbours(values: &[f64]) -> u64 {
+    let (left, right) = (&values[..values.len() - 1], &values[1..]);
+    let mut mask = 0u64;
+    let quads = left.chunks_exact(4).zip(right.chunks_exact(4));
+    for (q, (a, b)) in quads.enumerate() {
+        let bits = u64::from(a[0] == b[0])
+            | u64::from(a[1] == b[1]) << 1
+            | u64::from(a[2] == b[2]) << 2
+            | u64::from(a[3] == b[3]) << 3;
+        mask |= bits << (4 * q);
+    }
+    let done = left.len() / 4 * 4;
+    for k in done..left.len() {
+        mask |= u64::from(left[k] == right[k]) << k;
+    }
+    mask
 }
 
 /// Smallest and largest finite sample (`(inf, -inf)` when there is none); `all_finite` selects a

@@ -17,9 +17,19 @@ pub fn sliding_means(input: &[f64], size: usize, scale: f64, out: &mut Vec<f64>)
         return;
     }
     let count = input.len() - size + 1;
-    // Every element is overwritten below: a reused buffer of the right length is not refilled.
+    // Every element is overwritten: a reused buffer of the right length is not refilled.
     out.truncate(count);
     out.resize(count, 0.0);
+    sliding_means_into(input, size, scale, out);
+}
+
+/// [`sliding_means`] into `out`, which must hold exactly `input.len() - size + 1` values.
+pub fn sliding_means_into(input: &[f64], size: usize, scale: f64, out: &mut [f64]) {
+    let count = out.len();
+    assert!(
+        size > 0 && input.len() + 1 == count + size,
+        "sliding window lengths"
+    );
     let part = count / LANES;
     let window_sum = |start: usize| input[start..start + size].iter().sum::<f64>();
     if part > 0 {
@@ -120,23 +130,46 @@ pub fn moving_average_filtfilt_into(
     forward: &mut Vec<f64>,
     out: &mut Vec<f64>,
 ) {
-    let n = x.len();
+    work.clear();
+    work.resize(moving_average_margin(taps), 0.0);
+    work.extend_from_slice(x);
+    moving_average_filtfilt_padded(work, taps, forward, out);
+}
+
+/// Space [`moving_average_filtfilt_padded`] needs in front of the signal.
+pub fn moving_average_margin(taps: usize) -> usize {
+    taps.saturating_sub(1) + 3 * taps
+}
+
+/// [`moving_average_filtfilt`] of the signal held in `work` after [`moving_average_margin`]
+/// leading values (overwritten), so a producer can write the signal there without another copy.
+pub fn moving_average_filtfilt_padded(
+    work: &mut Vec<f64>,
+    taps: usize,
+    forward: &mut Vec<f64>,
+    out: &mut Vec<f64>,
+) {
+    let margin = moving_average_margin(taps);
+    let n = work.len().saturating_sub(margin);
     let pad = 3 * taps;
     out.clear();
     if taps <= 1 || n <= pad {
-        out.extend_from_slice(x);
+        out.extend_from_slice(&work[margin..]);
         return;
     }
-    // `work`: the odd extension, preceded by `taps - 1` copies of its first sample so the forward
-    // running mean starts in its steady state.
-    let (first, last) = (x[0], x[n - 1]);
-    let start = 2.0 * first - x[pad];
-    work.clear();
-    work.reserve(n + 2 * pad + taps - 1);
-    work.resize(taps - 1, start);
-    work.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
-    work.extend_from_slice(x);
-    work.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
+    // The odd extension by `pad` samples on each side, preceded by `taps - 1` copies of its first
+    // sample so the forward running mean starts in its steady state.
+    let (first, last) = (work[margin], work[margin + n - 1]);
+    for i in 1..=pad {
+        work[margin - i] = 2.0 * first - work[margin + i];
+    }
+    let start = work[margin - pad];
+    work[..taps - 1].fill(start);
+    work.reserve(pad);
+    for i in 1..=pad {
+        let mirrored = 2.0 * last - work[margin + n - 1 - i];
+        work.push(mirrored);
+    }
     let scale = 1.0 / taps as f64;
     sliding_means(work, taps, scale, forward);
     // The backward pass averages each forward sample with the `taps - 1` after it, the forward
