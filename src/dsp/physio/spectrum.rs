@@ -46,53 +46,141 @@ thread_local! {
 /// Knots follow `make_interp_spline(k=2)`: triple end knots and the midpoints between samples
 /// (first and last omitted). Fewer than three points fall back to linear interpolation.
 pub fn quadratic_interpolate(x: &[f64], y: &[f64], x_new: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x_new.len());
+    interpolate_at(x, y, x_new.len(), |i| x_new[i], &mut out);
+    out
+}
+
+/// [`quadratic_interpolate`] at the grid `start + i * step` for `i < count`, written into `out`
+/// (cleared first): HRV resamples on such a grid, and this spares building it and reallocating.
+pub fn quadratic_interpolate_grid(
+    x: &[f64],
+    y: &[f64],
+    start: f64,
+    step: f64,
+    count: usize,
+    out: &mut Vec<f64>,
+) {
+    interpolate_at(x, y, count, |i| start + i as f64 * step, out);
+}
+
+/// Knots, banded collocation system and per-span polynomials reused by the spline on this thread.
+#[derive(Default)]
+struct SplineScratch {
+    knots: Vec<f64>,
+    band: Vec<f64>,
+    coefficients: Vec<f64>,
+    spans: Vec<[f64; 4]>,
+}
+
+thread_local! {
+    static SPLINE_SCRATCH: RefCell<SplineScratch> = RefCell::new(SplineScratch::default());
+}
+
+/// The spline of [`quadratic_interpolate`] evaluated at `point(i)` for `i < count`, into `out`.
+fn interpolate_at(
+    x: &[f64],
+    y: &[f64],
+    count: usize,
+    point: impl Fn(usize) -> f64,
+    out: &mut Vec<f64>,
+) {
+    out.clear();
     let n = x.len();
     if n == 0 {
-        return vec![f64::NAN; x_new.len()];
+        out.resize(count, f64::NAN);
+        return;
     }
-    let clamp = |v: f64, value: f64| {
-        if v < x[0] {
-            Some(y[0])
-        } else if v > x[n - 1] {
-            Some(y[n - 1])
-        } else {
-            Some(value)
-        }
-    };
+    let (first, last) = (x[0], x[n - 1]);
     if n < 3 {
-        return x_new
-            .iter()
-            .map(|&v| {
-                let value = if n == 1 || x[1] == x[0] {
-                    y[0]
-                } else {
-                    y[0] + (y[1] - y[0]) * (v - x[0]) / (x[1] - x[0])
-                };
-                clamp(v, value).unwrap_or(f64::NAN)
-            })
-            .collect();
+        out.extend((0..count).map(|i| {
+            let v = point(i);
+            if v < first {
+                y[0]
+            } else if v > last {
+                y[n - 1]
+            } else if n == 1 || x[1] == x[0] {
+                y[0]
+            } else {
+                y[0] + (y[1] - y[0]) * (v - x[0]) / (x[1] - x[0])
+            }
+        }));
+        return;
     }
-    let mut knots = vec![x[0]; 3];
-    knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
-    knots.extend([x[n - 1]; 3]);
-    let mut matrix = vec![0.0; n * n];
-    for (row, &xi) in x.iter().enumerate() {
-        let (span, basis) = basis_functions(&knots, n, xi);
-        for (j, b) in basis.iter().enumerate() {
-            matrix[row * n + span - 2 + j] = *b;
-        }
-    }
-    let coefficients = solve(matrix, y.to_vec(), n);
-    let mut below = 0;
-    x_new
-        .iter()
-        .map(|&v| {
+    SPLINE_SCRATCH.with_borrow_mut(|scratch| {
+        let SplineScratch {
+            knots,
+            band,
+            coefficients,
+            spans,
+        } = scratch;
+        knots.clear();
+        knots.extend([x[0]; 3]);
+        knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
+        knots.extend([x[n - 1]; 3]);
+        collocation_solve(knots, x, y, band, coefficients);
+        span_polynomials(knots, coefficients, spans);
+        let mut below = 0;
+        out.extend((0..count).map(|i| {
+            let v = point(i);
+            if v < first {
+                return y[0];
+            }
+            if v > last {
+                return y[n - 1];
+            }
             below = knots_at_or_below(&knots[3..=n], v, below);
-            let (span, basis) = basis_at(&knots, n, v, below);
-            let value: f64 = (0..3).map(|j| basis[j] * coefficients[span - 2 + j]).sum();
-            clamp(v, value).unwrap_or(f64::NAN)
-        })
-        .collect()
+            let [left, p0, p1, p2] = spans[(below).min(n - 3)];
+            let u = v - left;
+            p0 + u * (p1 + u * p2)
+        }));
+    });
+}
+
+/// Spline coefficients interpolating `y` at `x` on `knots`: the collocation system is banded
+/// (three basis functions per row; sorted `x` gives one sub- and one superdiagonal), so it is solved
+/// as a band, with the pivots and values of dense elimination.
+fn collocation_solve(
+    knots: &[f64],
+    x: &[f64],
+    y: &[f64],
+    band: &mut Vec<f64>,
+    coefficients: &mut Vec<f64>,
+) {
+    let n = x.len();
+    let (mut kl, mut ku) = (0, 0);
+    for (row, &xi) in x.iter().enumerate() {
+        let (span, _) = basis_functions(knots, n, xi);
+        kl = kl.max(row.saturating_sub(span - 2));
+        ku = ku.max(span.saturating_sub(row));
+    }
+    coefficients.clear();
+    coefficients.extend_from_slice(y);
+    let width = 2 * kl + ku + 1;
+    band.clear();
+    band.resize(n * width, 0.0);
+    for (row, &xi) in x.iter().enumerate() {
+        let (span, basis) = basis_functions(knots, n, xi);
+        let at = row * width + span - 2 + kl - row;
+        band[at..at + 3].copy_from_slice(&basis);
+    }
+    solve_banded(band, coefficients, n, kl, ku);
+}
+
+/// Per knot span `s` (2..n): its left knot and the spline there as `p0 + p1 u + p2 u^2`,
+/// `u = v - knots[s]` (de Boor's recurrence expanded once per span instead of per point).
+fn span_polynomials(knots: &[f64], c: &[f64], spans: &mut Vec<[f64; 4]>) {
+    let n = c.len();
+    spans.clear();
+    spans.extend((2..n).map(|s| {
+        let t = |i: usize| knots[i];
+        let h = t(s + 1) - t(s);
+        let a1 = (c[s - 1] - c[s - 2]) / (t(s + 1) - t(s - 1));
+        let a0 = c[s - 2] + (t(s) - t(s - 1)) * a1;
+        let b1 = (c[s] - c[s - 1]) / (t(s + 2) - t(s));
+        let b0 = c[s - 1];
+        [t(s), a0, a1 + (b0 - a0) / h, (b1 - a1) / h]
+    }));
 }
 
 /// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor).
@@ -133,7 +221,9 @@ fn basis_at(knots: &[f64], n: usize, v: f64, below: usize) -> (usize, [f64; 3]) 
     (span, basis)
 }
 
-/// Solves the dense system `matrix * c = rhs` by Gaussian elimination with partial pivoting.
+/// Solves the dense system `matrix * c = rhs` by Gaussian elimination with partial pivoting (the
+/// reference that [`solve_banded`] reproduces).
+#[cfg(test)]
 fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
     for col in 0..n {
         let pivot = (col..n)
@@ -166,6 +256,50 @@ fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
         out[row] = (rhs[row] - tail) / matrix[row * n + row];
     }
     out
+}
+
+/// Solves `band * c = rhs` in place (`rhs` becomes `c`) for a matrix with `kl` sub- and `ku`
+/// superdiagonals, stored row by row from column `row - kl`, `2 kl + ku + 1` wide (room for the
+/// fill of row swaps). Same pivots and arithmetic as dense Gaussian elimination with partial
+/// pivoting, skipping only the zeros outside the band (so the same values, O(n) instead of O(n^3)).
+fn solve_banded(band: &mut [f64], rhs: &mut [f64], n: usize, kl: usize, ku: usize) {
+    let width = 2 * kl + ku + 1;
+    let at = |row: usize, col: usize| row * width + col + kl - row;
+    for col in 0..n {
+        let last = (col + kl).min(n - 1);
+        let reach = (col + kl + ku).min(n - 1);
+        // As `Iterator::max_by`: the last of equal maxima.
+        let mut pivot = col;
+        let mut largest = band[at(col, col)].abs();
+        for row in col + 1..=last {
+            let value = band[at(row, col)].abs();
+            if value.total_cmp(&largest).is_ge() {
+                pivot = row;
+                largest = value;
+            }
+        }
+        if pivot != col {
+            for k in col..=reach {
+                band.swap(at(col, k), at(pivot, k));
+            }
+            rhs.swap(col, pivot);
+        }
+        let diag = band[at(col, col)];
+        for row in col + 1..=last {
+            let factor = band[at(row, col)] / diag;
+            if factor != 0.0 {
+                for k in col..=reach {
+                    band[at(row, k)] -= factor * band[at(col, k)];
+                }
+                rhs[row] -= factor * rhs[col];
+            }
+        }
+    }
+    for row in (0..n).rev() {
+        let reach = (row + kl + ku).min(n - 1);
+        let tail: f64 = (row + 1..=reach).map(|k| band[at(row, k)] * rhs[k]).sum();
+        rhs[row] = (rhs[row] - tail) / band[at(row, row)];
+    }
 }
 
 /// One-sided power spectral density by Welch's method, as `scipy.signal.welch(x, fs, window="hann",
@@ -216,4 +350,147 @@ pub fn band_integral(frequencies: &[f64], power: &[f64], low: f64, high: f64) ->
         .windows(2)
         .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Ascending sample times with irregular steps (some tiny, so that rows swap) and values.
+    fn random_points(rng: &mut ChaCha8Rng, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut t = rng.random_range(-5.0..5.0);
+        let x = (0..n)
+            .map(|_| {
+                t += if rng.random_bool(0.2) {
+                    rng.random_range(0.001..0.05)
+                } else {
+                    rng.random_range(0.3..2.0)
+                };
+                t
+            })
+            .collect();
+        let y = (0..n).map(|_| rng.random_range(-1000.0..1000.0)).collect();
+        (x, y)
+    }
+
+    fn knots_of(x: &[f64]) -> Vec<f64> {
+        let n = x.len();
+        let mut knots = vec![x[0]; 3];
+        knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
+        knots.extend([x[n - 1]; 3]);
+        knots
+    }
+
+    #[test]
+    fn banded_solve_equals_dense_solve() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for n in [3, 4, 5, 8, 30, 70, 71, 150] {
+            for _ in 0..20 {
+                let (x, y) = random_points(&mut rng, n);
+                let knots = knots_of(&x);
+                let mut matrix = vec![0.0; n * n];
+                for (row, &xi) in x.iter().enumerate() {
+                    let (span, basis) = basis_functions(&knots, n, xi);
+                    matrix[row * n + span - 2..=row * n + span].copy_from_slice(&basis);
+                }
+                let dense = solve(matrix, y.clone(), n);
+                let (mut band, mut banded) = (Vec::new(), Vec::new());
+                collocation_solve(&knots, &x, &y, &mut band, &mut banded);
+                assert_eq!(banded, dense, "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn banded_solve_pivots_as_dense_on_any_band() {
+        // A random dense-ish system solved as a band as wide as the matrix, and a tridiagonal one
+        // whose subdiagonal dominates (every column swaps rows).
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let n = 9;
+        let matrix: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let rhs: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (kl, ku) = (n - 1, n - 1);
+        let width = 2 * kl + ku + 1;
+        let mut band = vec![0.0; n * width];
+        for row in 0..n {
+            for col in 0..n {
+                band[row * width + col + kl - row] = matrix[row * n + col];
+            }
+        }
+        let mut banded = rhs.clone();
+        solve_banded(&mut band, &mut banded, n, kl, ku);
+        assert_eq!(banded, solve(matrix, rhs.clone(), n));
+
+        let mut matrix = vec![0.0; n * n];
+        for row in 0..n {
+            matrix[row * n + row] = 0.1 + row as f64 * 0.01;
+            if row > 0 {
+                matrix[row * n + row - 1] = 2.0 + row as f64;
+            }
+            if row + 1 < n {
+                matrix[row * n + row + 1] = -0.5;
+            }
+        }
+        let width = 4;
+        let mut band = vec![0.0; n * width];
+        for row in 0..n {
+            for col in row.saturating_sub(1)..=(row + 1).min(n - 1) {
+                band[row * width + col + 1 - row] = matrix[row * n + col];
+            }
+        }
+        let mut banded = rhs.clone();
+        solve_banded(&mut band, &mut banded, n, 1, 1);
+        assert_eq!(banded, solve(matrix, rhs, n));
+    }
+
+    #[test]
+    fn span_polynomials_match_de_boor() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in [3, 4, 10, 70] {
+            let (x, y) = random_points(&mut rng, n);
+            let knots = knots_of(&x);
+            let (mut band, mut c) = (Vec::new(), Vec::new());
+            collocation_solve(&knots, &x, &y, &mut band, &mut c);
+            let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let mut points: Vec<f64> = (0..2000)
+                .map(|_| rng.random_range(x[0]..=x[n - 1]))
+                .chain(x.iter().copied())
+                .collect();
+            points.sort_by(f64::total_cmp);
+            let ours = quadratic_interpolate(&x, &y, &points);
+            for (&v, ours) in points.iter().zip(&ours) {
+                let (span, basis) = basis_functions(&knots, n, v);
+                let de_boor: f64 = (0..3).map(|j| basis[j] * c[span - 2 + j]).sum();
+                assert!(
+                    (ours - de_boor).abs() <= 1e-12 * scale,
+                    "n = {n}, v = {v}: {ours} vs {de_boor}"
+                );
+            }
+            // Interpolating: the spline passes through the samples.
+            let at_samples = quadratic_interpolate(&x, &y, &x);
+            for (a, b) in at_samples.iter().zip(&y) {
+                assert!((a - b).abs() <= 1e-9 * scale, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn grid_interpolation_equals_interpolation_at_the_grid() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for n in [0, 1, 2, 3, 70] {
+            let (x, y) = random_points(&mut rng, n.max(1));
+            let (x, y) = (&x[..n], &y[..n]);
+            let (start, step, count) = (x.first().copied().unwrap_or(0.0) - 0.5, 0.01, 9000);
+            let grid: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+            let mut out = vec![1.0; 3];
+            quadratic_interpolate_grid(x, y, start, step, count, &mut out);
+            let want = quadratic_interpolate(x, y, &grid);
+            assert_eq!(out.len(), want.len());
+            for (a, b) in out.iter().zip(&want) {
+                assert!(a.to_bits() == b.to_bits(), "{a} vs {b}");
+            }
+        }
+    }
 }
