@@ -7,28 +7,51 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Hann windows and FFT plans reused by [`welch`] on this thread (HRV windows repeat a few sizes).
+/// Hann windows, FFT plans, real-FFT twiddles and buffers reused by [`welch`] on this thread (HRV
+/// windows repeat a few sizes).
 struct WelchPlans {
     planner: FftPlanner<f64>,
     windows: HashMap<usize, Arc<[f64]>>,
     ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
+    twiddles: HashMap<usize, Arc<[Complex<f64>]>>,
+    buffer: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
 }
 
 impl WelchPlans {
-    /// The periodic Hann window of `nperseg` samples and the forward FFT of `nfft` points.
-    fn get(&mut self, nperseg: usize, nfft: usize) -> (Arc<[f64]>, Arc<dyn Fft<f64>>) {
+    /// The periodic Hann window of `nperseg` samples.
+    fn window(&mut self, nperseg: usize) -> Arc<[f64]> {
         let window = self.windows.entry(nperseg).or_insert_with(|| {
             (0..nperseg)
                 .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
                 .collect()
         });
-        let window = Arc::clone(window);
+        Arc::clone(window)
+    }
+
+    /// The forward complex FFT of `len` points.
+    fn fft(&mut self, len: usize) -> Arc<dyn Fft<f64>> {
         let planner = &mut self.planner;
-        let fft = self
-            .ffts
-            .entry(nfft)
-            .or_insert_with(|| planner.plan_fft_forward(nfft));
-        (window, Arc::clone(fft))
+        Arc::clone(
+            self.ffts
+                .entry(len)
+                .or_insert_with(|| planner.plan_fft_forward(len)),
+        )
+    }
+
+    /// `exp(-2 pi i k / nfft)` for `k` in `0..=nfft / 4`: the twiddles that split a half-length
+    /// complex FFT into the real FFT of `nfft` points (the other half follow by symmetry).
+    fn twiddles(&mut self, nfft: usize) -> Arc<[Complex<f64>]> {
+        let twiddles = self.twiddles.entry(nfft).or_insert_with(|| {
+            (0..=nfft / 4)
+                .map(|k| {
+                    let (sin, cos) =
+                        (-2.0 * std::f64::consts::PI * k as f64 / nfft as f64).sin_cos();
+                    Complex::new(cos, sin)
+                })
+                .collect()
+        });
+        Arc::clone(twiddles)
     }
 }
 
@@ -37,6 +60,9 @@ thread_local! {
         planner: FftPlanner::new(),
         windows: HashMap::new(),
         ffts: HashMap::new(),
+        twiddles: HashMap::new(),
+        buffer: Vec::new(),
+        scratch: Vec::new(),
     });
 }
 
@@ -307,35 +333,139 @@ fn solve_banded(band: &mut [f64], rhs: &mut [f64], n: usize, kl: usize, ku: usiz
 ///
 /// Returns `(frequencies, power)`; empty when `x` is shorter than one segment.
 pub fn welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut power = Vec::new();
+    welch_power(x, fs, nperseg, nfft, &mut power);
+    let frequencies = (0..power.len())
+        .map(|k| k as f64 * frequency_spacing(fs, nfft))
+        .collect();
+    (frequencies, power)
+}
+
+/// Spacing of [`welch`]'s frequencies, as `numpy.fft.rfftfreq`: bin `k` is at `k * spacing`
+/// (`1 / (nfft * (1 / fs))` rounds differently from `fs / nfft`).
+pub fn frequency_spacing(fs: f64, nfft: usize) -> f64 {
+    1.0 / (nfft as f64 * (1.0 / fs))
+}
+
+/// The power of [`welch`] alone, written into `power` (cleared first; left empty when `x` is
+/// shorter than one segment), so that repeated calls reuse one buffer.
+///
+/// Even `nfft` (HRV's case) takes each segment's real FFT from one complex FFT of `nfft / 2`
+/// points, about half the work of a full complex FFT.
+pub fn welch_power(x: &[f64], fs: f64, nperseg: usize, nfft: usize, power: &mut Vec<f64>) {
+    power.clear();
     if nperseg == 0 || x.len() < nperseg || nfft < nperseg {
-        return (Vec::new(), Vec::new());
+        return;
     }
+    WELCH_PLANS.with_borrow_mut(|plans| {
+        if nfft.is_multiple_of(2) {
+            welch_real(plans, x, fs, nperseg, nfft, power);
+        } else {
+            welch_complex(plans, x, fs, nperseg, nfft, power);
+        }
+    });
+}
+
+/// Segment start step and segment count of [`welch`] (`noverlap = nperseg / 2`).
+fn segments(len: usize, nperseg: usize) -> (usize, usize) {
     let noverlap = nperseg / 2;
     let step = nperseg - noverlap;
-    let segments = (x.len() - noverlap) / step;
-    let (window, fft) = WELCH_PLANS.with_borrow_mut(|plans| plans.get(nperseg, nfft));
-    let scale = 1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>());
+    (step, (len - noverlap) / step)
+}
+
+/// Density scaling of one segment's `|X_k|^2` for the Hann `window`.
+fn density_scale(fs: f64, window: &[f64]) -> f64 {
+    1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>())
+}
+
+/// [`welch_power`] through a complex FFT of `nfft` points per segment (any `nfft`).
+fn welch_complex(
+    plans: &mut WelchPlans,
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    power: &mut Vec<f64>,
+) {
+    let (step, segments) = segments(x.len(), nperseg);
+    let (window, fft) = (plans.window(nperseg), plans.fft(nfft));
+    let scale = density_scale(fs, &window);
     let bins = nfft / 2 + 1;
-    let mut power = vec![0.0; bins];
-    let mut buffer = vec![Complex::new(0.0, 0.0); nfft];
-    let mut scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+    power.resize(bins, 0.0);
+    let WelchPlans {
+        buffer, scratch, ..
+    } = plans;
+    buffer.resize(nfft, Complex::new(0.0, 0.0));
+    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
     for s in 0..segments {
         let segment = &x[s * step..s * step + nperseg];
         for (slot, (v, w)) in buffer.iter_mut().zip(segment.iter().zip(window.iter())) {
             *slot = Complex::new(v * w, 0.0);
         }
         buffer[nperseg..].fill(Complex::new(0.0, 0.0));
-        fft.process_with_scratch(&mut buffer, &mut scratch);
+        fft.process_with_scratch(buffer, scratch);
         for (k, p) in power.iter_mut().enumerate() {
             let doubled = k != 0 && !(nfft.is_multiple_of(2) && k == nfft / 2);
             *p += buffer[k].norm_sqr() * scale * if doubled { 2.0 } else { 1.0 };
         }
     }
     power.iter_mut().for_each(|p| *p /= segments as f64);
-    // As numpy.fft.rfftfreq: k * (1 / (nfft * (1 / fs))), which rounds differently from k * fs / nfft.
-    let spacing = 1.0 / (nfft as f64 * (1.0 / fs));
-    let frequencies = (0..bins).map(|k| k as f64 * spacing).collect();
-    (frequencies, power)
+}
+
+/// [`welch_power`] for even `nfft`: the windowed segment `v` (zero-padded to `nfft`) is packed as
+/// `z[m] = v[2m] + i v[2m + 1]`, `Z = FFT_{nfft/2}(z)`, and then
+/// `X[k] = (Z[k] + conj Z[-k]) / 2 - i exp(-2 pi i k / nfft) (Z[k] - conj Z[-k]) / 2`
+/// (`X[0]` and `X[nfft / 2]` are `Re Z[0] +- Im Z[0]`).
+fn welch_real(
+    plans: &mut WelchPlans,
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    power: &mut Vec<f64>,
+) {
+    let (step, segments) = segments(x.len(), nperseg);
+    let half = nfft / 2;
+    let (window, fft, twiddles) = (plans.window(nperseg), plans.fft(half), plans.twiddles(nfft));
+    let scale = density_scale(fs, &window);
+    power.resize(half + 1, 0.0);
+    let WelchPlans {
+        buffer, scratch, ..
+    } = plans;
+    buffer.resize(half, Complex::new(0.0, 0.0));
+    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+    let pairs = nperseg / 2;
+    for s in 0..segments {
+        let segment = &x[s * step..s * step + nperseg];
+        for (slot, (v, w)) in buffer
+            .iter_mut()
+            .zip(segment.chunks_exact(2).zip(window.chunks_exact(2)))
+        {
+            *slot = Complex::new(v[0] * w[0], v[1] * w[1]);
+        }
+        buffer[pairs..].fill(Complex::new(0.0, 0.0));
+        if nperseg % 2 == 1 {
+            buffer[pairs] = Complex::new(segment[nperseg - 1] * window[nperseg - 1], 0.0);
+        }
+        fft.process_with_scratch(buffer, scratch);
+        let z0 = buffer[0];
+        power[0] += (z0.re + z0.im) * (z0.re + z0.im) * scale;
+        power[half] += (z0.re - z0.im) * (z0.re - z0.im) * scale;
+        // Bins k and half - k share Z[k] and Z[half - k]; W[half - k] = -conj(W[k]).
+        for k in 1..=half / 2 {
+            let a = buffer[k];
+            let b = buffer[half - k].conj();
+            let even = (a + b) * 0.5;
+            let rotated = twiddles[k] * ((a - b) * 0.5);
+            let low = (even.re + rotated.im).powi(2) + (even.im - rotated.re).powi(2);
+            power[k] += low * scale * 2.0;
+            if half - k != k {
+                let high = (even.re - rotated.im).powi(2) + (even.im + rotated.re).powi(2);
+                power[half - k] += high * scale * 2.0;
+            }
+        }
+    }
+    power.iter_mut().for_each(|p| *p /= segments as f64);
 }
 
 /// Trapezoidal integral of `power` over the frequencies in `[low, high)`, as `numpy.trapezoid`.
@@ -490,6 +620,102 @@ mod tests {
             assert_eq!(out.len(), want.len());
             for (a, b) in out.iter().zip(&want) {
                 assert!(a.to_bits() == b.to_bits(), "{a} vs {b}");
+            }
+        }
+    }
+
+    /// `scipy.signal.welch` spelled out: direct DFT sums, no FFT.
+    fn naive_welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> Vec<f64> {
+        let window: Vec<f64> = (0..nperseg)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
+            .collect();
+        let scale = 1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>());
+        let (step, count) = segments(x.len(), nperseg);
+        (0..=nfft / 2)
+            .map(|k| {
+                let total: f64 = (0..count)
+                    .map(|s| {
+                        let (mut re, mut im) = (0.0, 0.0);
+                        for n in 0..nperseg {
+                            let angle =
+                                -2.0 * std::f64::consts::PI * ((k * n) % nfft) as f64 / nfft as f64;
+                            re += x[s * step + n] * window[n] * angle.cos();
+                            im += x[s * step + n] * window[n] * angle.sin();
+                        }
+                        re * re + im * im
+                    })
+                    .sum();
+                let doubled = k != 0 && !(nfft.is_multiple_of(2) && k == nfft / 2);
+                total * scale * if doubled { 2.0 } else { 1.0 } / count as f64
+            })
+            .collect()
+    }
+
+    fn assert_close_spectra(ours: &[f64], want: &[f64], tolerance: f64, what: &str) {
+        assert_eq!(ours.len(), want.len(), "{what}");
+        let peak = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (k, (a, b)) in ours.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= tolerance * peak,
+                "{what}, bin {k}: {a} vs {b} (peak {peak})"
+            );
+        }
+    }
+
+    #[test]
+    fn welch_matches_direct_dft_for_odd_and_even_sizes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for (len, nperseg, nfft) in [
+            (2, 2, 2),
+            (5, 2, 2),
+            (5, 2, 3),
+            (7, 3, 4),
+            (9, 3, 6),
+            (40, 16, 32),
+            (40, 17, 34),
+            (40, 17, 35),
+            (100, 33, 66),
+            (100, 33, 67),
+            (120, 40, 80),
+            (100, 41, 41),
+            (100, 41, 42),
+            (150, 50, 100),
+            (150, 59, 118),
+        ] {
+            let x: Vec<f64> = (0..len).map(|_| rng.random_range(-10.0..10.0)).collect();
+            let (frequencies, power) = welch(&x, 4.0, nperseg, nfft);
+            let what = format!("len {len}, nperseg {nperseg}, nfft {nfft}");
+            assert_close_spectra(&power, &naive_welch(&x, 4.0, nperseg, nfft), 1e-12, &what);
+            for (k, f) in frequencies.iter().enumerate() {
+                assert_eq!(*f, k as f64 * frequency_spacing(4.0, nfft));
+            }
+        }
+        assert_eq!(welch(&[1.0, 2.0], 1.0, 3, 6), (Vec::new(), Vec::new()));
+        assert_eq!(welch(&[1.0, 2.0], 1.0, 2, 1), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn real_fft_welch_equals_complex_fft_welch() {
+        // HRV-like sizes (large prime factors), through the half-length real FFT and through a
+        // full complex FFT per segment.
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for nperseg in [2874usize, 2917, 2919, 1000, 1001, 64, 3, 2] {
+            for len in [
+                nperseg,
+                2 * nperseg + 1,
+                (3 * nperseg).saturating_sub(5).max(nperseg),
+            ] {
+                let x: Vec<f64> = (0..len)
+                    .map(|i| (i as f64 * 0.003).sin() * 50.0 + rng.random_range(-1.0..1.0))
+                    .collect();
+                let nfft = 2 * nperseg;
+                let (mut real, mut complex) = (Vec::new(), Vec::new());
+                WELCH_PLANS.with_borrow_mut(|plans| {
+                    welch_real(plans, &x, 100.0, nperseg, nfft, &mut real);
+                    welch_complex(plans, &x, 100.0, nperseg, nfft, &mut complex);
+                });
+                let what = format!("len {len}, nperseg {nperseg}");
+                assert_close_spectra(&real, &complex, 1e-13, &what);
             }
         }
     }
