@@ -87,7 +87,8 @@ pub fn quadratic_interpolate_grid(
     count: usize,
     out: &mut Vec<f64>,
 ) {
-    interpolate_at(x, y, count, |i| start + i as f64 * step, out);
+    // `i as i64 as f64` is `i as f64` (indices of `out` fit in `i64`) in one instruction.
+    interpolate_at(x, y, count, |i| start + i as i64 as f64 * step, out);
 }
 
 /// Knots, banded collocation system and per-span polynomials reused by the spline on this thread.
@@ -146,20 +147,38 @@ fn interpolate_at(
         knots.extend([x[n - 1]; 3]);
         collocation_solve(knots, x, y, band, coefficients);
         span_polynomials(knots, coefficients, spans);
+        let interior = &knots[3..=n];
+        out.resize(count, 0.0);
         let mut below = 0;
-        out.extend((0..count).map(|i| {
+        let mut i = 0;
+        while i < out.len() {
             let v = point(i);
-            if v < first {
-                return y[0];
+            if v < first || v > last {
+                out[i] = if v < first { y[0] } else { y[n - 1] };
+                i += 1;
+                continue;
             }
-            if v > last {
-                return y[n - 1];
+            below = knots_at_or_below(interior, v, below);
+            let [left, p0, p1, p2] = spans[below.min(n - 3)];
+            // This point and those that follow in the same knot interval (all of them, on an
+            // ascending grid) take the same polynomial without searching again.
+            let lower = if below == 0 {
+                first
+            } else {
+                interior[below - 1]
+            };
+            let upper = interior.get(below).copied().unwrap_or(f64::INFINITY);
+            out[i] = p0 + (v - left) * (p1 + (v - left) * p2);
+            i += 1;
+            for slot in &mut out[i..] {
+                let v = point(i);
+                if !(lower <= v && v < upper && v <= last) {
+                    break;
+                }
+                *slot = p0 + (v - left) * (p1 + (v - left) * p2);
+                i += 1;
             }
-            below = knots_at_or_below(&knots[3..=n], v, below);
-            let [left, p0, p1, p2] = spans[(below).min(n - 3)];
-            let u = v - left;
-            p0 + u * (p1 + u * p2)
-        }));
+        }
     });
 }
 
@@ -174,9 +193,17 @@ fn collocation_solve(
     coefficients: &mut Vec<f64>,
 ) {
     let n = x.len();
+    let interior = &knots[3..=n];
+    // Knot counts found forward from the previous sample's (sorted `x` moves a step at a time).
+    let spans = || {
+        let mut below = 0;
+        x.iter().map(move |&xi| {
+            below = knots_at_or_below(interior, xi, below);
+            (below, (2 + below).min(n - 1))
+        })
+    };
     let (mut kl, mut ku) = (0, 0);
-    for (row, &xi) in x.iter().enumerate() {
-        let (span, _) = basis_functions(knots, n, xi);
+    for (row, (_, span)) in spans().enumerate() {
         kl = kl.max(row.saturating_sub(span - 2));
         ku = ku.max(span.saturating_sub(row));
     }
@@ -185,8 +212,8 @@ fn collocation_solve(
     let width = 2 * kl + ku + 1;
     band.clear();
     band.resize(n * width, 0.0);
-    for (row, &xi) in x.iter().enumerate() {
-        let (span, basis) = basis_functions(knots, n, xi);
+    for (row, (below, span)) in spans().enumerate() {
+        let (_, basis) = basis_at(knots, n, x[row], below);
         let at = row * width + span - 2 + kl - row;
         band[at..at + 3].copy_from_slice(&basis);
     }
@@ -209,7 +236,9 @@ fn span_polynomials(knots: &[f64], c: &[f64], spans: &mut Vec<[f64; 4]>) {
     }));
 }
 
-/// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor).
+/// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor);
+/// the tests' reference for the banded build and the per-span polynomials.
+#[cfg(test)]
 fn basis_functions(knots: &[f64], n: usize, v: f64) -> (usize, [f64; 3]) {
     basis_at(knots, n, v, knots[3..=n].partition_point(|&k| k <= v))
 }
