@@ -2,7 +2,8 @@
 //! (defaults: 100 Hz quadratic interpolation of RR intervals, Welch PSD normalised to its maximum,
 //! LF 0.04-0.15 Hz, HF 0.15-0.4 Hz), and mean heart rate as NeuroKit2's `signal_rate`.
 
-use super::spectrum::{band_integral, quadratic_interpolate, welch};
+use super::spectrum::{frequency_spacing, quadratic_interpolate_grid, welch_power};
+use std::cell::RefCell;
 
 /// Time-domain HRV indices (milliseconds, percent).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,29 +92,53 @@ pub fn mean_rate(peaks: &[usize], fs: f64) -> f64 {
 /// Interpolation rate of the RR series, Hz (NeuroKit2's default).
 const INTERPOLATION_HZ: f64 = 100.0;
 
+/// Buffers reused by [`hrv_frequency`] on this thread: beat times, resampled RR series, PSD.
+#[derive(Default)]
+struct FrequencyScratch {
+    times: Vec<f64>,
+    rri: Vec<f64>,
+    series: Vec<f64>,
+    power: Vec<f64>,
+}
+
+thread_local! {
+    static FREQUENCY_SCRATCH: RefCell<FrequencyScratch> = RefCell::new(FrequencyScratch::default());
+}
+
 /// LF, HF and LF/HF, as `nk.hrv_frequency(peaks, fs)` with its defaults; NaN where too few beats.
 pub fn hrv_frequency(peaks: &[usize], fs: f64) -> HrvFrequency {
+    FREQUENCY_SCRATCH.with_borrow_mut(|scratch| frequency_indices(peaks, fs, scratch))
+}
+
+/// [`hrv_frequency`] with its buffers.
+fn frequency_indices(peaks: &[usize], fs: f64, scratch: &mut FrequencyScratch) -> HrvFrequency {
     let nan = HrvFrequency {
         lf: f64::NAN,
         hf: f64::NAN,
         lf_hf: f64::NAN,
     };
-    let rri = rr_intervals(peaks, fs);
-    if rri.len() < 3 {
+    if peaks.len() < 4 {
         return nan;
     }
-    let mut times = Vec::with_capacity(rri.len());
+    let FrequencyScratch {
+        times,
+        rri,
+        series,
+        power,
+    } = scratch;
+    rri.clear();
+    rri.extend(peaks.windows(2).map(|w| (w[1] - w[0]) as f64 / fs * 1000.0));
+    times.clear();
     let mut elapsed = 0.0;
-    for r in &rri {
+    times.extend(rri.iter().map(|r| {
         elapsed += r / 1000.0;
-        times.push(elapsed);
-    }
+        elapsed
+    }));
     let start = times[0];
     let step = 1.0 / INTERPOLATION_HZ;
     let stop = times[times.len() - 1] + step;
     let count = ((stop - start) / step).ceil().max(0.0) as usize;
-    let grid: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
-    let mut series = quadratic_interpolate(&times, &rri, &grid);
+    quadratic_interpolate_grid(times, rri, start, step, count, series);
     let n = series.len();
     let mean = series.iter().sum::<f64>() / n as f64;
     series.iter_mut().for_each(|v| *v -= mean);
@@ -123,21 +148,36 @@ pub fn hrv_frequency(peaks: &[usize], fs: f64) -> HrvFrequency {
     if nperseg as f64 > half {
         nperseg = half as usize;
     }
-    let (frequencies, mut power) = welch(&series, INTERPOLATION_HZ, nperseg, 2 * nperseg);
+    let nfft = 2 * nperseg;
+    welch_power(series, INTERPOLATION_HZ, nperseg, nfft, power);
     let max = power.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if power.is_empty() || max <= 0.0 || !max.is_finite() {
         return nan;
     }
-    power.iter_mut().for_each(|p| *p /= max);
-    let (kept_f, kept_p): (Vec<f64>, Vec<f64>) = frequencies
-        .iter()
-        .zip(&power)
-        .filter(|(f, _)| **f >= min_frequency && **f <= 0.5)
-        .map(|(f, p)| (*f, *p))
-        .unzip();
-    let zero_is_nan = |p: f64| if p == 0.0 { f64::NAN } else { p };
-    let lf = zero_is_nan(band_integral(&kept_f, &kept_p, 0.04, 0.15));
-    let hf = zero_is_nan(band_integral(&kept_f, &kept_p, 0.15, 0.4));
+    // NeuroKit2 keeps the bins in [min_frequency, 0.5] Hz of the max-normalised PSD and integrates
+    // each band [low, high) of those: a run of consecutive bins.
+    let spacing = frequency_spacing(INTERPOLATION_HZ, nfft);
+    let band = |low: f64, high: f64| {
+        let bins = (0..power.len())
+            .map(|k| (k as f64 * spacing, power[k] / max))
+            .skip_while(|&(f, _)| f < min_frequency || f < low)
+            .take_while(|&(f, _)| f <= 0.5 && f < high);
+        let mut previous: Option<(f64, f64)> = None;
+        let mut total = 0.0;
+        for (f, p) in bins {
+            if let Some((f0, p0)) = previous {
+                total += (f - f0) * (p0 + p) / 2.0;
+            }
+            previous = Some((f, p));
+        }
+        if total == 0.0 {
+            f64::NAN
+        } else {
+            total
+        }
+    };
+    let lf = band(0.04, 0.15);
+    let hf = band(0.15, 0.4);
     HrvFrequency {
         lf,
         hf,

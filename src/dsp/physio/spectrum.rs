@@ -7,28 +7,51 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Hann windows and FFT plans reused by [`welch`] on this thread (HRV windows repeat a few sizes).
+/// Hann windows, FFT plans, real-FFT twiddles and buffers reused by [`welch`] on this thread (HRV
+/// windows repeat a few sizes).
 struct WelchPlans {
     planner: FftPlanner<f64>,
     windows: HashMap<usize, Arc<[f64]>>,
     ffts: HashMap<usize, Arc<dyn Fft<f64>>>,
+    twiddles: HashMap<usize, Arc<[Complex<f64>]>>,
+    buffer: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
 }
 
 impl WelchPlans {
-    /// The periodic Hann window of `nperseg` samples and the forward FFT of `nfft` points.
-    fn get(&mut self, nperseg: usize, nfft: usize) -> (Arc<[f64]>, Arc<dyn Fft<f64>>) {
+    /// The periodic Hann window of `nperseg` samples.
+    fn window(&mut self, nperseg: usize) -> Arc<[f64]> {
         let window = self.windows.entry(nperseg).or_insert_with(|| {
             (0..nperseg)
                 .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
                 .collect()
         });
-        let window = Arc::clone(window);
+        Arc::clone(window)
+    }
+
+    /// The forward complex FFT of `len` points.
+    fn fft(&mut self, len: usize) -> Arc<dyn Fft<f64>> {
         let planner = &mut self.planner;
-        let fft = self
-            .ffts
-            .entry(nfft)
-            .or_insert_with(|| planner.plan_fft_forward(nfft));
-        (window, Arc::clone(fft))
+        Arc::clone(
+            self.ffts
+                .entry(len)
+                .or_insert_with(|| planner.plan_fft_forward(len)),
+        )
+    }
+
+    /// `exp(-2 pi i k / nfft)` for `k` in `0..=nfft / 4`: the twiddles that split a half-length
+    /// complex FFT into the real FFT of `nfft` points (the other half follow by symmetry).
+    fn twiddles(&mut self, nfft: usize) -> Arc<[Complex<f64>]> {
+        let twiddles = self.twiddles.entry(nfft).or_insert_with(|| {
+            (0..=nfft / 4)
+                .map(|k| {
+                    let (sin, cos) =
+                        (-2.0 * std::f64::consts::PI * k as f64 / nfft as f64).sin_cos();
+                    Complex::new(cos, sin)
+                })
+                .collect()
+        });
+        Arc::clone(twiddles)
     }
 }
 
@@ -37,6 +60,9 @@ thread_local! {
         planner: FftPlanner::new(),
         windows: HashMap::new(),
         ffts: HashMap::new(),
+        twiddles: HashMap::new(),
+        buffer: Vec::new(),
+        scratch: Vec::new(),
     });
 }
 
@@ -46,56 +72,173 @@ thread_local! {
 /// Knots follow `make_interp_spline(k=2)`: triple end knots and the midpoints between samples
 /// (first and last omitted). Fewer than three points fall back to linear interpolation.
 pub fn quadratic_interpolate(x: &[f64], y: &[f64], x_new: &[f64]) -> Vec<f64> {
-    let n = x.len();
-    if n == 0 {
-        return vec![f64::NAN; x_new.len()];
-    }
-    let clamp = |v: f64, value: f64| {
-        if v < x[0] {
-            Some(y[0])
-        } else if v > x[n - 1] {
-            Some(y[n - 1])
-        } else {
-            Some(value)
-        }
-    };
-    if n < 3 {
-        return x_new
-            .iter()
-            .map(|&v| {
-                let value = if n == 1 || x[1] == x[0] {
-                    y[0]
-                } else {
-                    y[0] + (y[1] - y[0]) * (v - x[0]) / (x[1] - x[0])
-                };
-                clamp(v, value).unwrap_or(f64::NAN)
-            })
-            .collect();
-    }
-    let mut knots = vec![x[0]; 3];
-    knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
-    knots.extend([x[n - 1]; 3]);
-    let mut matrix = vec![0.0; n * n];
-    for (row, &xi) in x.iter().enumerate() {
-        let (span, basis) = basis_functions(&knots, n, xi);
-        for (j, b) in basis.iter().enumerate() {
-            matrix[row * n + span - 2 + j] = *b;
-        }
-    }
-    let coefficients = solve(matrix, y.to_vec(), n);
-    let mut below = 0;
-    x_new
-        .iter()
-        .map(|&v| {
-            below = knots_at_or_below(&knots[3..=n], v, below);
-            let (span, basis) = basis_at(&knots, n, v, below);
-            let value: f64 = (0..3).map(|j| basis[j] * coefficients[span - 2 + j]).sum();
-            clamp(v, value).unwrap_or(f64::NAN)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(x_new.len());
+    interpolate_at(x, y, x_new.len(), |i| x_new[i], &mut out);
+    out
 }
 
-/// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor).
+/// [`quadratic_interpolate`] at the grid `start + i * step` for `i < count`, written into `out`
+/// (cleared first): HRV resamples on such a grid, and this spares building it and reallocating.
+pub fn quadratic_interpolate_grid(
+    x: &[f64],
+    y: &[f64],
+    start: f64,
+    step: f64,
+    count: usize,
+    out: &mut Vec<f64>,
+) {
+    // `i as i64 as f64` is `i as f64` (indices of `out` fit in `i64`) in one instruction.
+    interpolate_at(x, y, count, |i| start + i as i64 as f64 * step, out);
+}
+
+/// Knots, banded collocation system and per-span polynomials reused by the spline on this thread.
+#[derive(Default)]
+struct SplineScratch {
+    knots: Vec<f64>,
+    band: Vec<f64>,
+    coefficients: Vec<f64>,
+    spans: Vec<[f64; 4]>,
+}
+
+thread_local! {
+    static SPLINE_SCRATCH: RefCell<SplineScratch> = RefCell::new(SplineScratch::default());
+}
+
+/// The spline of [`quadratic_interpolate`] evaluated at `point(i)` for `i < count`, into `out`.
+fn interpolate_at(
+    x: &[f64],
+    y: &[f64],
+    count: usize,
+    point: impl Fn(usize) -> f64,
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    let n = x.len();
+    if n == 0 {
+        out.resize(count, f64::NAN);
+        return;
+    }
+    let (first, last) = (x[0], x[n - 1]);
+    if n < 3 {
+        out.extend((0..count).map(|i| {
+            let v = point(i);
+            if v < first {
+                y[0]
+            } else if v > last {
+                y[n - 1]
+            } else if n == 1 || x[1] == x[0] {
+                y[0]
+            } else {
+                y[0] + (y[1] - y[0]) * (v - x[0]) / (x[1] - x[0])
+            }
+        }));
+        return;
+    }
+    SPLINE_SCRATCH.with_borrow_mut(|scratch| {
+        let SplineScratch {
+            knots,
+            band,
+            coefficients,
+            spans,
+        } = scratch;
+        knots.clear();
+        knots.extend([x[0]; 3]);
+        knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
+        knots.extend([x[n - 1]; 3]);
+        collocation_solve(knots, x, y, band, coefficients);
+        span_polynomials(knots, coefficients, spans);
+        let interior = &knots[3..=n];
+        out.resize(count, 0.0);
+        let mut below = 0;
+        let mut i = 0;
+        while i < out.len() {
+            let v = point(i);
+            if v < first || v > last {
+                out[i] = if v < first { y[0] } else { y[n - 1] };
+                i += 1;
+                continue;
+            }
+            below = knots_at_or_below(interior, v, below);
+            let [left, p0, p1, p2] = spans[below.min(n - 3)];
+            // This point and those that follow in the same knot interval (all of them, on an
+            // ascending grid) take the same polynomial without searching again.
+            let lower = if below == 0 {
+                first
+            } else {
+                interior[below - 1]
+            };
+            let upper = interior.get(below).copied().unwrap_or(f64::INFINITY);
+            out[i] = p0 + (v - left) * (p1 + (v - left) * p2);
+            i += 1;
+            for slot in &mut out[i..] {
+                let v = point(i);
+                if !(lower <= v && v < upper && v <= last) {
+                    break;
+                }
+                *slot = p0 + (v - left) * (p1 + (v - left) * p2);
+                i += 1;
+            }
+        }
+    });
+}
+
+/// Spline coefficients interpolating `y` at `x` on `knots`: the collocation system is banded
+/// (three basis functions per row; sorted `x` gives one sub- and one superdiagonal), so it is solved
+/// as a band, with the pivots and values of dense elimination.
+fn collocation_solve(
+    knots: &[f64],
+    x: &[f64],
+    y: &[f64],
+    band: &mut Vec<f64>,
+    coefficients: &mut Vec<f64>,
+) {
+    let n = x.len();
+    let interior = &knots[3..=n];
+    // Knot counts found forward from the previous sample's (sorted `x` moves a step at a time).
+    let spans = || {
+        let mut below = 0;
+        x.iter().map(move |&xi| {
+            below = knots_at_or_below(interior, xi, below);
+            (below, (2 + below).min(n - 1))
+        })
+    };
+    let (mut kl, mut ku) = (0, 0);
+    for (row, (_, span)) in spans().enumerate() {
+        kl = kl.max(row.saturating_sub(span - 2));
+        ku = ku.max(span.saturating_sub(row));
+    }
+    coefficients.clear();
+    coefficients.extend_from_slice(y);
+    let width = 2 * kl + ku + 1;
+    band.clear();
+    band.resize(n * width, 0.0);
+    for (row, (below, span)) in spans().enumerate() {
+        let (_, basis) = basis_at(knots, n, x[row], below);
+        let at = row * width + span - 2 + kl - row;
+        band[at..at + 3].copy_from_slice(&basis);
+    }
+    solve_banded(band, coefficients, n, kl, ku);
+}
+
+/// Per knot span `s` (2..n): its left knot and the spline there as `p0 + p1 u + p2 u^2`,
+/// `u = v - knots[s]` (de Boor's recurrence expanded once per span instead of per point).
+fn span_polynomials(knots: &[f64], c: &[f64], spans: &mut Vec<[f64; 4]>) {
+    let n = c.len();
+    spans.clear();
+    spans.extend((2..n).map(|s| {
+        let t = |i: usize| knots[i];
+        let h = t(s + 1) - t(s);
+        let a1 = (c[s - 1] - c[s - 2]) / (t(s + 1) - t(s - 1));
+        let a0 = c[s - 2] + (t(s) - t(s - 1)) * a1;
+        let b1 = (c[s] - c[s - 1]) / (t(s + 2) - t(s));
+        let b0 = c[s - 1];
+        [t(s), a0, a1 + (b0 - a0) / h, (b1 - a1) / h]
+    }));
+}
+
+/// The knot span holding `v` and the three quadratic B-spline basis values there (Cox-de Boor);
+/// the tests' reference for the banded build and the per-span polynomials.
+#[cfg(test)]
 fn basis_functions(knots: &[f64], n: usize, v: f64) -> (usize, [f64; 3]) {
     basis_at(knots, n, v, knots[3..=n].partition_point(|&k| k <= v))
 }
@@ -133,7 +276,9 @@ fn basis_at(knots: &[f64], n: usize, v: f64, below: usize) -> (usize, [f64; 3]) 
     (span, basis)
 }
 
-/// Solves the dense system `matrix * c = rhs` by Gaussian elimination with partial pivoting.
+/// Solves the dense system `matrix * c = rhs` by Gaussian elimination with partial pivoting (the
+/// reference that [`solve_banded`] reproduces).
+#[cfg(test)]
 fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
     for col in 0..n {
         let pivot = (col..n)
@@ -168,40 +313,188 @@ fn solve(mut matrix: Vec<f64>, mut rhs: Vec<f64>, n: usize) -> Vec<f64> {
     out
 }
 
+/// Solves `band * c = rhs` in place (`rhs` becomes `c`) for a matrix with `kl` sub- and `ku`
+/// superdiagonals, stored row by row from column `row - kl`, `2 kl + ku + 1` wide (room for the
+/// fill of row swaps). Same pivots and arithmetic as dense Gaussian elimination with partial
+/// pivoting, skipping only the zeros outside the band (so the same values, O(n) instead of O(n^3)).
+fn solve_banded(band: &mut [f64], rhs: &mut [f64], n: usize, kl: usize, ku: usize) {
+    let width = 2 * kl + ku + 1;
+    let at = |row: usize, col: usize| row * width + col + kl - row;
+    for col in 0..n {
+        let last = (col + kl).min(n - 1);
+        let reach = (col + kl + ku).min(n - 1);
+        // As `Iterator::max_by`: the last of equal maxima.
+        let mut pivot = col;
+        let mut largest = band[at(col, col)].abs();
+        for row in col + 1..=last {
+            let value = band[at(row, col)].abs();
+            if value.total_cmp(&largest).is_ge() {
+                pivot = row;
+                largest = value;
+            }
+        }
+        if pivot != col {
+            for k in col..=reach {
+                band.swap(at(col, k), at(pivot, k));
+            }
+            rhs.swap(col, pivot);
+        }
+        let diag = band[at(col, col)];
+        for row in col + 1..=last {
+            let factor = band[at(row, col)] / diag;
+            if factor != 0.0 {
+                for k in col..=reach {
+                    band[at(row, k)] -= factor * band[at(col, k)];
+                }
+                rhs[row] -= factor * rhs[col];
+            }
+        }
+    }
+    for row in (0..n).rev() {
+        let reach = (row + kl + ku).min(n - 1);
+        let tail: f64 = (row + 1..=reach).map(|k| band[at(row, k)] * rhs[k]).sum();
+        rhs[row] = (rhs[row] - tail) / band[at(row, row)];
+    }
+}
+
 /// One-sided power spectral density by Welch's method, as `scipy.signal.welch(x, fs, window="hann",
 /// nperseg=nperseg, nfft=nfft, noverlap=nperseg // 2, detrend=False, scaling="density")`.
 ///
 /// Returns `(frequencies, power)`; empty when `x` is shorter than one segment.
 pub fn welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut power = Vec::new();
+    welch_power(x, fs, nperseg, nfft, &mut power);
+    let frequencies = (0..power.len())
+        .map(|k| k as f64 * frequency_spacing(fs, nfft))
+        .collect();
+    (frequencies, power)
+}
+
+/// Spacing of [`welch`]'s frequencies, as `numpy.fft.rfftfreq`: bin `k` is at `k * spacing`
+/// (`1 / (nfft * (1 / fs))` rounds differently from `fs / nfft`).
+pub fn frequency_spacing(fs: f64, nfft: usize) -> f64 {
+    1.0 / (nfft as f64 * (1.0 / fs))
+}
+
+/// The power of [`welch`] alone, written into `power` (cleared first; left empty when `x` is
+/// shorter than one segment), so that repeated calls reuse one buffer.
+///
+/// Even `nfft` (HRV's case) takes each segment's real FFT from one complex FFT of `nfft / 2`
+/// points, about half the work of a full complex FFT.
+pub fn welch_power(x: &[f64], fs: f64, nperseg: usize, nfft: usize, power: &mut Vec<f64>) {
+    power.clear();
     if nperseg == 0 || x.len() < nperseg || nfft < nperseg {
-        return (Vec::new(), Vec::new());
+        return;
     }
+    WELCH_PLANS.with_borrow_mut(|plans| {
+        if nfft.is_multiple_of(2) {
+            welch_real(plans, x, fs, nperseg, nfft, power);
+        } else {
+            welch_complex(plans, x, fs, nperseg, nfft, power);
+        }
+    });
+}
+
+/// Segment start step and segment count of [`welch`] (`noverlap = nperseg / 2`).
+fn segments(len: usize, nperseg: usize) -> (usize, usize) {
     let noverlap = nperseg / 2;
     let step = nperseg - noverlap;
-    let segments = (x.len() - noverlap) / step;
-    let (window, fft) = WELCH_PLANS.with_borrow_mut(|plans| plans.get(nperseg, nfft));
-    let scale = 1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>());
+    (step, (len - noverlap) / step)
+}
+
+/// Density scaling of one segment's `|X_k|^2` for the Hann `window`.
+fn density_scale(fs: f64, window: &[f64]) -> f64 {
+    1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>())
+}
+
+/// [`welch_power`] through a complex FFT of `nfft` points per segment (any `nfft`).
+fn welch_complex(
+    plans: &mut WelchPlans,
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    power: &mut Vec<f64>,
+) {
+    let (step, segments) = segments(x.len(), nperseg);
+    let (window, fft) = (plans.window(nperseg), plans.fft(nfft));
+    let scale = density_scale(fs, &window);
     let bins = nfft / 2 + 1;
-    let mut power = vec![0.0; bins];
-    let mut buffer = vec![Complex::new(0.0, 0.0); nfft];
-    let mut scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+    power.resize(bins, 0.0);
+    let WelchPlans {
+        buffer, scratch, ..
+    } = plans;
+    buffer.resize(nfft, Complex::new(0.0, 0.0));
+    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
     for s in 0..segments {
         let segment = &x[s * step..s * step + nperseg];
         for (slot, (v, w)) in buffer.iter_mut().zip(segment.iter().zip(window.iter())) {
             *slot = Complex::new(v * w, 0.0);
         }
         buffer[nperseg..].fill(Complex::new(0.0, 0.0));
-        fft.process_with_scratch(&mut buffer, &mut scratch);
+        fft.process_with_scratch(buffer, scratch);
         for (k, p) in power.iter_mut().enumerate() {
             let doubled = k != 0 && !(nfft.is_multiple_of(2) && k == nfft / 2);
             *p += buffer[k].norm_sqr() * scale * if doubled { 2.0 } else { 1.0 };
         }
     }
     power.iter_mut().for_each(|p| *p /= segments as f64);
-    // As numpy.fft.rfftfreq: k * (1 / (nfft * (1 / fs))), which rounds differently from k * fs / nfft.
-    let spacing = 1.0 / (nfft as f64 * (1.0 / fs));
-    let frequencies = (0..bins).map(|k| k as f64 * spacing).collect();
-    (frequencies, power)
+}
+
+/// [`welch_power`] for even `nfft`: the windowed segment `v` (zero-padded to `nfft`) is packed as
+/// `z[m] = v[2m] + i v[2m + 1]`, `Z = FFT_{nfft/2}(z)`, and then
+/// `X[k] = (Z[k] + conj Z[-k]) / 2 - i exp(-2 pi i k / nfft) (Z[k] - conj Z[-k]) / 2`
+/// (`X[0]` and `X[nfft / 2]` are `Re Z[0] +- Im Z[0]`).
+fn welch_real(
+    plans: &mut WelchPlans,
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    power: &mut Vec<f64>,
+) {
+    let (step, segments) = segments(x.len(), nperseg);
+    let half = nfft / 2;
+    let (window, fft, twiddles) = (plans.window(nperseg), plans.fft(half), plans.twiddles(nfft));
+    let scale = density_scale(fs, &window);
+    power.resize(half + 1, 0.0);
+    let WelchPlans {
+        buffer, scratch, ..
+    } = plans;
+    buffer.resize(half, Complex::new(0.0, 0.0));
+    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+    let pairs = nperseg / 2;
+    for s in 0..segments {
+        let segment = &x[s * step..s * step + nperseg];
+        for (slot, (v, w)) in buffer
+            .iter_mut()
+            .zip(segment.chunks_exact(2).zip(window.chunks_exact(2)))
+        {
+            *slot = Complex::new(v[0] * w[0], v[1] * w[1]);
+        }
+        buffer[pairs..].fill(Complex::new(0.0, 0.0));
+        if nperseg % 2 == 1 {
+            buffer[pairs] = Complex::new(segment[nperseg - 1] * window[nperseg - 1], 0.0);
+        }
+        fft.process_with_scratch(buffer, scratch);
+        let z0 = buffer[0];
+        power[0] += (z0.re + z0.im) * (z0.re + z0.im) * scale;
+        power[half] += (z0.re - z0.im) * (z0.re - z0.im) * scale;
+        // Bins k and half - k share Z[k] and Z[half - k]; W[half - k] = -conj(W[k]).
+        for k in 1..=half / 2 {
+            let a = buffer[k];
+            let b = buffer[half - k].conj();
+            let even = (a + b) * 0.5;
+            let rotated = twiddles[k] * ((a - b) * 0.5);
+            let low = (even.re + rotated.im).powi(2) + (even.im - rotated.re).powi(2);
+            power[k] += low * scale * 2.0;
+            if half - k != k {
+                let high = (even.re - rotated.im).powi(2) + (even.im + rotated.re).powi(2);
+                power[half - k] += high * scale * 2.0;
+            }
+        }
+    }
+    power.iter_mut().for_each(|p| *p /= segments as f64);
 }
 
 /// Trapezoidal integral of `power` over the frequencies in `[low, high)`, as `numpy.trapezoid`.
@@ -216,4 +509,243 @@ pub fn band_integral(frequencies: &[f64], power: &[f64], low: f64, high: f64) ->
         .windows(2)
         .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Ascending sample times with irregular steps (some tiny, so that rows swap) and values.
+    fn random_points(rng: &mut ChaCha8Rng, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut t = rng.random_range(-5.0..5.0);
+        let x = (0..n)
+            .map(|_| {
+                t += if rng.random_bool(0.2) {
+                    rng.random_range(0.001..0.05)
+                } else {
+                    rng.random_range(0.3..2.0)
+                };
+                t
+            })
+            .collect();
+        let y = (0..n).map(|_| rng.random_range(-1000.0..1000.0)).collect();
+        (x, y)
+    }
+
+    fn knots_of(x: &[f64]) -> Vec<f64> {
+        let n = x.len();
+        let mut knots = vec![x[0]; 3];
+        knots.extend((1..n - 2).map(|i| (x[i] + x[i + 1]) / 2.0));
+        knots.extend([x[n - 1]; 3]);
+        knots
+    }
+
+    #[test]
+    fn banded_solve_equals_dense_solve() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for n in [3, 4, 5, 8, 30, 70, 71, 150] {
+            for _ in 0..20 {
+                let (x, y) = random_points(&mut rng, n);
+                let knots = knots_of(&x);
+                let mut matrix = vec![0.0; n * n];
+                for (row, &xi) in x.iter().enumerate() {
+                    let (span, basis) = basis_functions(&knots, n, xi);
+                    matrix[row * n + span - 2..=row * n + span].copy_from_slice(&basis);
+                }
+                let dense = solve(matrix, y.clone(), n);
+                let (mut band, mut banded) = (Vec::new(), Vec::new());
+                collocation_solve(&knots, &x, &y, &mut band, &mut banded);
+                assert_eq!(banded, dense, "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn banded_solve_pivots_as_dense_on_any_band() {
+        // A random dense-ish system solved as a band as wide as the matrix, and a tridiagonal one
+        // whose subdiagonal dominates (every column swaps rows).
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let n = 9;
+        let matrix: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let rhs: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (kl, ku) = (n - 1, n - 1);
+        let width = 2 * kl + ku + 1;
+        let mut band = vec![0.0; n * width];
+        for row in 0..n {
+            for col in 0..n {
+                band[row * width + col + kl - row] = matrix[row * n + col];
+            }
+        }
+        let mut banded = rhs.clone();
+        solve_banded(&mut band, &mut banded, n, kl, ku);
+        assert_eq!(banded, solve(matrix, rhs.clone(), n));
+
+        let mut matrix = vec![0.0; n * n];
+        for row in 0..n {
+            matrix[row * n + row] = 0.1 + row as f64 * 0.01;
+            if row > 0 {
+                matrix[row * n + row - 1] = 2.0 + row as f64;
+            }
+            if row + 1 < n {
+                matrix[row * n + row + 1] = -0.5;
+            }
+        }
+        let width = 4;
+        let mut band = vec![0.0; n * width];
+        for row in 0..n {
+            for col in row.saturating_sub(1)..=(row + 1).min(n - 1) {
+                band[row * width + col + 1 - row] = matrix[row * n + col];
+            }
+        }
+        let mut banded = rhs.clone();
+        solve_banded(&mut band, &mut banded, n, 1, 1);
+        assert_eq!(banded, solve(matrix, rhs, n));
+    }
+
+    #[test]
+    fn span_polynomials_match_de_boor() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in [3, 4, 10, 70] {
+            let (x, y) = random_points(&mut rng, n);
+            let knots = knots_of(&x);
+            let (mut band, mut c) = (Vec::new(), Vec::new());
+            collocation_solve(&knots, &x, &y, &mut band, &mut c);
+            let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let mut points: Vec<f64> = (0..2000)
+                .map(|_| rng.random_range(x[0]..=x[n - 1]))
+                .chain(x.iter().copied())
+                .collect();
+            points.sort_by(f64::total_cmp);
+            let ours = quadratic_interpolate(&x, &y, &points);
+            for (&v, ours) in points.iter().zip(&ours) {
+                let (span, basis) = basis_functions(&knots, n, v);
+                let de_boor: f64 = (0..3).map(|j| basis[j] * c[span - 2 + j]).sum();
+                assert!(
+                    (ours - de_boor).abs() <= 1e-12 * scale,
+                    "n = {n}, v = {v}: {ours} vs {de_boor}"
+                );
+            }
+            // Interpolating: the spline passes through the samples.
+            let at_samples = quadratic_interpolate(&x, &y, &x);
+            for (a, b) in at_samples.iter().zip(&y) {
+                assert!((a - b).abs() <= 1e-9 * scale, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn grid_interpolation_equals_interpolation_at_the_grid() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for n in [0, 1, 2, 3, 70] {
+            let (x, y) = random_points(&mut rng, n.max(1));
+            let (x, y) = (&x[..n], &y[..n]);
+            let (start, step, count) = (x.first().copied().unwrap_or(0.0) - 0.5, 0.01, 9000);
+            let grid: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+            let mut out = vec![1.0; 3];
+            quadratic_interpolate_grid(x, y, start, step, count, &mut out);
+            let want = quadratic_interpolate(x, y, &grid);
+            assert_eq!(out.len(), want.len());
+            for (a, b) in out.iter().zip(&want) {
+                assert!(a.to_bits() == b.to_bits(), "{a} vs {b}");
+            }
+        }
+    }
+
+    /// `scipy.signal.welch` spelled out: direct DFT sums, no FFT.
+    fn naive_welch(x: &[f64], fs: f64, nperseg: usize, nfft: usize) -> Vec<f64> {
+        let window: Vec<f64> = (0..nperseg)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / nperseg as f64).cos())
+            .collect();
+        let scale = 1.0 / (fs * window.iter().map(|w| w * w).sum::<f64>());
+        let (step, count) = segments(x.len(), nperseg);
+        (0..=nfft / 2)
+            .map(|k| {
+                let total: f64 = (0..count)
+                    .map(|s| {
+                        let (mut re, mut im) = (0.0, 0.0);
+                        for n in 0..nperseg {
+                            let angle =
+                                -2.0 * std::f64::consts::PI * ((k * n) % nfft) as f64 / nfft as f64;
+                            re += x[s * step + n] * window[n] * angle.cos();
+                            im += x[s * step + n] * window[n] * angle.sin();
+                        }
+                        re * re + im * im
+                    })
+                    .sum();
+                let doubled = k != 0 && !(nfft.is_multiple_of(2) && k == nfft / 2);
+                total * scale * if doubled { 2.0 } else { 1.0 } / count as f64
+            })
+            .collect()
+    }
+
+    fn assert_close_spectra(ours: &[f64], want: &[f64], tolerance: f64, what: &str) {
+        assert_eq!(ours.len(), want.len(), "{what}");
+        let peak = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (k, (a, b)) in ours.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= tolerance * peak,
+                "{what}, bin {k}: {a} vs {b} (peak {peak})"
+            );
+        }
+    }
+
+    #[test]
+    fn welch_matches_direct_dft_for_odd_and_even_sizes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for (len, nperseg, nfft) in [
+            (2, 2, 2),
+            (5, 2, 2),
+            (5, 2, 3),
+            (7, 3, 4),
+            (9, 3, 6),
+            (40, 16, 32),
+            (40, 17, 34),
+            (40, 17, 35),
+            (100, 33, 66),
+            (100, 33, 67),
+            (120, 40, 80),
+            (100, 41, 41),
+            (100, 41, 42),
+            (150, 50, 100),
+            (150, 59, 118),
+        ] {
+            let x: Vec<f64> = (0..len).map(|_| rng.random_range(-10.0..10.0)).collect();
+            let (frequencies, power) = welch(&x, 4.0, nperseg, nfft);
+            let what = format!("len {len}, nperseg {nperseg}, nfft {nfft}");
+            assert_close_spectra(&power, &naive_welch(&x, 4.0, nperseg, nfft), 1e-12, &what);
+            for (k, f) in frequencies.iter().enumerate() {
+                assert_eq!(*f, k as f64 * frequency_spacing(4.0, nfft));
+            }
+        }
+        assert_eq!(welch(&[1.0, 2.0], 1.0, 3, 6), (Vec::new(), Vec::new()));
+        assert_eq!(welch(&[1.0, 2.0], 1.0, 2, 1), (Vec::new(), Vec::new()));
+    }
+
+    #[test]
+    fn real_fft_welch_equals_complex_fft_welch() {
+        // HRV-like sizes (large prime factors), through the half-length real FFT and through a
+        // full complex FFT per segment.
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for nperseg in [2874usize, 2917, 2919, 1000, 1001, 64, 3, 2] {
+            for len in [
+                nperseg,
+                2 * nperseg + 1,
+                (3 * nperseg).saturating_sub(5).max(nperseg),
+            ] {
+                let x: Vec<f64> = (0..len)
+                    .map(|i| (i as f64 * 0.003).sin() * 50.0 + rng.random_range(-1.0..1.0))
+                    .collect();
+                let nfft = 2 * nperseg;
+                let (mut real, mut complex) = (Vec::new(), Vec::new());
+                WELCH_PLANS.with_borrow_mut(|plans| {
+                    welch_real(plans, &x, 100.0, nperseg, nfft, &mut real);
+                    welch_complex(plans, &x, 100.0, nperseg, nfft, &mut complex);
+                });
+                let what = format!("len {len}, nperseg {nperseg}");
+                assert_close_spectra(&real, &complex, 1e-13, &what);
+            }
+        }
+    }
 }

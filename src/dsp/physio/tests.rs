@@ -205,3 +205,70 @@ fn quality_flags_bad_samples_and_gaps_are_filled() {
     assert!(quality::assess(&clipped, 100).clipped_fraction > 0.1);
     assert!(quality::fill_gaps(&[f64::NAN; 4]).is_none());
 }
+
+/// `hrv_frequency` spelled out with the public spectrum functions, as before its buffers and bin
+/// ranges: grid vector, `welch`, max-normalised PSD filtered to [min, 0.5] Hz, `band_integral`.
+fn reference_hrv_frequency(peaks: &[usize], fs: f64) -> [f64; 3] {
+    let rri = hrv::rr_intervals(peaks, fs);
+    if rri.len() < 3 {
+        return [f64::NAN; 3];
+    }
+    let mut times = Vec::new();
+    let mut elapsed = 0.0;
+    for r in &rri {
+        elapsed += r / 1000.0;
+        times.push(elapsed);
+    }
+    let (start, step) = (times[0], 0.01);
+    let count = ((times[times.len() - 1] + step - start) / step)
+        .ceil()
+        .max(0.0) as usize;
+    let grid: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+    let mut series = spectrum::quadratic_interpolate(&times, &rri, &grid);
+    let mean = series.iter().sum::<f64>() / series.len() as f64;
+    series.iter_mut().for_each(|v| *v -= mean);
+    let half = series.len() as f64 / 2.0;
+    let min_frequency = 200.0 / half;
+    let nperseg = (((2.0 / min_frequency) * 100.0) as usize).min(half as usize);
+    let (frequencies, power) = spectrum::welch(&series, 100.0, nperseg, 2 * nperseg);
+    let max = power.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if power.is_empty() || max <= 0.0 || !max.is_finite() {
+        return [f64::NAN; 3];
+    }
+    let (kept_f, kept_p): (Vec<f64>, Vec<f64>) = frequencies
+        .iter()
+        .zip(&power)
+        .filter(|(f, _)| **f >= min_frequency && **f <= 0.5)
+        .map(|(f, p)| (*f, *p / max))
+        .unzip();
+    let nan_if_zero = |p: f64| if p == 0.0 { f64::NAN } else { p };
+    let lf = nan_if_zero(spectrum::band_integral(&kept_f, &kept_p, 0.04, 0.15));
+    let hf = nan_if_zero(spectrum::band_integral(&kept_f, &kept_p, 0.15, 0.4));
+    [lf, hf, lf / hf]
+}
+
+#[test]
+fn hrv_frequency_equals_its_spelled_out_reference() {
+    // Irregular beats at 700 Hz: a breathing-like modulation plus jitter, 4 to 120 beats.
+    let mut state = 12345u64;
+    let mut jitter = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    for beats in [0, 1, 3, 4, 5, 10, 40, 70, 71, 120] {
+        let mut peaks = Vec::new();
+        let mut t = 350.0;
+        for b in 0..beats {
+            peaks.push(t as usize);
+            t += 560.0 + 60.0 * (b as f64 * 0.9).sin() + 40.0 * jitter();
+        }
+        let ours = hrv::hrv_frequency(&peaks, 700.0);
+        let want = reference_hrv_frequency(&peaks, 700.0);
+        for (a, b) in [ours.lf, ours.hf, ours.lf_hf].iter().zip(&want) {
+            let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * b.abs();
+            assert!(same, "{beats} beats: {ours:?} vs {want:?}");
+        }
+    }
+}
