@@ -61,6 +61,17 @@ struct Decay {
     len: usize,
 }
 
+/// Where [`Decay::add`] puts a zero-input response `r`.
+enum Target<'a> {
+    /// `data[len - 1 - k] += r[k]`.
+    Backward(&'a mut [f64]),
+    /// Appends `source[k] + r[k]` to `out` (then the rest of `source`).
+    Append {
+        source: &'a [f64],
+        out: &'a mut Vec<f64>,
+    },
+}
+
 /// Block matrices already computed in this process, by sections: every subject's stream through
 /// the same filter design shares them.
 static SHARED_DECAYS: Mutex<Vec<SharedDecay>> = Mutex::new(Vec::new());
@@ -145,51 +156,45 @@ impl Decay {
         })
     }
 
-    /// Adds the zero-input response from `state` to `data`, response sample `k` going to
-    /// `data[k]`, or (`from_end`) to `data[len - 1 - k]`.
-    fn add(&self, data: &mut [f64], state: &[f64], from_end: bool) {
+    /// Adds the zero-input response from `state` to `target` (see [`Target`]).
+    fn add(&self, target: Target<'_>, state: &[f64]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features `add_avx2` is compiled for (checked above).
-            unsafe { self.add_avx2(data, state, from_end) };
+            unsafe { self.add_avx2(target, state) };
             return;
         }
-        self.add_any::<false>(data, state, from_end);
+        self.add_any::<false>(target, state);
     }
 
     /// [`Decay::add`] compiled for AVX2 (four-lane vectors), chosen at run time.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn add_avx2(&self, data: &mut [f64], state: &[f64], from_end: bool) {
-        self.add_any::<true>(data, state, from_end);
+    fn add_avx2(&self, target: Target<'_>, state: &[f64]) {
+        self.add_any::<true>(target, state);
     }
 
     /// [`Decay::add`] for the state count at hand; `FUSED` uses fused multiply-adds (only where
     /// the CPU has them: elsewhere `mul_add` is a slow library call).
     #[inline(always)]
-    fn add_any<const FUSED: bool>(&self, data: &mut [f64], state: &[f64], from_end: bool) {
+    fn add_any<const FUSED: bool>(&self, target: Target<'_>, state: &[f64]) {
         match state.len() {
-            2 => self.add_fixed::<2, FUSED>(data, state, from_end),
-            4 => self.add_fixed::<4, FUSED>(data, state, from_end),
-            6 => self.add_fixed::<6, FUSED>(data, state, from_end),
-            8 => self.add_fixed::<8, FUSED>(data, state, from_end),
-            10 => self.add_fixed::<10, FUSED>(data, state, from_end),
-            12 => self.add_fixed::<12, FUSED>(data, state, from_end),
-            14 => self.add_fixed::<14, FUSED>(data, state, from_end),
-            _ => self.add_fixed::<16, FUSED>(data, state, from_end),
+            2 => self.add_fixed::<2, FUSED>(target, state),
+            4 => self.add_fixed::<4, FUSED>(target, state),
+            6 => self.add_fixed::<6, FUSED>(target, state),
+            8 => self.add_fixed::<8, FUSED>(target, state),
+            10 => self.add_fixed::<10, FUSED>(target, state),
+            12 => self.add_fixed::<12, FUSED>(target, state),
+            14 => self.add_fixed::<14, FUSED>(target, state),
+            _ => self.add_fixed::<16, FUSED>(target, state),
         }
     }
 
     /// [`Decay::add`] for `N` states (fewer are padded with zero states), with fixed-size arrays
     /// the compiler keeps in registers and vectorises.
     #[inline(always)]
-    fn add_fixed<const N: usize, const FUSED: bool>(
-        &self,
-        data: &mut [f64],
-        state: &[f64],
-        from_end: bool,
-    ) {
+    fn add_fixed<const N: usize, const FUSED: bool>(&self, mut target: Target<'_>, state: &[f64]) {
         let madd = |a: f64, b: f64, c: f64| if FUSED { a.mul_add(b, c) } else { a * b + c };
         let outputs: [[f64; BLOCK]; N] =
             std::array::from_fn(|j| self.outputs.get(j).copied().unwrap_or([0.0; BLOCK]));
@@ -203,8 +208,11 @@ impl Decay {
             })
         });
         let mut s: [f64; N] = std::array::from_fn(|j| state.get(j).copied().unwrap_or(0.0));
-        let span = data.len().min(self.len);
-        let len = data.len();
+        let len = match &target {
+            Target::Backward(data) => data.len(),
+            Target::Append { source, .. } => source.len(),
+        };
+        let span = len.min(self.len);
         let mut k = 0;
         while k < span {
             let mut block = [0.0; BLOCK];
@@ -224,17 +232,21 @@ impl Decay {
             }
             s = std::array::from_fn(|i| even[i] + odd[i]);
             let count = BLOCK.min(span - k);
-            if from_end {
-                let top = len - k;
-                for (d, b) in data[top - count..top].iter_mut().rev().zip(&block) {
-                    *d += b;
+            match &mut target {
+                Target::Backward(data) => {
+                    let top = len - k;
+                    for (d, b) in data[top - count..top].iter_mut().rev().zip(&block) {
+                        *d += b;
+                    }
                 }
-            } else {
-                for (d, b) in data[k..k + count].iter_mut().zip(&block) {
-                    *d += b;
+                Target::Append { source, out } => {
+                    out.extend(source[k..k + count].iter().zip(&block).map(|(s, b)| s + b));
                 }
             }
             k += BLOCK;
+        }
+        if let Target::Append { source, out } = target {
+            out.extend_from_slice(&source[span..]);
         }
     }
 
@@ -394,17 +406,25 @@ impl SlidingFiltfilt {
         track.backward.extend_from_slice(&track.fresh);
         if new_from > carried_from {
             let change = state_difference(&state, &track.backward_state);
-            decay.add(&mut track.backward[carried_from..new_from], &change, true);
+            decay.add(
+                Target::Backward(&mut track.backward[carried_from..new_from]),
+                &change,
+            );
         }
         track.start = start;
         track.backward_state = backward_state;
         track.checkpoints.retain(|(index, _)| *index >= start);
         // The window's output: the backward pass over `G` plus the backward response to the
         // decaying difference between the window's and `G`'s forward states at its start.
-        let base = out.len();
-        out.extend_from_slice(&track.backward[carried_from..]);
         let difference = state_difference(&window_state, &stream_state);
-        decay.add(&mut out[base..], &decay.backward_state(&difference), false);
+        out.reserve(n);
+        decay.add(
+            Target::Append {
+                source: &track.backward[carried_from..],
+                out,
+            },
+            &decay.backward_state(&difference),
+        );
         if carried_from >= n {
             track.samples.drain(..carried_from);
             track.backward.drain(..carried_from);
