@@ -7,8 +7,10 @@
 //! are causal and equal NeuroKit2 run on the same segment. Every output row ends with quality
 //! channels: `coverage`, `nonfinite` (NaN/Inf samples), `flat` and `clipped` (fractions). Non-finite
 //! samples are bridged by linear interpolation when at most `max_invalid` of the window is bad;
-//! otherwise the window's features are NaN. Nothing carries over between windows except the buffer,
-//! so a burst of bad samples never affects later windows.
+//! otherwise the window's features are NaN. Only the buffer and the ECG high-pass's shared work
+//! ([`crate::dsp::filter::SlidingFiltfilt`], equal to filtering each window alone, and used only for
+//! windows whose samples are all finite) carry over between windows, so a burst of bad samples
+//! never affects later windows.
 //!
 //! ```toml
 //! [operators.hrv]
