@@ -19,6 +19,18 @@ struct WelchPlans {
 }
 
 impl WelchPlans {
+    /// The reused transform buffer, sized to `len` points, and the scratch space `fft` needs.
+    fn buffers(
+        &mut self,
+        len: usize,
+        fft: &dyn Fft<f64>,
+    ) -> (&mut Vec<Complex<f64>>, &mut Vec<Complex<f64>>) {
+        self.buffer.resize(len, Complex::new(0.0, 0.0));
+        self.scratch
+            .resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+        (&mut self.buffer, &mut self.scratch)
+    }
+
     /// The periodic Hann window of `nperseg` samples.
     fn window(&mut self, nperseg: usize) -> Arc<[f64]> {
         let window = self.windows.entry(nperseg).or_insert_with(|| {
@@ -421,11 +433,7 @@ fn welch_complex(
     let scale = density_scale(fs, &window);
     let bins = nfft / 2 + 1;
     power.resize(bins, 0.0);
-    let WelchPlans {
-        buffer, scratch, ..
-    } = plans;
-    buffer.resize(nfft, Complex::new(0.0, 0.0));
-    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+    let (buffer, scratch) = plans.buffers(nfft, fft.as_ref());
     for s in 0..segments {
         let segment = &x[s * step..s * step + nperseg];
         for (slot, (v, w)) in buffer.iter_mut().zip(segment.iter().zip(window.iter())) {
@@ -458,11 +466,7 @@ fn welch_real(
     let (window, fft, twiddles) = (plans.window(nperseg), plans.fft(half), plans.twiddles(nfft));
     let scale = density_scale(fs, &window);
     power.resize(half + 1, 0.0);
-    let WelchPlans {
-        buffer, scratch, ..
-    } = plans;
-    buffer.resize(half, Complex::new(0.0, 0.0));
-    scratch.resize(fft.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+    let (buffer, scratch) = plans.buffers(half, fft.as_ref());
     let pairs = nperseg / 2;
     for s in 0..segments {
         let segment = &x[s * step..s * step + nperseg];
@@ -495,20 +499,6 @@ fn welch_real(
         }
     }
     power.iter_mut().for_each(|p| *p /= segments as f64);
-}
-
-/// Trapezoidal integral of `power` over the frequencies in `[low, high)`, as `numpy.trapezoid`.
-pub fn band_integral(frequencies: &[f64], power: &[f64], low: f64, high: f64) -> f64 {
-    let points: Vec<(f64, f64)> = frequencies
-        .iter()
-        .zip(power)
-        .filter(|(f, _)| **f >= low && **f < high)
-        .map(|(f, p)| (*f, *p))
-        .collect();
-    points
-        .windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-        .sum()
 }
 
 #[cfg(test)]
