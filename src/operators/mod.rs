@@ -34,7 +34,7 @@ pub use join::{JoinConfig, Missing};
 pub use model::{ModelConfig, DEFAULT_HELO_MANIFEST};
 pub use normalize::NormalizeConfig;
 pub use peripheral_features::{PeripheralConfig, PeripheralSignal};
-pub use physio::{window_features, PhysioConfig, PhysioFeature, PhysioLogic};
+pub use physio::{window_features, window_quality, PhysioConfig, PhysioFeature, PhysioLogic};
 pub use rereference::RereferenceConfig;
 pub use resample::ResampleConfig;
 pub use select::SelectConfig;

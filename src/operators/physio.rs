@@ -298,21 +298,19 @@ pub struct PhysioLogic {
 }
 
 /// Features of one window (before the quality channels); NaN where they cannot be computed.
+/// `bad` holds each channel's count of non-finite samples (from [`window_quality`]).
 pub fn window_features(
     config: &PhysioConfig,
     fs: f64,
     width: usize,
     window: &Window<'_>,
+    bad: &[usize],
     ecg_scratch: &mut ecg::EcgScratch,
 ) -> Vec<f64> {
     let count = config.feature.outputs().len();
     let nan = vec![f64::NAN; count];
     let columns: Vec<Cow<'_, [f64]>> = (0..width).map(|c| channel(window, width, c)).collect();
     let samples = window.times.len();
-    let bad: Vec<usize> = columns
-        .iter()
-        .map(|c| c.iter().filter(|v| !v.is_finite()).count())
-        .collect();
     if samples < 3
         || bad.iter().copied().max().unwrap_or(0) as f64 > config.max_invalid * samples as f64
     {
@@ -320,7 +318,7 @@ pub fn window_features(
     }
     let Some(filled) = columns
         .into_iter()
-        .zip(&bad)
+        .zip(bad)
         .map(|(c, &bad)| match bad {
             0 => Some(c),
             _ => quality::fill_gaps(&c).map(Cow::Owned),
@@ -436,18 +434,26 @@ fn channel<'a>(window: &Window<'a>, width: usize, c: usize) -> Cow<'a, [f64]> {
     }
 }
 
-/// Quality channels of one window: coverage, non-finite count, worst flat and clipped fractions.
-fn window_quality(config: &PhysioConfig, fs: f64, width: usize, window: &Window<'_>) -> [f64; 4] {
+/// Quality channels of one window (coverage, non-finite count, worst flat and clipped fractions)
+/// and each channel's non-finite count.
+pub fn window_quality(
+    config: &PhysioConfig,
+    fs: f64,
+    width: usize,
+    window: &Window<'_>,
+) -> ([f64; 4], Vec<usize>) {
     let flat_run = (config.flat_s * fs).ceil().max(2.0) as usize;
     let mut row = [window.coverage, 0.0, 0.0, 0.0];
+    let mut bad = Vec::with_capacity(width);
     for c in 0..width {
         let column = channel(window, width, c);
         let q = quality::assess(&column, flat_run);
+        bad.push(q.nonfinite);
         row[1] += q.nonfinite as f64;
         row[2] = row[2].max(q.flat_fraction);
         row[3] = row[3].max(q.clipped_fraction);
     }
-    row
+    (row, bad)
 }
 
 impl OperatorLogic for PhysioLogic {
@@ -461,8 +467,16 @@ impl OperatorLogic for PhysioLogic {
         let mut timestamps = Vec::new();
         let mut values = Vec::new();
         self.plan.close(frontier, |window| {
-            values.extend(window_features(config, rate, width, &window, ecg_scratch));
-            values.extend(window_quality(config, rate, width, &window));
+            let (quality, bad) = window_quality(config, rate, width, &window);
+            values.extend(window_features(
+                config,
+                rate,
+                width,
+                &window,
+                &bad,
+                ecg_scratch,
+            ));
+            values.extend(quality);
             timestamps.push(window.end);
         });
         Rows { timestamps, values }.flush(self.output_id, &self.subject, out);

@@ -336,18 +336,25 @@ impl SlidingFiltfilt {
             out.extend_from_slice(sosfiltfilt_into(&self.sos, signal, &mut scratch)?);
             return Ok(());
         }
-        if let Some(i) = signal.iter().position(|v| !v.is_finite()) {
-            self.track = None;
-            return Err(FilterError::NonFinite {
-                what: format!("signal sample {i} (value {})", signal[i]),
-            });
-        }
         let start = first_index;
         let end = first_index + n as u64;
         let continues = self
             .track
             .as_ref()
             .is_some_and(|t| t.start <= start && start <= t.end && t.end <= end);
+        // Samples an earlier window already passed were checked then; the left padding reads the
+        // first `pad + 1`, the rest of the work the samples past the previous window.
+        let checked_up_to = match (&self.track, continues) {
+            (Some(track), true) => (track.end - start) as usize,
+            _ => 0,
+        };
+        let unchecked = (0..=self.pad).chain(checked_up_to.max(self.pad + 1)..n);
+        if let Some(i) = unchecked.into_iter().find(|&i| !signal[i].is_finite()) {
+            self.track = None;
+            return Err(FilterError::NonFinite {
+                what: format!("signal sample {i} (value {})", signal[i]),
+            });
+        }
         let window_state = self.left_padded_state(signal);
         let stream_state = if continues {
             let state = self.state_entering(start);
@@ -540,6 +547,27 @@ mod tests {
             late < 10.0 * early.max(1e-13),
             "early {early:e}, late {late:e}"
         );
+    }
+
+    #[test]
+    fn non_finite_samples_are_refused_and_the_next_window_starts_afresh() {
+        let sos = butter(5, &[0.5], BandType::Highpass, 700.0).unwrap();
+        let mut x = stream(700 * 90);
+        let mut sliding = SlidingFiltfilt::new(&sos).unwrap();
+        let mut out = Vec::new();
+        sliding.filter(0, &x[..42000], &mut out).unwrap();
+        // A NaN among the samples past the previous window, then one in the left padding.
+        x[45000] = f64::NAN;
+        let error = sliding.filter(7000, &x[7000..49000], &mut out).unwrap_err();
+        assert!(error.to_string().contains("38000"), "{error}");
+        x[45000] = 1.0;
+        x[14001] = f64::INFINITY;
+        assert!(sliding.filter(14000, &x[14000..56000], &mut out).is_err());
+        x[14001] = 1.0;
+        out.clear();
+        sliding.filter(21000, &x[21000..63000], &mut out).unwrap();
+        let want = sosfiltfilt(&sos, &x[21000..63000]).unwrap();
+        assert!(max_error(&out, &want) < 1e-10);
     }
 
     #[test]
