@@ -8,6 +8,8 @@
 //! multiply-adds, which AVX2/FMA runs four at a time. Sections are applied one after another over
 //! the whole buffer (section-major), which measured faster than cascading each block.
 
+use super::sosfilt::steady_state;
+
 /// Samples per block: 8 outputs are two AVX2 vectors, and the state chain per block is short
 /// enough that the kernel is bound by multiply-add throughput, not latency.
 pub(crate) const L: usize = 8;
@@ -203,7 +205,7 @@ pub(crate) fn pass_blocked(
     data: &mut [f64],
     rev: bool,
 ) {
-    let mut states: Vec<[f64; 2]> = zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
+    let mut states = steady_state(zi, x0);
     pass_from_states(sos, &mut states, data, rev);
 }
 

@@ -2,7 +2,7 @@
 //! initial conditions, as `scipy.signal.sosfiltfilt` with its defaults (`padtype='odd'`).
 
 use super::block::{pass_blocked, Kernel};
-use super::sosfilt::{filter_sample, sosfilt_zi};
+use super::sosfilt::{filter_sample, sosfilt_zi, steady_state};
 use super::{FilterError, Sos};
 
 /// Odd-extension padding length scipy's `sosfiltfilt` uses for `sos`; signals must be longer than this.
@@ -112,7 +112,7 @@ fn run_sections<'a>(
         3 => run_fixed::<3, _>(sos, zi, x0, data),
         4 => run_fixed::<4, _>(sos, zi, x0, data),
         _ => {
-            let mut state: Vec<[f64; 2]> = zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
+            let mut state = steady_state(zi, x0);
             for x in data {
                 *x = filter_sample(sos, &mut state, *x);
             }

@@ -12,13 +12,13 @@
 //! Both corrections are zero-input responses of the filter's own state-space system `(A, C)`: the
 //! carried part's from the state change, the window start's from `M * delta` with
 //! `M = sum_m h[m] A^m` (`h` the impulse response), because the backward pass over `C A^k delta`
-//! is `sum_m h[m] C A^(k+m) delta`. They are generated eight samples at a time from precomputed
+//! is `sum_m h[m] C A^(k+m) delta`. They are generated 32 samples at a time from precomputed
 //! block matrices, which keeps them cheap next to the recurrences they replace. Windows shorter than
 //! the responses' decay, or not overlapping the previous one, are filtered from scratch.
 
 use super::block::pass_from_states;
-use super::filtfilt::{sosfiltfilt_into, sosfiltfilt_padlen};
-use super::sosfilt::{filter_sample, sosfilt_zi};
+use super::filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
+use super::sosfilt::{filter_sample, sosfilt_zi, steady_state};
 use super::{FilterError, Sos};
 use std::sync::{Arc, Mutex};
 
@@ -332,8 +332,7 @@ impl SlidingFiltfilt {
         let usable = self.decay_len().is_some_and(|d| n > d + self.pad);
         if !usable {
             self.track = None;
-            let mut scratch = Vec::new();
-            out.extend_from_slice(sosfiltfilt_into(&self.sos, signal, &mut scratch)?);
+            out.extend_from_slice(&sosfiltfilt(&self.sos, signal)?);
             return Ok(());
         }
         let start = first_index;
@@ -399,8 +398,7 @@ impl SlidingFiltfilt {
             .map(|i| filter_sample(sos, &mut state, 2.0 * last - signal[n - 1 - i]))
             .collect();
         let edge = right[right.len() - 1];
-        let mut backward_state: State =
-            self.zi.iter().map(|z| [z[0] * edge, z[1] * edge]).collect();
+        let mut backward_state = steady_state(&self.zi, edge);
         for &v in right.iter().rev() {
             filter_sample(sos, &mut backward_state, v);
         }
@@ -444,7 +442,7 @@ impl SlidingFiltfilt {
     fn left_padded_state(&self, signal: &[f64]) -> State {
         let first = signal[0];
         let x0 = 2.0 * first - signal[self.pad];
-        let mut state: State = self.zi.iter().map(|z| [z[0] * x0, z[1] * x0]).collect();
+        let mut state = steady_state(&self.zi, x0);
         for i in (1..=self.pad).rev() {
             filter_sample(&self.sos.0, &mut state, 2.0 * first - signal[i]);
         }

@@ -22,6 +22,11 @@ pub(crate) fn filter_sample(sos: &[[f64; 6]], state: &mut [[f64; 2]], x: f64) ->
     x_cur
 }
 
+/// The per-section states `zi * level`: the steady state for an input that has always been `level`.
+pub(crate) fn steady_state(zi: &[[f64; 2]], level: f64) -> Vec<[f64; 2]> {
+    zi.iter().map(|z| [z[0] * level, z[1] * level]).collect()
+}
+
 /// Steady-state initial conditions of each section for a unit step, as `scipy.signal.sosfilt_zi`; scale by the first sample to start without a transient.
 ///
 /// Sections are normalised by `a0` like scipy's `lfilter_zi`; a section with a pole at z = 1
