@@ -264,7 +264,7 @@ impl Decay {
 }
 
 /// What is carried from one window to the next. The buffers start at stream index `origin`
-/// (at or before the last window's start) and are compacted once they hold a window's worth of
+/// (at or before the last window's start) and are compacted once they hold three windows' worth of
 /// samples that no later window needs.
 #[derive(Clone, Debug)]
 struct Track {
@@ -274,9 +274,6 @@ struct Track {
     start: u64,
     /// Stream index one past the last window's last sample (the buffers end here).
     end: u64,
-    /// Work buffer for `G` over the samples past the previous window (then the backward pass
-    /// over them).
-    fresh: Vec<f64>,
     /// The samples over `origin..end` (to restart `G` between checkpoints).
     samples: Vec<f64>,
     /// `G`'s state entering `end`.
@@ -368,11 +365,10 @@ impl SlidingFiltfilt {
                 origin: start,
                 start,
                 end: start,
-                fresh: Vec::with_capacity(n),
-                samples: Vec::with_capacity(2 * n),
+                samples: Vec::with_capacity(4 * n),
                 forward_state: window_state.clone(),
                 checkpoints: vec![(start, window_state.clone())],
-                backward: Vec::with_capacity(2 * n),
+                backward: Vec::with_capacity(4 * n),
                 backward_state: vec![[0.0; 2]; self.sos.0.len()],
             });
             window_state.clone()
@@ -385,9 +381,16 @@ impl SlidingFiltfilt {
         let new_samples = &signal[(previous_end - start) as usize..];
         track.samples.extend_from_slice(new_samples);
         let new_from = (previous_end - track.origin) as usize;
-        track.fresh.clear();
-        track.fresh.extend_from_slice(new_samples);
-        pass_from_states(sos, &mut track.forward_state, &mut track.fresh, false);
+        // `G` over the new samples is computed in the backward buffer's tail, where the backward
+        // pass over it then goes.
+        track.backward.truncate(new_from);
+        track.backward.extend_from_slice(new_samples);
+        pass_from_states(
+            sos,
+            &mut track.forward_state,
+            &mut track.backward[new_from..],
+            false,
+        );
         track.end = end;
         track.checkpoints.push((end, track.forward_state.clone()));
         // The window's forward pass over its right padding starts from `G`'s state (the decaying
@@ -405,10 +408,8 @@ impl SlidingFiltfilt {
         // Backward over `G`'s new part (into the buffer's tail), then correct the carried part for
         // the change of the backward state where the previous window's pass began.
         let carried_from = (start - track.origin) as usize;
-        track.backward.truncate(new_from);
         let mut state = backward_state.clone();
-        pass_from_states(sos, &mut state, &mut track.fresh, true);
-        track.backward.extend_from_slice(&track.fresh);
+        pass_from_states(sos, &mut state, &mut track.backward[new_from..], true);
         if new_from > carried_from {
             let change = state_difference(&state, &track.backward_state);
             decay.add(
@@ -430,7 +431,9 @@ impl SlidingFiltfilt {
             },
             &decay.backward_state(&difference),
         );
-        if carried_from >= n {
+        // Dropping the samples before this window moves the window's samples: done once they are
+        // three windows' worth, so each sample is moved about a third of a time.
+        if carried_from >= 3 * n {
             track.samples.drain(..carried_from);
             track.backward.drain(..carried_from);
             track.origin = start;

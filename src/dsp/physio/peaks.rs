@@ -29,26 +29,84 @@ pub fn local_maxima(x: &[f64]) -> Vec<usize> {
 }
 
 /// Prominence of each peak, as `scipy.signal.peak_prominences(x, peaks)` (no window limit).
+///
+/// Many peaks in a finite signal share one pass: each sample's lowest value back to the nearest
+/// higher sample (and forward likewise) comes from a stack of the higher samples still open, so
+/// the cost is linear instead of one scan per peak.
 pub fn prominences(x: &[f64], peaks: &[usize]) -> Vec<f64> {
+    if peaks.len() < 8 || !x.iter().all(|v| v.is_finite()) {
+        return peaks.iter().map(|&peak| prominence(x, peak)).collect();
+    }
+    let left = lowest_since_higher(x.iter().copied(), x.len());
+    let mut right = lowest_since_higher(x.iter().rev().copied(), x.len());
+    right.reverse();
     peaks
         .iter()
-        .map(|&peak| {
-            let top = x[peak];
-            let mut left_min = top;
-            let mut i = peak as isize;
-            while i >= 0 && x[i as usize] <= top {
-                left_min = left_min.min(x[i as usize]);
-                i -= 1;
-            }
-            let mut right_min = top;
-            let mut j = peak;
-            while j < x.len() && x[j] <= top {
-                right_min = right_min.min(x[j]);
-                j += 1;
-            }
-            top - left_min.max(right_min)
-        })
+        .map(|&peak| x[peak] - left[peak].max(right[peak]))
         .collect()
+}
+
+/// For each item of `values`, the lowest value since the last strictly higher one (itself
+/// included): the minimum [`prominence`] scans for, for every sample at once.
+fn lowest_since_higher(values: impl Iterator<Item = f64>, len: usize) -> Vec<f64> {
+    // Open samples with strictly decreasing values, each with the lowest value since the one
+    // below it on the stack.
+    let mut open: Vec<(f64, f64)> = Vec::new();
+    let mut lowest = Vec::with_capacity(len);
+    for value in values {
+        let mut low = value;
+        while let Some(&(top, top_low)) = open.last() {
+            if top > value {
+                break;
+            }
+            low = low.min(top_low);
+            open.pop();
+        }
+        open.push((value, low));
+        lowest.push(low);
+    }
+    lowest
+}
+
+/// The local maximum of `x` with the largest prominence (the first of equals), as
+/// [`local_maxima`] then [`prominences`] then their arg-max, without the two lists.
+pub fn most_prominent(x: &[f64]) -> Option<usize> {
+    let n = x.len();
+    let mut best: Option<(usize, f64)> = None;
+    let mut i = 1;
+    while i + 1 < n {
+        if x[i - 1] < x[i] {
+            let mut ahead = i + 1;
+            while ahead + 1 < n && x[ahead] == x[i] {
+                ahead += 1;
+            }
+            if x[ahead] < x[i] {
+                let peak = (i + ahead - 1) / 2;
+                let prominence = prominence(x, peak);
+                if best.is_none_or(|(_, b)| prominence > b) {
+                    best = Some((peak, prominence));
+                }
+                i = ahead;
+            }
+        }
+        i += 1;
+    }
+    best.map(|(peak, _)| peak)
+}
+
+/// Prominence of the peak at `peak`, as `scipy.signal.peak_prominences` (no window limit).
+fn prominence(x: &[f64], peak: usize) -> f64 {
+    let top = x[peak];
+    let left_min = x[..=peak]
+        .iter()
+        .rev()
+        .take_while(|&&v| v <= top)
+        .fold(top, |m, &v| m.min(v));
+    let right_min = x[peak..]
+        .iter()
+        .take_while(|&&v| v <= top)
+        .fold(top, |m, &v| m.min(v));
+    top - left_min.max(right_min)
 }
 
 /// Parameters of the threshold-crossing beat detector (all lengths in samples).
@@ -78,18 +136,8 @@ impl WaveDetector {
             if ((end - begin) as f64) < self.min_len {
                 continue;
             }
-            let data = &signal[begin..end];
-            let maxima = local_maxima(data);
-            let proms = prominences(data, &maxima);
-            let best = proms.iter().enumerate().fold(
-                None,
-                |best: Option<(usize, f64)>, (k, &p)| match best {
-                    Some((_, bp)) if bp >= p => best,
-                    _ => Some((k, p)),
-                },
-            );
-            if let Some((k, _)) = best {
-                let peak = begin + maxima[k];
+            if let Some(top) = most_prominent(&signal[begin..end]) {
+                let peak = begin + top;
                 if peak as isize - previous as isize > self.min_delay as isize {
                     peaks.push(peak);
                     previous = peak;
@@ -113,17 +161,48 @@ pub fn wave_edges_scaled(
     threshold: &[f64],
     factor: f64,
 ) -> (Vec<usize>, Vec<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature `wave_edges_avx2` is compiled for.
+        return unsafe { wave_edges_avx2(feature, threshold, factor) };
+    }
+    wave_edges_with(feature, threshold, factor, above_mask)
+}
+
+/// [`wave_edges_scaled`] with AVX2 comparisons, chosen at run time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn wave_edges_avx2(feature: &[f64], threshold: &[f64], factor: f64) -> (Vec<usize>, Vec<usize>) {
+    // The closure inherits this function's target features, so the AVX2 call inlines.
+    wave_edges_with(feature, threshold, factor, |f, t, k| {
+        x86::above_mask(f, t, k)
+    })
+}
+
+/// Bit `k` set when `feature[k] > factor * threshold[k]` (at most 64 values of each).
+fn above_mask(feature: &[f64], threshold: &[f64], factor: f64) -> u64 {
+    feature
+        .iter()
+        .zip(threshold)
+        .enumerate()
+        .fold(0u64, |mask, (k, (f, t))| {
+            mask | (u64::from(*f > factor * *t) << k)
+        })
+}
+
+/// The body of [`wave_edges_scaled`], with `mask` comparing up to 64 samples.
+#[inline(always)]
+fn wave_edges_with(
+    feature: &[f64],
+    threshold: &[f64],
+    factor: f64,
+    mask: impl Fn(&[f64], &[f64], f64) -> u64,
+) -> (Vec<usize>, Vec<usize>) {
     const BITS: usize = 64;
     let n = feature.len().min(threshold.len());
     let mask_at = |start: usize| -> u64 {
         let end = (start + BITS).min(n);
-        feature[start..end]
-            .iter()
-            .zip(&threshold[start..end])
-            .enumerate()
-            .fold(0u64, |mask, (k, (f, t))| {
-                mask | (u64::from(*f > factor * *t) << k)
-            })
+        mask(&feature[start..end], &threshold[start..end], factor)
     };
     let mut begins = Vec::new();
     let mut ends = Vec::new();
@@ -164,6 +243,34 @@ pub fn wave_edges_scaled(
     (begins, ends)
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::above_mask`] four comparisons at a time (the same `>` of the same products).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn above_mask(feature: &[f64], threshold: &[f64], factor: f64) -> u64 {
+        let n = feature.len().min(threshold.len());
+        let whole = n / 4 * 4;
+        let factor4 = _mm256_set1_pd(factor);
+        let mut mask = 0u64;
+        for at in (0..whole).step_by(4) {
+            let (f, t): (&[f64; 4], &[f64; 4]) = (
+                feature[at..at + 4].try_into().expect("four values"),
+                threshold[at..at + 4].try_into().expect("four values"),
+            );
+            // SAFETY: `f` and `t` are four readable f64 each; the loads need no alignment.
+            let (f, t) = unsafe { (_mm256_loadu_pd(f.as_ptr()), _mm256_loadu_pd(t.as_ptr())) };
+            let above = _mm256_cmp_pd::<_CMP_GT_OQ>(f, _mm256_mul_pd(factor4, t));
+            mask |= (_mm256_movemask_pd(above) as u64) << at;
+        }
+        if whole < n {
+            mask |= super::above_mask(&feature[whole..n], &threshold[whole..n], factor) << whole;
+        }
+        mask
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,11 +296,52 @@ mod tests {
     }
 
     #[test]
+    fn shared_pass_prominences_equal_one_scan_per_peak() {
+        for n in [3, 10, 57, 300, 2000] {
+            for seed in 0..10u64 {
+                let x: Vec<f64> = (0..n as u64)
+                    .map(|i| ((i * 7919 + seed * 104729) % 13) as f64 + (i as f64 * 0.01).sin())
+                    .collect();
+                let maxima = local_maxima(&x);
+                let want: Vec<f64> = maxima.iter().map(|&m| prominence(&x, m)).collect();
+                assert_eq!(prominences(&x, &maxima), want, "n {n} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn most_prominent_is_the_arg_max_of_the_prominence_list() {
+        for n in [0, 1, 2, 3, 4, 10, 57, 300] {
+            for seed in 0..20u64 {
+                // Coarse values, so plateaus and equal prominences occur.
+                let x: Vec<f64> = (0..n as u64)
+                    .map(|i| ((i * 7919 + seed * 104729) % 11) as f64)
+                    .collect();
+                let maxima = local_maxima(&x);
+                let proms = prominences(&x, &maxima);
+                let mut want: Option<(usize, f64)> = None;
+                for (&m, &p) in maxima.iter().zip(&proms) {
+                    if want.is_none_or(|(_, b)| p > b) {
+                        want = Some((m, p));
+                    }
+                }
+                assert_eq!(
+                    most_prominent(&x),
+                    want.map(|(m, _)| m),
+                    "n {n} seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn wave_edges_match_the_sample_by_sample_definition_at_every_length() {
         for n in [0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 200, 1000] {
             let feature: Vec<f64> = (0..n).map(|i| ((i * 7919) % 13) as f64).collect();
             let threshold = vec![4.0; n];
             for factor in [1.0, 1.5, 3.5] {
+                let portable = wave_edges_with(&feature, &threshold, factor, above_mask);
+                assert_eq!(portable, naive_edges(&feature, &threshold, factor));
                 assert_eq!(
                     wave_edges_scaled(&feature, &threshold, factor),
                     naive_edges(&feature, &threshold, factor),

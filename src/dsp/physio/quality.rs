@@ -32,32 +32,35 @@ fn assess_avx2(values: &[f64], flat_run: usize) -> Quality {
     assess_with::<avx2::Avx2>(values, flat_run)
 }
 
-/// The two scans over a window's samples, per instruction set.
+/// The scan over a window's samples, per instruction set.
 trait Scan {
-    /// Non-finite samples and the smallest and largest finite one (`(n, inf, -inf)` when none is
+    /// One pass over `values`: pushes to `masks` one bit mask per 64 neighbour pairs (bit `k` of
+    /// mask `m` set when `values[64 m + k + 1] == values[64 m + k]`) and returns the count of
+    /// non-finite samples and the smallest and largest finite one (`(n, inf, -inf)` when none is
     /// finite).
-    fn count_and_extremes(values: &[f64]) -> (usize, f64, f64);
-    /// Bit `k` set when `values[k + 1] == values[k]` (at most 65 values).
-    fn equal_neighbours(values: &[f64]) -> u64;
+    fn scan(values: &[f64], masks: &mut Vec<u64>) -> (usize, f64, f64);
 }
 
 /// Scans in plain Rust, for any CPU.
 struct Portable;
 
 impl Scan for Portable {
-    fn count_and_extremes(values: &[f64]) -> (usize, f64, f64) {
+    fn scan(values: &[f64], masks: &mut Vec<u64>) -> (usize, f64, f64) {
+        let pairs = values.len().saturating_sub(1);
+        masks.extend(
+            (0..pairs)
+                .step_by(64)
+                .map(|base| equal_neighbours(&values[base..=(base + 64).min(pairs)])),
+        );
         count_and_extremes(values)
-    }
-
-    fn equal_neighbours(values: &[f64]) -> u64 {
-        equal_neighbours(values)
     }
 }
 
 /// The body of [`assess`], inlined into each instruction-set variant.
 #[inline(always)]
 fn assess_with<S: Scan>(values: &[f64], flat_run: usize) -> Quality {
-    let (nonfinite, low, high) = S::count_and_extremes(values);
+    let mut masks = Vec::with_capacity(values.len().div_ceil(64));
+    let (nonfinite, low, high) = S::scan(values, &mut masks);
     let (mut flat, mut clipped) = (0usize, 0usize);
     let mut count_run = |last: usize, run: usize| {
         let value = values[last];
@@ -74,9 +77,8 @@ fn assess_with<S: Scan>(values: &[f64], flat_run: usize) -> Quality {
     // `run` counts the equal samples ending at the current position (1 = no run open).
     let mut run = 1usize;
     let pairs = values.len().saturating_sub(1);
-    for base in (0..pairs).step_by(64) {
+    for (base, &equal) in (0..pairs).step_by(64).zip(&masks) {
         let end = (base + 64).min(pairs);
-        let equal = S::equal_neighbours(&values[base..=end]);
         let mut position = 0;
         while position < end - base {
             let rest = equal >> position;
@@ -165,25 +167,19 @@ fn count_and_extremes(values: &[f64]) -> (usize, f64, f64) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The scans with AVX2 intrinsics: four-lane compares, min/max and bit masks.
+    //! The scan with AVX2 intrinsics: four-lane compares, min/max and bit masks in one pass.
 
     use super::Scan;
     use std::arch::x86_64::*;
 
-    /// AVX2 scans; only reached through `assess_avx2`, after the CPU was checked.
+    /// AVX2 scan; only reached through `assess_avx2`, after the CPU was checked.
     pub(super) struct Avx2;
 
     impl Scan for Avx2 {
         #[inline(always)]
-        fn count_and_extremes(values: &[f64]) -> (usize, f64, f64) {
+        fn scan(values: &[f64], masks: &mut Vec<u64>) -> (usize, f64, f64) {
             // SAFETY: only called from `assess_avx2`, which runs on CPUs with AVX2.
-            unsafe { count_and_extremes(values) }
-        }
-
-        #[inline(always)]
-        fn equal_neighbours(values: &[f64]) -> u64 {
-            // SAFETY: as above.
-            unsafe { equal_neighbours(values) }
+            unsafe { scan(values, masks) }
         }
     }
 
@@ -195,65 +191,74 @@ mod avx2 {
         unsafe { _mm256_loadu_pd(four.as_ptr()) }
     }
 
-    #[target_feature(enable = "avx2")]
-    fn count_and_extremes(values: &[f64]) -> (usize, f64, f64) {
-        let infinity = _mm256_set1_pd(f64::INFINITY);
-        let sign = _mm256_set1_pd(-0.0);
-        let (mut low, mut high) = ([infinity; 2], [_mm256_set1_pd(f64::NEG_INFINITY); 2]);
-        let mut nonfinite = 0usize;
-        let whole = values.len() / 8 * 8;
-        for at in (0..whole).step_by(8) {
-            for half in 0..2 {
-                let v = load(values, at + 4 * half);
-                // |v| < inf is false for NaN and infinities.
-                let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, v), infinity);
-                let mask = _mm256_movemask_pd(finite);
-                if mask != 0b1111 {
-                    nonfinite += 4 - mask.count_ones() as usize;
-                }
-                let as_low = _mm256_blendv_pd(infinity, v, finite);
-                let as_high = _mm256_blendv_pd(_mm256_set1_pd(f64::NEG_INFINITY), v, finite);
-                low[half] = _mm256_min_pd(low[half], as_low);
-                high[half] = _mm256_max_pd(high[half], as_high);
+    /// Finite-value bounds and non-finite count kept one value at a time.
+    struct Scalar {
+        nonfinite: usize,
+        low: f64,
+        high: f64,
+    }
+
+    impl Scalar {
+        #[inline(always)]
+        fn add(&mut self, v: f64) {
+            if v.is_finite() {
+                self.low = self.low.min(v);
+                self.high = self.high.max(v);
+            } else {
+                self.nonfinite += 1;
             }
         }
-        let mut lanes = [[0.0; 4]; 4];
-        for (out, v) in lanes.iter_mut().zip([low[0], low[1], high[0], high[1]]) {
+    }
+
+    /// Every value is read once as the left value of its pair (the last one alone): quads of
+    /// pairs in vectors, the rest of each 64-pair mask one at a time.
+    #[target_feature(enable = "avx2")]
+    fn scan(values: &[f64], masks: &mut Vec<u64>) -> (usize, f64, f64) {
+        let infinity = _mm256_set1_pd(f64::INFINITY);
+        let neg_infinity = _mm256_set1_pd(f64::NEG_INFINITY);
+        let sign = _mm256_set1_pd(-0.0);
+        let (mut low, mut high) = (infinity, neg_infinity);
+        let mut scalar = Scalar {
+            nonfinite: 0,
+            low: f64::INFINITY,
+            high: f64::NEG_INFINITY,
+        };
+        let Some(&last) = values.last() else {
+            return (0, f64::INFINITY, f64::NEG_INFINITY);
+        };
+        let pairs = values.len() - 1;
+        for base in (0..pairs).step_by(64) {
+            let end = (base + 64).min(pairs);
+            let whole = base + (end - base) / 4 * 4;
+            let mut mask = 0u64;
+            for at in (base..whole).step_by(4) {
+                let v = load(values, at);
+                let equal = _mm256_cmp_pd::<_CMP_EQ_OQ>(v, load(values, at + 1));
+                mask |= (_mm256_movemask_pd(equal) as u64) << (at - base);
+                // |v| < inf is false for NaN and infinities.
+                let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, v), infinity);
+                let finite_bits = _mm256_movemask_pd(finite);
+                if finite_bits != 0b1111 {
+                    scalar.nonfinite += 4 - finite_bits.count_ones() as usize;
+                }
+                low = _mm256_min_pd(low, _mm256_blendv_pd(infinity, v, finite));
+                high = _mm256_max_pd(high, _mm256_blendv_pd(neg_infinity, v, finite));
+            }
+            for k in whole..end {
+                mask |= u64::from(values[k] == values[k + 1]) << (k - base);
+                scalar.add(values[k]);
+            }
+            masks.push(mask);
+        }
+        scalar.add(last);
+        let mut lanes = [[0.0; 4]; 2];
+        for (out, v) in lanes.iter_mut().zip([low, high]) {
             // SAFETY: `out` is four writable f64; the store has no alignment requirement.
             unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
         }
-        let mut lo = lanes[0]
-            .iter()
-            .chain(&lanes[1])
-            .fold(f64::INFINITY, |a, &b| a.min(b));
-        let mut hi = lanes[2]
-            .iter()
-            .chain(&lanes[3])
-            .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        for &v in &values[whole..] {
-            if v.is_finite() {
-                lo = lo.min(v);
-                hi = hi.max(v);
-            } else {
-                nonfinite += 1;
-            }
-        }
-        (nonfinite, lo, hi)
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn equal_neighbours(values: &[f64]) -> u64 {
-        let pairs = values.len() - 1;
-        let whole = pairs / 4 * 4;
-        let mut mask = 0u64;
-        for at in (0..whole).step_by(4) {
-            let equal = _mm256_cmp_pd::<_CMP_EQ_OQ>(load(values, at), load(values, at + 1));
-            mask |= (_mm256_movemask_pd(equal) as u64) << at;
-        }
-        for k in whole..pairs {
-            mask |= u64::from(values[k] == values[k + 1]) << k;
-        }
-        mask
+        let low = lanes[0].iter().fold(scalar.low, |a, &b| a.min(b));
+        let high = lanes[1].iter().fold(scalar.high, |a, &b| a.max(b));
+        (scalar.nonfinite, low, high)
     }
 }
 

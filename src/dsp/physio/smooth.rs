@@ -30,6 +30,19 @@ pub fn sliding_means_into(input: &[f64], size: usize, scale: f64, out: &mut [f64
         size > 0 && input.len() + 1 == count + size,
         "sliding window lengths"
     );
+    #[cfg(target_arch = "x86_64")]
+    if count >= 4 * LANES * 4 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature `x86::sliding_means` is compiled for;
+        // the lengths were checked above.
+        unsafe { x86::sliding_means(input, size, scale, out) };
+        return;
+    }
+    sliding_means_portable(input, size, scale, out);
+}
+
+/// [`sliding_means_into`] in plain Rust, for any CPU (lengths already checked).
+fn sliding_means_portable(input: &[f64], size: usize, scale: f64, out: &mut [f64]) {
+    let count = out.len();
     let part = count / LANES;
     let window_sum = |start: usize| input[start..start + size].iter().sum::<f64>();
     if part > 0 {
@@ -51,14 +64,75 @@ pub fn sliding_means_into(input: &[f64], size: usize, scale: f64, out: &mut [f64
             outs[l][part - 1] = sums[l] * scale;
         }
     }
-    let tail = LANES * part;
-    if tail < count {
-        let mut sum = window_sum(tail);
-        out[tail] = sum * scale;
-        for i in tail + 1..count {
+    running_means_from(input, size, scale, out, LANES * part);
+}
+
+/// Writes `out[from..]` with one running sum started from a direct sum (the few outputs the
+/// lanes leave over).
+fn running_means_from(input: &[f64], size: usize, scale: f64, out: &mut [f64], from: usize) {
+    let count = out.len();
+    if from < count {
+        let mut sum = input[from..from + size].iter().sum::<f64>();
+        out[from] = sum * scale;
+        for i in from + 1..count {
             sum += input[i + size - 1] - input[i - 1];
             out[i] = sum * scale;
         }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{running_means_from, LANES};
+    use std::arch::x86_64::*;
+
+    /// [`super::sliding_means_into`] with AVX2: each lane (a quarter of the output) advances four
+    /// outputs per step, adding the prefix sums of four window differences to its running sum.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `input.len() + 1 == out.len() + size`, `size > 0` and
+    /// `out.len() >= 64`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sliding_means(input: &[f64], size: usize, scale: f64, out: &mut [f64]) {
+        let count = out.len();
+        // Lanes of a multiple of four outputs: one scalar start, three scalar steps, then vectors.
+        let part = count / (4 * LANES) * 4;
+        let (src, dst) = (input.as_ptr(), out.as_mut_ptr());
+        let zero = _mm256_setzero_pd();
+        let scale4 = _mm256_set1_pd(scale);
+        let mut carry = [zero; LANES];
+        for (l, carry) in carry.iter_mut().enumerate() {
+            let start = l * part;
+            let mut sum = input[start..start + size].iter().sum::<f64>();
+            out[start] = sum * scale;
+            for j in start + 1..start + 4 {
+                sum += input[j + size - 1] - input[j - 1];
+                out[j] = sum * scale;
+            }
+            *carry = _mm256_set1_pd(sum);
+        }
+        for block in (4..part).step_by(4) {
+            for (l, carry) in carry.iter_mut().enumerate() {
+                let at = l * part + block;
+                // SAFETY: `at >= 4`, and `at + 3 + size - 1 < l * part + part + size - 1 <=
+                // input.len()`; the store writes `out[at..at + 4]` with `at + 4 <= count`.
+                unsafe {
+                    let entering = _mm256_loadu_pd(src.add(at + size - 1));
+                    let leaving = _mm256_loadu_pd(src.add(at - 1));
+                    let step = _mm256_sub_pd(entering, leaving);
+                    // In-register prefix sum: (a, b, c, d) -> (a, a+b, a+b+c, a+b+c+d).
+                    let shifted =
+                        _mm256_blend_pd::<0b0001>(_mm256_permute4x64_pd::<0x90>(step), zero);
+                    let step = _mm256_add_pd(step, shifted);
+                    let shifted =
+                        _mm256_blend_pd::<0b0011>(_mm256_permute4x64_pd::<0x40>(step), zero);
+                    let sums = _mm256_add_pd(*carry, _mm256_add_pd(step, shifted));
+                    _mm256_storeu_pd(dst.add(at), _mm256_mul_pd(sums, scale4));
+                    *carry = _mm256_permute4x64_pd::<0xFF>(sums);
+                }
+            }
+        }
+        running_means_from(input, size, scale, out, LANES * part);
     }
 }
 
@@ -152,8 +226,8 @@ pub fn moving_average_filtfilt_padded(
     let margin = moving_average_margin(taps);
     let n = work.len().saturating_sub(margin);
     let pad = 3 * taps;
-    out.clear();
     if taps <= 1 || n <= pad {
+        out.clear();
         out.extend_from_slice(&work[margin..]);
         return;
     }
@@ -212,6 +286,31 @@ mod tests {
                 assert_eq!(out.len(), want.len(), "n {n} size {size}");
                 for (a, b) in out.iter().zip(&want) {
                     assert!((a - b).abs() < 1e-12, "n {n} size {size}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_running_sums_equal_the_portable_ones() {
+        // Lane splits with and without leftover outputs, windows from 1 to longer than a lane.
+        for n in [64, 67, 79, 80, 127, 128, 200, 1001, 42000] {
+            for size in [1, 2, 3, 5, 14, 70, 525] {
+                if size > n {
+                    continue;
+                }
+                let x: Vec<f64> = signal(n + size - 1).iter().map(|v| v * 1e3 - 4e3).collect();
+                let mut fast = vec![0.0; n];
+                let mut plain = vec![0.0; n];
+                sliding_means_into(&x, size, 1.0 / size as f64, &mut fast);
+                sliding_means_portable(&x, size, 1.0 / size as f64, &mut plain);
+                // Both running sums drift by rounding of the input's scale over a lane.
+                let tolerance = 1e-14 * x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in fast.iter().zip(&plain).enumerate() {
+                    assert!(
+                        (a - b).abs() < tolerance,
+                        "n {n} size {size} at {i}: {a} vs {b}"
+                    );
                 }
             }
         }
