@@ -189,10 +189,9 @@ impl WindowPlan {
         self.compact();
     }
 
-    /// Drops the samples no window needs any more, once they outnumber the live ones three to
-    /// one, so each live sample is moved about a third of a time on average.
+    /// Drops the samples no window needs any more, once they outnumber the live ones.
     fn compact(&mut self) {
-        if self.start > 4096 && self.start > 3 * (self.times.len() - self.start) {
+        if self.start > 4096 && self.start * 2 > self.times.len() {
             self.times.drain(..self.start);
             self.values.drain(..self.start * self.width);
             self.dropped += self.start as u64;

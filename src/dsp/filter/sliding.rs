@@ -264,7 +264,7 @@ impl Decay {
 }
 
 /// What is carried from one window to the next. The buffers start at stream index `origin`
-/// (at or before the last window's start) and are compacted once they hold three windows' worth of
+/// (at or before the last window's start) and are compacted once they hold a window's worth of
 /// samples that no later window needs.
 #[derive(Clone, Debug)]
 struct Track {
@@ -365,10 +365,10 @@ impl SlidingFiltfilt {
                 origin: start,
                 start,
                 end: start,
-                samples: Vec::with_capacity(4 * n),
+                samples: Vec::with_capacity(2 * n),
                 forward_state: window_state.clone(),
                 checkpoints: vec![(start, window_state.clone())],
-                backward: Vec::with_capacity(4 * n),
+                backward: Vec::with_capacity(2 * n),
                 backward_state: vec![[0.0; 2]; self.sos.0.len()],
             });
             window_state.clone()
@@ -431,9 +431,7 @@ impl SlidingFiltfilt {
             },
             &decay.backward_state(&difference),
         );
-        // Dropping the samples before this window moves the window's samples: done once they are
-        // three windows' worth, so each sample is moved about a third of a time.
-        if carried_from >= 3 * n {
+        if carried_from >= n {
             track.samples.drain(..carried_from);
             track.backward.drain(..carried_from);
             track.origin = start;

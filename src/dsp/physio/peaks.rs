@@ -29,43 +29,8 @@ pub fn local_maxima(x: &[f64]) -> Vec<usize> {
 }
 
 /// Prominence of each peak, as `scipy.signal.peak_prominences(x, peaks)` (no window limit).
-///
-/// Many peaks in a finite signal share one pass: each sample's lowest value back to the nearest
-/// higher sample (and forward likewise) comes from a stack of the higher samples still open, so
-/// the cost is linear instead of one scan per peak.
 pub fn prominences(x: &[f64], peaks: &[usize]) -> Vec<f64> {
-    if peaks.len() < 8 || !x.iter().all(|v| v.is_finite()) {
-        return peaks.iter().map(|&peak| prominence(x, peak)).collect();
-    }
-    let left = lowest_since_higher(x.iter().copied(), x.len());
-    let mut right = lowest_since_higher(x.iter().rev().copied(), x.len());
-    right.reverse();
-    peaks
-        .iter()
-        .map(|&peak| x[peak] - left[peak].max(right[peak]))
-        .collect()
-}
-
-/// For each item of `values`, the lowest value since the last strictly higher one (itself
-/// included): the minimum [`prominence`] scans for, for every sample at once.
-fn lowest_since_higher(values: impl Iterator<Item = f64>, len: usize) -> Vec<f64> {
-    // Open samples with strictly decreasing values, each with the lowest value since the one
-    // below it on the stack.
-    let mut open: Vec<(f64, f64)> = Vec::new();
-    let mut lowest = Vec::with_capacity(len);
-    for value in values {
-        let mut low = value;
-        while let Some(&(top, top_low)) = open.last() {
-            if top > value {
-                break;
-            }
-            low = low.min(top_low);
-            open.pop();
-        }
-        open.push((value, low));
-        lowest.push(low);
-    }
-    lowest
+    peaks.iter().map(|&peak| prominence(x, peak)).collect()
 }
 
 /// The local maximum of `x` with the largest prominence (the first of equals), as
@@ -293,20 +258,6 @@ mod tests {
             .collect();
         let count = begins.len().min(ends.len());
         (begins[..count].to_vec(), ends[..count].to_vec())
-    }
-
-    #[test]
-    fn shared_pass_prominences_equal_one_scan_per_peak() {
-        for n in [3, 10, 57, 300, 2000] {
-            for seed in 0..10u64 {
-                let x: Vec<f64> = (0..n as u64)
-                    .map(|i| ((i * 7919 + seed * 104729) % 13) as f64 + (i as f64 * 0.01).sin())
-                    .collect();
-                let maxima = local_maxima(&x);
-                let want: Vec<f64> = maxima.iter().map(|&m| prominence(&x, m)).collect();
-                assert_eq!(prominences(&x, &maxima), want, "n {n} seed {seed}");
-            }
-        }
     }
 
     #[test]
