@@ -2,7 +2,9 @@
 //! (defaults: 100 Hz quadratic interpolation of RR intervals, Welch PSD normalised to its maximum,
 //! LF 0.04-0.15 Hz, HF 0.15-0.4 Hz), and mean heart rate as NeuroKit2's `signal_rate`.
 
-use super::spectrum::{frequency_spacing, quadratic_interpolate_grid, welch_power};
+use super::spectrum::{
+    frequency_spacing, quadratic_interpolate_grid, welch_low_power, welch_power,
+};
 use std::cell::RefCell;
 
 /// Time-domain HRV indices (milliseconds, percent).
@@ -92,6 +94,11 @@ pub fn mean_rate(peaks: &[usize], fs: f64) -> f64 {
 /// Interpolation rate of the RR series, Hz (NeuroKit2's default).
 const INTERPOLATION_HZ: f64 = 100.0;
 
+/// LF band `[low, high)`, Hz.
+const LF: (f64, f64) = (0.04, 0.15);
+/// HF band `[low, high)`, Hz: its upper edge is the highest frequency the indices read.
+const HF: (f64, f64) = (0.15, 0.4);
+
 /// Buffers reused by [`hrv_frequency`] on this thread: beat times, resampled RR series, PSD.
 #[derive(Default)]
 struct FrequencyScratch {
@@ -107,11 +114,31 @@ thread_local! {
 
 /// LF, HF and LF/HF, as `nk.hrv_frequency(peaks, fs)` with its defaults; NaN where too few beats.
 pub fn hrv_frequency(peaks: &[usize], fs: f64) -> HrvFrequency {
-    FREQUENCY_SCRATCH.with_borrow_mut(|scratch| frequency_indices(peaks, fs, scratch))
+    FREQUENCY_SCRATCH.with_borrow_mut(|scratch| frequency_indices(peaks, fs, scratch, false))
 }
 
-/// [`hrv_frequency`] with its buffers.
-fn frequency_indices(peaks: &[usize], fs: f64, scratch: &mut FrequencyScratch) -> HrvFrequency {
+/// [`hrv_frequency`] computed both ways, from the bins below HF's upper edge where those suffice and
+/// from the full spectrum, and whether the first took the short way (the tests compare them).
+#[cfg(test)]
+pub(super) fn hrv_frequency_both_ways(
+    peaks: &[usize],
+    fs: f64,
+) -> (HrvFrequency, HrvFrequency, bool) {
+    let mut scratch = FrequencyScratch::default();
+    let full = frequency_indices(peaks, fs, &mut scratch, true);
+    let full_bins = scratch.power.len();
+    let short = frequency_indices(peaks, fs, &mut scratch, false);
+    (short, full, scratch.power.len() < full_bins)
+}
+
+/// [`hrv_frequency`] with its buffers; `full_spectrum` skips the shortcut of computing only the bins
+/// the bands read.
+fn frequency_indices(
+    peaks: &[usize],
+    fs: f64,
+    scratch: &mut FrequencyScratch,
+    full_spectrum: bool,
+) -> HrvFrequency {
     let nan = HrvFrequency {
         lf: f64::NAN,
         hf: f64::NAN,
@@ -149,15 +176,28 @@ fn frequency_indices(peaks: &[usize], fs: f64, scratch: &mut FrequencyScratch) -
         nperseg = half as usize;
     }
     let nfft = 2 * nperseg;
-    welch_power(series, INTERPOLATION_HZ, nperseg, nfft, power);
-    let max = power.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let spacing = frequency_spacing(INTERPOLATION_HZ, nfft);
+    // The bands read only the bins below HF's upper edge (none above 0.5 Hz, see below), a few
+    // dozen of thousands: where those also bound the PSD's maximum, `power` holds just them (the
+    // bands stop at its end), else the full spectrum.
+    let bins = (0..=nfft / 2)
+        .take_while(|&k| k as f64 * spacing < HF.1 && k as f64 * spacing <= 0.5)
+        .count();
+    let low_max = if full_spectrum {
+        None
+    } else {
+        welch_low_power(series, INTERPOLATION_HZ, nperseg, nfft, bins, power)
+    };
+    let max = low_max.unwrap_or_else(|| {
+        welch_power(series, INTERPOLATION_HZ, nperseg, nfft, power);
+        power.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    });
     if power.is_empty() || max <= 0.0 || !max.is_finite() {
         return nan;
     }
     // NeuroKit2 keeps the bins in [min_frequency, 0.5] Hz of the max-normalised PSD and integrates
     // each band [low, high) of those: a run of consecutive bins.
-    let spacing = frequency_spacing(INTERPOLATION_HZ, nfft);
-    let band = |low: f64, high: f64| {
+    let band = |(low, high): (f64, f64)| {
         let bins = (0..power.len())
             .map(|k| (k as f64 * spacing, power[k] / max))
             .skip_while(|&(f, _)| f < min_frequency || f < low)
@@ -176,8 +216,8 @@ fn frequency_indices(peaks: &[usize], fs: f64, scratch: &mut FrequencyScratch) -
             total
         }
     };
-    let lf = band(0.04, 0.15);
-    let hf = band(0.15, 0.4);
+    let lf = band(LF);
+    let hf = band(HF);
     HrvFrequency {
         lf,
         hf,

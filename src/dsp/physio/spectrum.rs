@@ -501,6 +501,237 @@ fn welch_real(
     power.iter_mut().for_each(|p| *p /= segments as f64);
 }
 
+/// Bins `0..bins` of [`welch_power`] alone (into `power`, cleared first), and the maximum of the
+/// whole spectrum where Parseval's theorem shows that no other bin can exceed the largest of these.
+///
+/// HRV reads only the few dozen bins below 0.4 Hz and the maximum, and its FFT sizes have large
+/// prime factors, so a direct DFT of each segment at those bins costs a fraction of the FFTs.
+/// `None` (and `power` of no use) where the other bins could hold the maximum, or where the direct
+/// form does not apply (odd `nfft`, `x` shorter than a segment, bins above `nfft / 16`: its rounding
+/// grows with the frequency, to 2e-14 of the maximum there and 1e-13 towards `nfft / 4`, and the
+/// FFTs cost less anyway): [`welch_power`] answers those.
+pub fn welch_low_power(
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    bins: usize,
+    power: &mut Vec<f64>,
+) -> Option<f64> {
+    low_power(x, fs, nperseg, nfft, bins, power, avx2_fma())
+}
+
+/// [`welch_low_power`], with the AVX2 and FMA recurrence where `avx2` (the CPU must have both).
+fn low_power(
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    nfft: usize,
+    bins: usize,
+    power: &mut Vec<f64>,
+    avx2: bool,
+) -> Option<f64> {
+    power.clear();
+    if nperseg == 0
+        || x.len() < nperseg
+        || nfft < nperseg
+        || !nfft.is_multiple_of(2)
+        || bins == 0
+        || 16 * (bins - 1) > nfft
+    {
+        return None;
+    }
+    let window = WELCH_PLANS.with_borrow_mut(|plans| plans.window(nperseg));
+    let scale = density_scale(fs, &window);
+    let (step, segments) = segments(x.len(), nperseg);
+    power.resize(bins, 0.0);
+    for (pass, out) in power.chunks_mut(MAX_LANES).enumerate() {
+        let pass = LowBins {
+            x,
+            window: &window,
+            step,
+            segments,
+            first: pass * MAX_LANES,
+            nfft,
+            scale,
+        };
+        match out.len().div_ceil(4) {
+            1 | 2 => pass.accumulate::<2>(out, avx2),
+            3 | 4 => pass.accumulate::<4>(out, avx2),
+            _ => pass.accumulate::<7>(out, avx2),
+        }
+    }
+    power.iter_mut().for_each(|p| *p /= segments as f64);
+    // Each segment's one-sided bins (weight 1 at 0 and nfft / 2, 2 elsewhere) cover the full circle
+    // of `|X_k|^2` once, whose sum is `nfft * sum(xw^2)`: the bins not computed hold the total less
+    // the computed ones, and none of them exceeds that.
+    let energy: f64 = (0..segments)
+        .map(|s| sum_squares(&x[s * step..s * step + nperseg], &window))
+        .sum();
+    let total = energy * scale * nfft as f64 / segments as f64;
+    let computed: f64 = power.iter().sum();
+    let max = power.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The margin covers the rounding of both sums (about 1e-13 of the total) many times over.
+    (total - computed + 1e-9 * total < max).then_some(max)
+}
+
+/// Most bins one pass of [`welch_low_power`]'s recurrence carries: seven four-lane vectors of two
+/// states each, which stay in AVX2's sixteen registers with the input (eight spill, and run at half
+/// the speed; fewer take as long, as the recurrence's latency bounds it).
+const MAX_LANES: usize = 28;
+
+/// Whether the CPU has AVX2 and FMA (detection is cached by std).
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `sum((x * w)^2)` over a segment, in eight partial sums (one dependent chain would be
+/// latency-bound).
+fn sum_squares(segment: &[f64], window: &[f64]) -> f64 {
+    let mut partial = [0.0; 8];
+    let (x, w) = (segment.chunks_exact(8), window.chunks_exact(8));
+    let tail: f64 = x
+        .remainder()
+        .iter()
+        .zip(w.remainder())
+        .map(|(v, w)| (v * w) * (v * w))
+        .sum();
+    for (x, w) in x.zip(w) {
+        for ((p, v), w) in partial.iter_mut().zip(x).zip(w) {
+            *p += (v * w) * (v * w);
+        }
+    }
+    partial.iter().sum::<f64>() + tail
+}
+
+/// Per lane, the last states of Reinsch's recurrence over a segment: `d_{N-1}` and `s_{N-2}`.
+type States<const V: usize> = ([[f64; 4]; V], [[f64; 4]; V]);
+
+/// One pass of [`welch_low_power`]: bins `first..first + out.len()` over every segment.
+///
+/// Each bin runs Reinsch's form of Goertzel's recurrence on the windowed segment `xw`:
+/// `d_n = d_{n-1} + xw_n + lambda s_{n-1}`, `s_n = s_{n-1} + d_n`, `lambda = -4 sin^2(theta / 2)`,
+/// whose rounding grows like `N`, not like `N^2` as Goertzel's does near frequency 0; then, up to a
+/// phase, `X = d_{N-1} - lambda / 2 s_{N-2} + i sin(theta) s_{N-2}`.
+struct LowBins<'a> {
+    x: &'a [f64],
+    window: &'a [f64],
+    step: usize,
+    segments: usize,
+    first: usize,
+    nfft: usize,
+    scale: f64,
+}
+
+impl LowBins<'_> {
+    /// Adds each segment's scaled, one-sided `|X_k|^2` to `out` (at most `4 V` bins; lanes past
+    /// `out` repeat bin 0 and are dropped); with AVX2 and FMA where `avx2`.
+    fn accumulate<const V: usize>(&self, out: &mut [f64], avx2: bool) {
+        let count = out.len();
+        let bin = |j: usize| if j < count { self.first + j } else { 0 };
+        let half_angle = |j: usize| std::f64::consts::PI * bin(j) as f64 / self.nfft as f64;
+        let lambda: [[f64; 4]; V] = std::array::from_fn(|v| {
+            std::array::from_fn(|i| -4.0 * half_angle(4 * v + i).sin().powi(2))
+        });
+        let sine: [f64; MAX_LANES] = std::array::from_fn(|j| (2.0 * half_angle(j)).sin());
+        let nperseg = self.window.len();
+        for s in 0..self.segments {
+            let segment = &self.x[s * self.step..s * self.step + nperseg];
+            let (d, sum) = recurrence::<V>(segment, self.window, &lambda, avx2);
+            for (j, p) in out.iter_mut().enumerate() {
+                let (v, i) = (j / 4, j % 4);
+                let re = d[v][i] - 0.5 * lambda[v][i] * sum[v][i];
+                let im = sine[j] * sum[v][i];
+                let k = self.first + j;
+                let doubled = k != 0 && k != self.nfft / 2;
+                *p += (re * re + im * im) * self.scale * if doubled { 2.0 } else { 1.0 };
+            }
+        }
+    }
+}
+
+/// Reinsch's recurrence of [`LowBins`] over `segment * window` for `4 V` lanes; the AVX2 and FMA
+/// kernel where `avx2`.
+fn recurrence<const V: usize>(
+    segment: &[f64],
+    window: &[f64],
+    lambda: &[[f64; 4]; V],
+    avx2: bool,
+) -> States<V> {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` is only set where the CPU has AVX2 and FMA (`avx2_fma`).
+        return unsafe { avx2::recurrence(segment, window, lambda) };
+    }
+    let _ = avx2;
+    let mut d = [[0.0; 4]; V];
+    let mut s = [[0.0; 4]; V];
+    let n = segment.len();
+    let step = |xw: f64, d: &mut [[f64; 4]; V], s: &mut [[f64; 4]; V], last: bool| {
+        for ((d, s), lambda) in d.iter_mut().zip(s.iter_mut()).zip(lambda) {
+            for i in 0..4 {
+                d[i] = lambda[i] * s[i] + (d[i] + xw);
+                if !last {
+                    s[i] += d[i];
+                }
+            }
+        }
+    };
+    for (v, w) in segment[..n - 1].iter().zip(&window[..n - 1]) {
+        step(v * w, &mut d, &mut s, false);
+    }
+    step(segment[n - 1] * window[n - 1], &mut d, &mut s, true);
+    (d, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! Reinsch's recurrence with AVX2 and FMA intrinsics, four bins per vector.
+
+    use super::States;
+    use std::arch::x86_64::*;
+
+    /// [`super::recurrence`] on a CPU with AVX2 and FMA: `d = fma(lambda, s, d + xw)`, `s += d`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn recurrence<const V: usize>(
+        segment: &[f64],
+        window: &[f64],
+        lambda: &[[f64; 4]; V],
+    ) -> States<V> {
+        // SAFETY: each `lambda[v]` is four readable f64; the load has no alignment requirement.
+        let lambda: [__m256d; V] =
+            std::array::from_fn(|v| unsafe { _mm256_loadu_pd(lambda[v].as_ptr()) });
+        let mut d = [_mm256_setzero_pd(); V];
+        let mut s = [_mm256_setzero_pd(); V];
+        let n = segment.len();
+        for (x, w) in segment[..n - 1].iter().zip(&window[..n - 1]) {
+            let xw = _mm256_set1_pd(x * w);
+            for v in 0..V {
+                d[v] = _mm256_fmadd_pd(lambda[v], s[v], _mm256_add_pd(d[v], xw));
+                s[v] = _mm256_add_pd(s[v], d[v]);
+            }
+        }
+        let xw = _mm256_set1_pd(segment[n - 1] * window[n - 1]);
+        let mut states = ([[0.0; 4]; V], [[0.0; 4]; V]);
+        for v in 0..V {
+            let last = _mm256_fmadd_pd(lambda[v], s[v], _mm256_add_pd(d[v], xw));
+            // SAFETY: each destination is four writable f64; the store has no alignment requirement.
+            unsafe {
+                _mm256_storeu_pd(states.0[v].as_mut_ptr(), last);
+                _mm256_storeu_pd(states.1[v].as_mut_ptr(), s[v]);
+            }
+        }
+        states
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,5 +968,94 @@ mod tests {
                 assert_close_spectra(&real, &complex, 1e-13, &what);
             }
         }
+    }
+
+    /// Random values, and a smooth RR-like series (slow trend, 0.1 and 0.25 Hz waves at 100 Hz,
+    /// a little noise).
+    fn test_series(rng: &mut ChaCha8Rng, len: usize) -> [Vec<f64>; 2] {
+        let random = (0..len).map(|_| rng.random_range(-10.0..10.0)).collect();
+        let phase = rng.random_range(0.0..6.0);
+        let smooth = (0..len)
+            .map(|i| {
+                let t = i as f64 / 100.0;
+                let tau = 2.0 * std::f64::consts::PI;
+                30.0 * (tau * 0.1 * t + phase).sin()
+                    + 20.0 * (tau * 0.25 * t).sin()
+                    + 8.0 * (0.02 * t).cos()
+                    + rng.random_range(-0.5..0.5)
+            })
+            .collect();
+        [random, smooth]
+    }
+
+    #[test]
+    fn low_bins_equal_fft_welch() {
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        let kernels = [false, avx2_fma()];
+        for nperseg in [2874usize, 2917, 2919, 2950, 1001, 1000, 64, 3, 2] {
+            let nfft = 2 * nperseg;
+            for len in [nperseg, 2 * nperseg + 1, 3 * nperseg - 1] {
+                for (kind, x) in test_series(&mut rng, len).iter().enumerate() {
+                    let mut full = Vec::new();
+                    welch_power(x, 100.0, nperseg, nfft, &mut full);
+                    let peak = full.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let argmax = full.iter().position(|&p| p == peak).expect("a peak");
+                    for bins in [1, 9, 24, 28, 29, 60, nfft / 16 + 1] {
+                        if bins > nfft / 16 + 1 {
+                            continue;
+                        }
+                        for avx2 in kernels {
+                            let mut low = Vec::new();
+                            let max = low_power(x, 100.0, nperseg, nfft, bins, &mut low, avx2);
+                            let what = format!(
+                                "nperseg {nperseg}, len {len}, series {kind}, bins {bins}, avx2 {avx2}"
+                            );
+                            assert_eq!(low.len(), bins, "{what}");
+                            for (k, (a, b)) in low.iter().zip(&full).enumerate() {
+                                let error = (a - b).abs() / peak;
+                                assert!(error <= 1e-13, "{what}, bin {k}: {a} vs {b}");
+                            }
+                            if let Some(max) = max {
+                                assert!(argmax < bins, "{what}: max at bin {argmax}");
+                                assert!(
+                                    (max - peak).abs() <= 1e-13 * peak,
+                                    "{what}: {max} vs {peak}"
+                                );
+                            }
+                            // Smooth series hold most of their power far below 0.4 Hz.
+                            if kind == 1 && nperseg >= 1000 && bins >= 24 {
+                                assert!(max.is_some(), "{what}: no max");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn low_bins_decline_what_they_cannot_answer() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let [random, _] = test_series(&mut rng, 3000);
+        let mut power = vec![1.0];
+        let mut low = |x: &[f64], nfft: usize, bins: usize| {
+            welch_low_power(x, 100.0, 1000, nfft, bins, &mut power)
+        };
+        // Outside the direct form: odd nfft, no bins, bins above nfft / 16, a short series.
+        assert_eq!(low(&random, 2001, 24), None);
+        assert_eq!(low(&random, 2000, 0), None);
+        assert_eq!(low(&random, 2000, 127), None);
+        assert_eq!(low(&random[..999], 2000, 24), None);
+        // White noise spreads its power over all bins: the first few cannot bound the rest.
+        assert_eq!(low(&random, 2000, 24), None);
+        assert_eq!(low(&[0.0; 3000], 2000, 24), None);
+        let mut with_nan = random.clone();
+        with_nan[1500] = f64::NAN;
+        assert_eq!(low(&with_nan, 2000, 126), None);
+        // A 0.5 Hz sine (bin 10) holds all its power in the first bins.
+        let sine: Vec<f64> = (0..3000)
+            .map(|i| (i as f64 * 0.005 * std::f64::consts::TAU).sin())
+            .collect();
+        assert!(low(&sine, 2000, 24).is_some());
     }
 }

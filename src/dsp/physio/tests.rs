@@ -273,6 +273,77 @@ fn hrv_frequency_equals_its_spelled_out_reference() {
     }
 }
 
+/// Beat indices at `fs` over `seconds`: about 70 bpm, modulated by breathing (0.25 Hz) and Mayer
+/// waves (0.1 Hz), with a slow drift and beat-to-beat jitter of `jitter_ms`.
+fn modulated_beats(fs: f64, seconds: f64, jitter_ms: f64, seed: u64) -> Vec<usize> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let tau = std::f64::consts::TAU;
+    let (mut t, mut peaks) = (rng.random_range(0.2..1.0), Vec::new());
+    while t < seconds {
+        peaks.push((t * fs).round() as usize);
+        let rr_ms = 860.0
+            + 40.0 * (tau * 0.25 * t).sin()
+            + 30.0 * (tau * 0.1 * t + 1.0).sin()
+            + 20.0 * (tau * t / 200.0).sin()
+            + rng.random_range(-jitter_ms..=jitter_ms);
+        t += rr_ms / 1000.0;
+    }
+    peaks
+}
+
+#[test]
+fn hrv_frequency_from_low_bins_equals_full_spectrum() {
+    let mut cases: Vec<(Vec<usize>, f64)> = fixture()["ecg"]
+        .as_array()
+        .expect("ecg cases")
+        .iter()
+        .map(|case| (indices(&case["peaks"]), case["fs"].as_f64().expect("fs")))
+        .collect();
+    for (seed, fs) in [(1, 700.0), (2, 250.0), (3, 1000.0), (4, 128.0)] {
+        for seconds in [20.0, 45.0, 55.0, 59.0, 60.0, 120.0] {
+            for jitter_ms in [0.0, 10.0, 30.0] {
+                cases.push((modulated_beats(fs, seconds, jitter_ms, seed), fs));
+            }
+        }
+    }
+    let mut worst: f64 = 0.0;
+    for (peaks, fs) in &cases {
+        let (short, full, took_short) = hrv::hrv_frequency_both_ways(peaks, *fs);
+        assert!(
+            took_short,
+            "{} beats at {fs} Hz: full spectrum",
+            peaks.len()
+        );
+        for (a, b) in [
+            (short.lf, full.lf),
+            (short.hf, full.hf),
+            (short.lf_hf, full.lf_hf),
+        ] {
+            worst = worst.max((a - b).abs() / b.abs());
+        }
+    }
+    assert!(worst <= 1e-13, "worst relative difference {worst:e}");
+}
+
+#[test]
+fn hrv_frequency_of_white_rr_takes_the_full_spectrum() {
+    // Independent RR intervals spread their power up to the beat rate and beyond: the bins below
+    // 0.4 Hz cannot bound the maximum, so the full spectrum decides it (the same values).
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(29);
+    let mut peaks = vec![100];
+    while peaks.len() < 80 {
+        let last = peaks[peaks.len() - 1];
+        peaks.push(last + rng.random_range(280..840));
+    }
+    let (short, full, took_short) = hrv::hrv_frequency_both_ways(&peaks, 700.0);
+    assert!(!took_short);
+    assert!(short.lf.is_finite() && short.hf.is_finite());
+    assert_eq!(short, full);
+    assert_eq!(hrv::hrv_frequency(&peaks, 700.0), full);
+}
+
 /// Trapezoidal integral of `power` over the frequencies in `[low, high)`, as `numpy.trapezoid`.
 fn band_integral(frequencies: &[f64], power: &[f64], low: f64, high: f64) -> f64 {
     let points: Vec<(f64, f64)> = frequencies
