@@ -9,6 +9,8 @@
 //! the whole buffer (section-major), which measured faster than cascading each block.
 
 use super::sosfilt::steady_state;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Samples per block: 8 outputs are two AVX2 vectors, and the state chain per block is short
 /// enough that the kernel is bound by multiply-add throughput, not latency.
@@ -117,7 +119,34 @@ fn mul2(m: &M2, n: &M2) -> M2 {
     std::array::from_fn(|i| std::array::from_fn(|j| m[i][0].mul(n[0][j]).add(m[i][1].mul(n[1][j]))))
 }
 
+/// Sections whose blocks were built most recently on this thread; a stream's filters are applied
+/// window after window, so their blocks are built once.
+type BlockCache = Vec<([f64; 6], bool, Option<Rc<Block>>)>;
+
+/// Distinct sections [`Block::cached`] keeps per thread before starting over.
+const CACHED_BLOCKS: usize = 32;
+
+thread_local! {
+    static BLOCKS: RefCell<BlockCache> = const { RefCell::new(Vec::new()) };
+}
+
 impl Block {
+    /// [`Block::new`], reused while the section is among the last [`CACHED_BLOCKS`] built on this
+    /// thread.
+    fn cached(row: &[f64; 6], rev: bool) -> Option<Rc<Self>> {
+        BLOCKS.with_borrow_mut(|blocks| {
+            if let Some((_, _, block)) = blocks.iter().find(|(r, v, _)| r == row && *v == rev) {
+                return block.clone();
+            }
+            if blocks.len() >= CACHED_BLOCKS {
+                blocks.clear();
+            }
+            let block = Block::new(row, rev).map(Rc::new);
+            blocks.push((*row, rev, block.clone()));
+            block
+        })
+    }
+
     /// Block coefficients of `row` for a forward (`rev == false`) or backward pass, or `None`
     /// when the block form would be less accurate than the recurrence (poles within
     /// [`MIN_POLE_MARGIN`] of the unit circle or outside it, fast-growing state).
@@ -221,7 +250,7 @@ pub(crate) fn pass_from_states(
     let nb = n / L * L;
     for (row, state) in sos.iter().zip(states.iter_mut()) {
         let block = if avx2_fma() {
-            Block::new(row, rev)
+            Block::cached(row, rev)
         } else {
             None
         };

@@ -180,25 +180,30 @@ impl Decay {
     #[inline(always)]
     fn add_any<const FUSED: bool>(&self, target: Target<'_>, state: &[f64]) {
         match state.len() {
-            2 => self.add_fixed::<2, FUSED>(target, state),
-            4 => self.add_fixed::<4, FUSED>(target, state),
-            6 => self.add_fixed::<6, FUSED>(target, state),
-            8 => self.add_fixed::<8, FUSED>(target, state),
-            10 => self.add_fixed::<10, FUSED>(target, state),
-            12 => self.add_fixed::<12, FUSED>(target, state),
-            14 => self.add_fixed::<14, FUSED>(target, state),
-            _ => self.add_fixed::<16, FUSED>(target, state),
+            2 => self.add_fixed::<2, 4, FUSED>(target, state),
+            4 => self.add_fixed::<4, 4, FUSED>(target, state),
+            6 => self.add_fixed::<6, 8, FUSED>(target, state),
+            8 => self.add_fixed::<8, 8, FUSED>(target, state),
+            10 => self.add_fixed::<10, 12, FUSED>(target, state),
+            12 => self.add_fixed::<12, 12, FUSED>(target, state),
+            14 => self.add_fixed::<14, 16, FUSED>(target, state),
+            _ => self.add_fixed::<16, 16, FUSED>(target, state),
         }
     }
 
     /// [`Decay::add`] for `N` states (fewer are padded with zero states), with fixed-size arrays
-    /// the compiler keeps in registers and vectorises.
+    /// the compiler keeps in registers and vectorises; the state update works on `P >= N` lanes
+    /// (a multiple of the vector width, the extra ones staying zero).
     #[inline(always)]
-    fn add_fixed<const N: usize, const FUSED: bool>(&self, mut target: Target<'_>, state: &[f64]) {
+    fn add_fixed<const N: usize, const P: usize, const FUSED: bool>(
+        &self,
+        mut target: Target<'_>,
+        state: &[f64],
+    ) {
         let madd = |a: f64, b: f64, c: f64| if FUSED { a.mul_add(b, c) } else { a * b + c };
         let outputs: [[f64; BLOCK]; N] =
             std::array::from_fn(|j| self.outputs.get(j).copied().unwrap_or([0.0; BLOCK]));
-        let advance: [[f64; N]; N] = std::array::from_fn(|j| {
+        let advance: [[f64; P]; N] = std::array::from_fn(|j| {
             std::array::from_fn(|i| {
                 self.advance
                     .get(j)
@@ -222,8 +227,8 @@ impl Decay {
                 }
             }
             // Two partial sums halve the dependent chain of the state update.
-            let mut even = [0.0; N];
-            let mut odd = [0.0; N];
+            let mut even = [0.0; P];
+            let mut odd = [0.0; P];
             for (j, (column, &sj)) in advance.iter().zip(&s).enumerate() {
                 let target = if j % 2 == 0 { &mut even } else { &mut odd };
                 for (x, c) in target.iter_mut().zip(column) {

@@ -120,15 +120,16 @@ mod x86 {
                     let entering = _mm256_loadu_pd(src.add(at + size - 1));
                     let leaving = _mm256_loadu_pd(src.add(at - 1));
                     let step = _mm256_sub_pd(entering, leaving);
-                    // In-register prefix sum: (a, b, c, d) -> (a, a+b, a+b+c, a+b+c+d).
-                    let shifted =
-                        _mm256_blend_pd::<0b0001>(_mm256_permute4x64_pd::<0x90>(step), zero);
-                    let step = _mm256_add_pd(step, shifted);
-                    let shifted =
-                        _mm256_blend_pd::<0b0011>(_mm256_permute4x64_pd::<0x40>(step), zero);
-                    let sums = _mm256_add_pd(*carry, _mm256_add_pd(step, shifted));
+                    // In-register prefix sum: (a, b, c, d) -> (a, a+b, c, c+d) within each
+                    // half, then the low half's total added to the high half.
+                    let step = _mm256_add_pd(step, _mm256_shuffle_pd::<0b0000>(zero, step));
+                    let low_total = _mm256_permute2f128_pd::<0x08>(step, step);
+                    let step =
+                        _mm256_add_pd(step, _mm256_shuffle_pd::<0b1111>(low_total, low_total));
+                    let sums = _mm256_add_pd(*carry, step);
                     _mm256_storeu_pd(dst.add(at), _mm256_mul_pd(sums, scale4));
-                    *carry = _mm256_permute4x64_pd::<0xFF>(sums);
+                    let high = _mm256_permute2f128_pd::<0x11>(sums, sums);
+                    *carry = _mm256_shuffle_pd::<0b1111>(high, high);
                 }
             }
         }
