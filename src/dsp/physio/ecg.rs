@@ -1,8 +1,9 @@
 //! ECG cleaning and R-peak detection, as NeuroKit2's default `ecg_clean` / `ecg_peaks` (`neurokit`).
 
-use super::peaks::{wave_edges_scaled, WaveDetector};
+use super::peaks::{wave_edges_of_bits, WaveDetector};
 use super::smooth::{
-    moving_average_filtfilt_padded, moving_average_margin, sliding_means, sliding_means_into,
+    moving_average_filtfilt_padded, moving_average_margin, sliding_means_exceeded,
+    sliding_means_into,
 };
 use crate::dsp::filter::{butter, sosfiltfilt_into, BandType, FilterError, SlidingFiltfilt};
 
@@ -17,6 +18,8 @@ pub struct EcgScratch {
     padded: Vec<f64>,
     smooth: Vec<f64>,
     means: Vec<f64>,
+    /// Where the smoothed gradient exceeds its threshold, a bit per sample.
+    above: Vec<u64>,
 }
 
 /// Cleans one ECG segment: 0.5 Hz Butterworth highpass (order 5, zero phase) then the 50 Hz
@@ -102,7 +105,7 @@ fn peaks_of_clean(clean: &[f64], fs: f64, scratch: &mut EcgScratch) -> Vec<usize
     let EcgScratch {
         padded,
         smooth: smoothgrad,
-        means,
+        above,
         ..
     } = scratch;
     let n = clean.len();
@@ -133,8 +136,16 @@ fn peaks_of_clean(clean: &[f64], fs: f64, scratch: &mut EcgScratch) -> Vec<usize
     let (first, last) = (smoothgrad[half_avg], smoothgrad[half_avg + n - 1]);
     smoothgrad[..half_avg].fill(first);
     smoothgrad[half_avg + n..].fill(last);
-    sliding_means(smoothgrad, avg_size, 1.0 / avg_size as f64, means);
-    let (begins, ends) = wave_edges_scaled(&smoothgrad[half_avg..half_avg + n], means, 1.5);
+    // QRS complexes: where the smoothed gradient exceeds 1.5 times its moving average.
+    sliding_means_exceeded(
+        smoothgrad,
+        avg_size,
+        1.0 / avg_size as f64,
+        &smoothgrad[half_avg..half_avg + n],
+        1.5,
+        above,
+    );
+    let (begins, ends) = wave_edges_of_bits(above, n);
     if begins.is_empty() {
         return Vec::new();
     }

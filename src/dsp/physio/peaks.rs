@@ -131,17 +131,30 @@ pub fn wave_edges_scaled(
         // SAFETY: the CPU supports AVX2, the only feature `wave_edges_avx2` is compiled for.
         return unsafe { wave_edges_avx2(feature, threshold, factor) };
     }
-    wave_edges_with(feature, threshold, factor, above_mask)
+    let n = feature.len().min(threshold.len());
+    wave_edges_of_masks(n, |start| {
+        let end = (start + 64).min(n);
+        above_mask(&feature[start..end], &threshold[start..end], factor)
+    })
 }
 
 /// [`wave_edges_scaled`] with AVX2 comparisons, chosen at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn wave_edges_avx2(feature: &[f64], threshold: &[f64], factor: f64) -> (Vec<usize>, Vec<usize>) {
+    let n = feature.len().min(threshold.len());
     // The closure inherits this function's target features, so the AVX2 call inlines.
-    wave_edges_with(feature, threshold, factor, |f, t, k| {
-        x86::above_mask(f, t, k)
+    wave_edges_of_masks(n, |start| {
+        let end = (start + 64).min(n);
+        x86::above_mask(&feature[start..end], &threshold[start..end], factor)
     })
+}
+
+/// [`wave_edges`] of a feature already compared with its threshold: bit `i % 64` of `bits[i / 64]`
+/// set where sample `i` (of `n`) is above (as `smooth::sliding_means_exceeded` writes them).
+pub fn wave_edges_of_bits(bits: &[u64], n: usize) -> (Vec<usize>, Vec<usize>) {
+    assert!(bits.len() >= n.div_ceil(64), "a bit per sample");
+    wave_edges_of_masks(n, |start| bits[start / 64])
 }
 
 /// Bit `k` set when `feature[k] > factor * threshold[k]` (at most 64 values of each).
@@ -155,20 +168,11 @@ fn above_mask(feature: &[f64], threshold: &[f64], factor: f64) -> u64 {
         })
 }
 
-/// The body of [`wave_edges_scaled`], with `mask` comparing up to 64 samples.
+/// The body of the wave-edge finders: `mask_at(start)` gives the above-threshold bits of samples
+/// `start..start + 64` (of `n`; none set past `n`), for `start` a multiple of 64.
 #[inline(always)]
-fn wave_edges_with(
-    feature: &[f64],
-    threshold: &[f64],
-    factor: f64,
-    mask: impl Fn(&[f64], &[f64], f64) -> u64,
-) -> (Vec<usize>, Vec<usize>) {
+fn wave_edges_of_masks(n: usize, mask_at: impl Fn(usize) -> u64) -> (Vec<usize>, Vec<usize>) {
     const BITS: usize = 64;
-    let n = feature.len().min(threshold.len());
-    let mask_at = |start: usize| -> u64 {
-        let end = (start + BITS).min(n);
-        mask(&feature[start..end], &threshold[start..end], factor)
-    };
     let mut begins = Vec::new();
     let mut ends = Vec::new();
     let chunks = n.div_ceil(BITS);
@@ -291,8 +295,18 @@ mod tests {
             let feature: Vec<f64> = (0..n).map(|i| ((i * 7919) % 13) as f64).collect();
             let threshold = vec![4.0; n];
             for factor in [1.0, 1.5, 3.5] {
-                let portable = wave_edges_with(&feature, &threshold, factor, above_mask);
+                let portable = wave_edges_of_masks(n, |start| {
+                    let end = (start + 64).min(n);
+                    above_mask(&feature[start..end], &threshold[start..end], factor)
+                });
                 assert_eq!(portable, naive_edges(&feature, &threshold, factor));
+                let bits: Vec<u64> = (0..n.div_ceil(64))
+                    .map(|w| {
+                        let end = (64 * w + 64).min(n);
+                        above_mask(&feature[64 * w..end], &threshold[64 * w..end], factor)
+                    })
+                    .collect();
+                assert_eq!(wave_edges_of_bits(&bits, n), portable);
                 assert_eq!(
                     wave_edges_scaled(&feature, &threshold, factor),
                     naive_edges(&feature, &threshold, factor),

@@ -81,33 +81,70 @@ fn running_means_from(input: &[f64], size: usize, scale: f64, out: &mut [f64], f
     }
 }
 
+/// Bit `i % 64` of `bits[i / 64]` set where `feature[i] > factor * mean_i`, `mean_i` being
+/// output `i` of [`sliding_means`] of `input` (`feature` holds one value per output): the
+/// threshold crossings of a feature over its moving average, without storing the average.
+pub fn sliding_means_exceeded(
+    input: &[f64],
+    size: usize,
+    scale: f64,
+    feature: &[f64],
+    factor: f64,
+    bits: &mut Vec<u64>,
+) {
+    bits.clear();
+    if size == 0 || input.len() < size {
+        return;
+    }
+    let count = input.len() - size + 1;
+    assert_eq!(feature.len(), count, "one feature value per window");
+    bits.resize(count.div_ceil(64), 0);
+    #[cfg(target_arch = "x86_64")]
+    if count >= 4 * LANES * 4 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature `x86::means_exceeded` is compiled for;
+        // the lengths were checked above.
+        unsafe { x86::means_exceeded(input, size, scale, feature, factor, bits) };
+        return;
+    }
+    let mut means = vec![0.0; count];
+    sliding_means_portable(input, size, scale, &mut means);
+    for (i, (f, m)) in feature.iter().zip(&means).enumerate() {
+        bits[i / 64] |= u64::from(*f > factor * *m) << (i % 64);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{running_means_from, LANES};
+    use super::LANES;
     use std::arch::x86_64::*;
 
-    /// [`super::sliding_means_into`] with AVX2: each lane (a quarter of the output) advances four
-    /// outputs per step, adding the prefix sums of four window differences to its running sum.
+    /// The running window sums of `input` (`count = input.len() - size + 1` of them) handed to
+    /// `scalar(i, sum)` one at a time or `vector(at, sums)` four at a time (`at` a multiple of
+    /// four): each lane (a quarter of the outputs) advances four outputs per step, adding the
+    /// prefix sums of four window differences to its running sum.
     ///
     /// # Safety
-    /// The CPU must support AVX2; `input.len() + 1 == out.len() + size`, `size > 0` and
-    /// `out.len() >= 64`.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn sliding_means(input: &[f64], size: usize, scale: f64, out: &mut [f64]) {
-        let count = out.len();
+    /// The CPU must support AVX2; `size > 0` and `count >= 64`.
+    #[inline(always)]
+    unsafe fn running_sums(
+        input: &[f64],
+        size: usize,
+        mut scalar: impl FnMut(usize, f64),
+        mut vector: impl FnMut(usize, __m256d),
+    ) {
+        let count = input.len() + 1 - size;
         // Lanes of a multiple of four outputs: one scalar start, three scalar steps, then vectors.
         let part = count / (4 * LANES) * 4;
-        let (src, dst) = (input.as_ptr(), out.as_mut_ptr());
+        let src = input.as_ptr();
         let zero = _mm256_setzero_pd();
-        let scale4 = _mm256_set1_pd(scale);
         let mut carry = [zero; LANES];
         for (l, carry) in carry.iter_mut().enumerate() {
             let start = l * part;
             let mut sum = input[start..start + size].iter().sum::<f64>();
-            out[start] = sum * scale;
+            scalar(start, sum);
             for j in start + 1..start + 4 {
                 sum += input[j + size - 1] - input[j - 1];
-                out[j] = sum * scale;
+                scalar(j, sum);
             }
             *carry = _mm256_set1_pd(sum);
         }
@@ -115,25 +152,93 @@ mod x86 {
             for (l, carry) in carry.iter_mut().enumerate() {
                 let at = l * part + block;
                 // SAFETY: `at >= 4`, and `at + 3 + size - 1 < l * part + part + size - 1 <=
-                // input.len()`; the store writes `out[at..at + 4]` with `at + 4 <= count`.
-                unsafe {
-                    let entering = _mm256_loadu_pd(src.add(at + size - 1));
-                    let leaving = _mm256_loadu_pd(src.add(at - 1));
-                    let step = _mm256_sub_pd(entering, leaving);
-                    // In-register prefix sum: (a, b, c, d) -> (a, a+b, c, c+d) within each
-                    // half, then the low half's total added to the high half.
-                    let step = _mm256_add_pd(step, _mm256_shuffle_pd::<0b0000>(zero, step));
-                    let low_total = _mm256_permute2f128_pd::<0x08>(step, step);
-                    let step =
-                        _mm256_add_pd(step, _mm256_shuffle_pd::<0b1111>(low_total, low_total));
-                    let sums = _mm256_add_pd(*carry, step);
-                    _mm256_storeu_pd(dst.add(at), _mm256_mul_pd(sums, scale4));
-                    let high = _mm256_permute2f128_pd::<0x11>(sums, sums);
-                    *carry = _mm256_shuffle_pd::<0b1111>(high, high);
-                }
+                // input.len()`.
+                let (entering, leaving) = unsafe {
+                    (
+                        _mm256_loadu_pd(src.add(at + size - 1)),
+                        _mm256_loadu_pd(src.add(at - 1)),
+                    )
+                };
+                let step = _mm256_sub_pd(entering, leaving);
+                // In-register prefix sum: (a, b, c, d) -> (a, a+b, c, c+d) within each half,
+                // then the low half's total added to the high half.
+                let step = _mm256_add_pd(step, _mm256_shuffle_pd::<0b0000>(zero, step));
+                let low_total = _mm256_permute2f128_pd::<0x08>(step, step);
+                let step = _mm256_add_pd(step, _mm256_shuffle_pd::<0b1111>(low_total, low_total));
+                let sums = _mm256_add_pd(*carry, step);
+                vector(at, sums);
+                let high = _mm256_permute2f128_pd::<0x11>(sums, sums);
+                *carry = _mm256_shuffle_pd::<0b1111>(high, high);
             }
         }
-        running_means_from(input, size, scale, out, LANES * part);
+        // The few outputs the lanes leave over: one running sum from a direct sum.
+        let from = LANES * part;
+        if from < count {
+            let mut sum = input[from..from + size].iter().sum::<f64>();
+            scalar(from, sum);
+            for i in from + 1..count {
+                sum += input[i + size - 1] - input[i - 1];
+                scalar(i, sum);
+            }
+        }
+    }
+
+    /// [`super::sliding_means_into`] with AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `input.len() + 1 == out.len() + size`, `size > 0` and
+    /// `out.len() >= 64`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sliding_means(input: &[f64], size: usize, scale: f64, out: &mut [f64]) {
+        let dst = out.as_mut_ptr();
+        let scale4 = _mm256_set1_pd(scale);
+        // SAFETY: every index handed out is below `out.len()` (the sums' count), and a vector
+        // index `at` has `at + 4 <= out.len()`.
+        unsafe {
+            running_sums(
+                input,
+                size,
+                |i, sum| *dst.add(i) = sum * scale,
+                |at, sums| _mm256_storeu_pd(dst.add(at), _mm256_mul_pd(sums, scale4)),
+            )
+        };
+    }
+
+    /// [`super::sliding_means_exceeded`] with AVX2 (the same means and products as
+    /// [`sliding_means`] then `feature > factor * mean`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `feature.len() == input.len() + 1 - size >= 64`, `size > 0`,
+    /// and `bits` holds `feature.len().div_ceil(64)` zeroed words.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn means_exceeded(
+        input: &[f64],
+        size: usize,
+        scale: f64,
+        feature: &[f64],
+        factor: f64,
+        bits: &mut [u64],
+    ) {
+        let (words, values) = (bits.as_mut_ptr(), feature.as_ptr());
+        let (scale4, factor4) = (_mm256_set1_pd(scale), _mm256_set1_pd(factor));
+        // SAFETY: indices are below `feature.len()`; a vector index `at` is a multiple of four
+        // with `at + 4 <= feature.len()`, so its four bits lie in one word.
+        unsafe {
+            running_sums(
+                input,
+                size,
+                |i, sum| {
+                    *words.add(i / 64) |=
+                        u64::from(*values.add(i) > factor * (sum * scale)) << (i % 64)
+                },
+                |at, sums| {
+                    let threshold = _mm256_mul_pd(factor4, _mm256_mul_pd(sums, scale4));
+                    let above =
+                        _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_loadu_pd(values.add(at)), threshold);
+                    *words.add(at / 64) |= (_mm256_movemask_pd(above) as u64) << (at % 64);
+                },
+            )
+        };
     }
 }
 
@@ -312,6 +417,25 @@ mod tests {
                         (a - b).abs() < tolerance,
                         "n {n} size {size} at {i}: {a} vs {b}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exceeded_bits_are_the_means_compared_with_the_feature() {
+        for n in [1, 5, 63, 64, 65, 200, 1001, 4099] {
+            for size in [1, 3, 70, 525] {
+                let x = signal(n + size - 1);
+                let feature: Vec<f64> = signal(n + 3)[3..].iter().map(|v| v * 1.1 - 0.4).collect();
+                let mut means = Vec::new();
+                sliding_means(&x, size, 1.0 / size as f64, &mut means);
+                let mut bits = Vec::new();
+                sliding_means_exceeded(&x, size, 1.0 / size as f64, &feature, 1.5, &mut bits);
+                assert_eq!(bits.len(), n.div_ceil(64), "n {n} size {size}");
+                for (i, (f, m)) in feature.iter().zip(&means).enumerate() {
+                    let bit = bits[i / 64] >> (i % 64) & 1 == 1;
+                    assert_eq!(bit, *f > 1.5 * m, "n {n} size {size} at {i}");
                 }
             }
         }
