@@ -71,6 +71,9 @@ pub struct Window<'a> {
     pub first_sample: u64,
 }
 
+/// Most sample rows a plan reserves up front (longer windows grow their buffers as they fill).
+const MAX_RESERVED_ROWS: usize = 1 << 20;
+
 /// Buffered samples of one subject's input and the clock of its next window.
 pub struct WindowPlan {
     spec: WindowSpec,
@@ -89,12 +92,19 @@ pub struct WindowPlan {
 impl WindowPlan {
     /// A plan for an input of `width` channels at `rate_hz` (`None` when irregular).
     pub fn new(spec: WindowSpec, width: usize, rate_hz: Option<f64>) -> Self {
+        let width = width.max(1);
+        // Room for the samples kept between compactions (up to three windows' worth, see
+        // `compact`), so a regular stream never regrows the buffers.
+        let rows = rate_hz.map_or(0, |hz| {
+            let per_window = (spec.length as f64 / 1e9 * hz).ceil();
+            (3.0 * per_window + 16.0).min(MAX_RESERVED_ROWS as f64) as usize
+        });
         WindowPlan {
             spec,
-            width: width.max(1),
+            width,
             rate_hz,
-            times: Vec::new(),
-            values: Vec::new(),
+            times: Vec::with_capacity(rows),
+            values: Vec::with_capacity(rows * width),
             start: 0,
             dropped: 0,
             next_end: None,
@@ -189,9 +199,10 @@ impl WindowPlan {
         self.compact();
     }
 
-    /// Drops the samples no window needs any more, once they outnumber the live ones.
+    /// Drops the samples no window needs any more, once they outnumber the live ones two to one
+    /// (each live sample is then moved about half a time on average).
     fn compact(&mut self) {
-        if self.start > 4096 && self.start * 2 > self.times.len() {
+        if self.start > 4096 && self.start > 2 * (self.times.len() - self.start) {
             self.times.drain(..self.start);
             self.values.drain(..self.start * self.width);
             self.dropped += self.start as u64;
