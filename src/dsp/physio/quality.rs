@@ -211,20 +211,37 @@ mod avx2 {
     }
 
     /// Every value is read once as the left value of its pair (the last one alone): quads of
-    /// pairs in vectors, the rest of each 64-pair mask one at a time.
+    /// pairs in vectors, the rest of each 64-pair mask one at a time. The usual all-finite window
+    /// takes a lighter pass; a window with a non-finite sample is scanned again with the checks.
     #[target_feature(enable = "avx2")]
     fn scan(values: &[f64], masks: &mut Vec<u64>) -> (usize, f64, f64) {
+        if let Some(found) = scan_pass::<true>(values, masks) {
+            return found;
+        }
+        masks.clear();
+        scan_pass::<false>(values, masks).expect("the checked pass always answers")
+    }
+
+    /// One pass of [`scan`]. With `ASSUME_FINITE` it takes plain minima and maxima and only
+    /// detects non-finite samples (`v - v` is NaN exactly for them), answering `None` if any.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn scan_pass<const ASSUME_FINITE: bool>(
+        values: &[f64],
+        masks: &mut Vec<u64>,
+    ) -> Option<(usize, f64, f64)> {
         let infinity = _mm256_set1_pd(f64::INFINITY);
         let neg_infinity = _mm256_set1_pd(f64::NEG_INFINITY);
         let sign = _mm256_set1_pd(-0.0);
         let (mut low, mut high) = (infinity, neg_infinity);
+        let mut check = _mm256_setzero_pd();
         let mut scalar = Scalar {
             nonfinite: 0,
             low: f64::INFINITY,
             high: f64::NEG_INFINITY,
         };
         let Some(&last) = values.last() else {
-            return (0, f64::INFINITY, f64::NEG_INFINITY);
+            return Some((0, f64::INFINITY, f64::NEG_INFINITY));
         };
         let pairs = values.len() - 1;
         for base in (0..pairs).step_by(64) {
@@ -235,6 +252,12 @@ mod avx2 {
                 let v = load(values, at);
                 let equal = _mm256_cmp_pd::<_CMP_EQ_OQ>(v, load(values, at + 1));
                 mask |= (_mm256_movemask_pd(equal) as u64) << (at - base);
+                if ASSUME_FINITE {
+                    check = _mm256_add_pd(check, _mm256_sub_pd(v, v));
+                    low = _mm256_min_pd(low, v);
+                    high = _mm256_max_pd(high, v);
+                    continue;
+                }
                 // |v| < inf is false for NaN and infinities.
                 let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, v), infinity);
                 let finite_bits = _mm256_movemask_pd(finite);
@@ -251,14 +274,17 @@ mod avx2 {
             masks.push(mask);
         }
         scalar.add(last);
-        let mut lanes = [[0.0; 4]; 2];
-        for (out, v) in lanes.iter_mut().zip([low, high]) {
+        let mut lanes = [[0.0; 4]; 3];
+        for (out, v) in lanes.iter_mut().zip([low, high, check]) {
             // SAFETY: `out` is four writable f64; the store has no alignment requirement.
             unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
         }
+        if ASSUME_FINITE && (scalar.nonfinite > 0 || lanes[2].iter().any(|c| c.is_nan())) {
+            return None;
+        }
         let low = lanes[0].iter().fold(scalar.low, |a, &b| a.min(b));
         let high = lanes[1].iter().fold(scalar.high, |a, &b| a.max(b));
-        (scalar.nonfinite, low, high)
+        Some((scalar.nonfinite, low, high))
     }
 }
 
