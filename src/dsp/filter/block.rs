@@ -9,6 +9,7 @@
 //! the whole buffer (section-major), which measured faster than cascading each block.
 
 use super::sosfilt::steady_state;
+use crate::dsp::cpu::avx2_fma;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -54,18 +55,6 @@ impl Kernel {
         } else {
             Kernel::Recurrence
         }
-    }
-}
-
-/// Whether the CPU has AVX2 and FMA (detection is cached by std).
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

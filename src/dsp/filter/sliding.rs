@@ -20,6 +20,7 @@ use super::block::pass_from_states;
 use super::filtfilt::{sosfiltfilt, sosfiltfilt_padlen};
 use super::sosfilt::{filter_sample, sosfilt_zi, steady_state};
 use super::{FilterError, Sos};
+use crate::dsp::cpu::avx2_fma;
 use std::sync::{Arc, Mutex};
 
 /// A zero-input response is negligible once every state is below this (for unit initial states):
@@ -159,8 +160,7 @@ impl Decay {
     /// Adds the zero-input response from `state` to `target` (see [`Target`]).
     fn add(&self, target: Target<'_>, state: &[f64]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if avx2_fma() {
             // SAFETY: the CPU supports the features `add_avx2` is compiled for (checked above).
             unsafe { self.add_avx2(target, state) };
             return;

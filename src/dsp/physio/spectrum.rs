@@ -1,6 +1,7 @@
 //! Interpolation and spectral estimation for HRV: SciPy's quadratic interpolating spline and
 //! Welch's averaged periodogram, as NeuroKit2's `hrv_frequency` uses them.
 
+use crate::dsp::cpu::avx2_fma;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use std::cell::RefCell;
@@ -579,18 +580,6 @@ fn low_power(
 /// states each, which stay in AVX2's sixteen registers with the input (eight spill, and run at half
 /// the speed; fewer take as long, as the recurrence's latency bounds it).
 const MAX_LANES: usize = 28;
-
-/// Whether the CPU has AVX2 and FMA (detection is cached by std).
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// `sum((x * w)^2)` over a segment, in eight partial sums (one dependent chain would be
 /// latency-bound).
