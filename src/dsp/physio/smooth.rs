@@ -64,19 +64,20 @@ fn sliding_means_portable(input: &[f64], size: usize, scale: f64, out: &mut [f64
             outs[l][part - 1] = sums[l] * scale;
         }
     }
-    running_means_from(input, size, scale, out, LANES * part);
+    running_sums_from(input, size, LANES * part, |i, sum| out[i] = sum * scale);
 }
 
-/// Writes `out[from..]` with one running sum started from a direct sum (the few outputs the
-/// lanes leave over).
-fn running_means_from(input: &[f64], size: usize, scale: f64, out: &mut [f64], from: usize) {
-    let count = out.len();
+/// Hands `emit(i, sum)` the window sums `i` from `from` to the last one (`input.len() - size`),
+/// as one running sum started from a direct sum: the few outputs the lanes leave over.
+#[inline(always)]
+fn running_sums_from(input: &[f64], size: usize, from: usize, mut emit: impl FnMut(usize, f64)) {
+    let count = input.len() + 1 - size;
     if from < count {
         let mut sum = input[from..from + size].iter().sum::<f64>();
-        out[from] = sum * scale;
+        emit(from, sum);
         for i in from + 1..count {
             sum += input[i + size - 1] - input[i - 1];
-            out[i] = sum * scale;
+            emit(i, sum);
         }
     }
 }
@@ -171,16 +172,7 @@ mod x86 {
                 *carry = _mm256_shuffle_pd::<0b1111>(high, high);
             }
         }
-        // The few outputs the lanes leave over: one running sum from a direct sum.
-        let from = LANES * part;
-        if from < count {
-            let mut sum = input[from..from + size].iter().sum::<f64>();
-            scalar(from, sum);
-            for i in from + 1..count {
-                sum += input[i + size - 1] - input[i - 1];
-                scalar(i, sum);
-            }
-        }
+        super::running_sums_from(input, size, LANES * part, scalar);
     }
 
     /// [`super::sliding_means_into`] with AVX2.
