@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod dsp;
 pub mod metrics;
 pub mod model;

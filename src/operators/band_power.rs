@@ -21,8 +21,8 @@ use rustfft::{Fft, FftPlanner};
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, OperatorLogic, PortError};
-use crate::pipeline::document::Node;
-use crate::pipeline::options::Options;
+use crate::config::document::Node;
+use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
 
 /// The five EEG bands of the DMER feature definitions (Hz).

@@ -19,9 +19,9 @@ use super::feature_output::{
 };
 use super::window::{WindowPlan, WindowSpec};
 use super::{OperatorLogic, PortError};
+use crate::config::options::Options;
 use crate::dsp::dmer::{Spectra, EEG_BANDS, EEG_NFFT};
 use crate::dsp::quality::WindowQuality;
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema};
 
 /// Options of an `eeg_de` operator.

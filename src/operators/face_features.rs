@@ -20,8 +20,8 @@ use super::feature_output::{
 };
 use super::window::{WindowPlan, WindowSpec};
 use super::{OperatorLogic, PortError};
+use crate::config::options::Options;
 use crate::dsp::quality::WindowQuality;
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema};
 
 /// Options of a `face_features` operator.

@@ -2,8 +2,8 @@
 //! rate and channel count, and the batch of finished rows.
 
 use super::PortError;
+use crate::config::options::Options;
 use crate::dsp::quality::{WindowQuality, QUALITY_LABELS};
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
 
 /// Reads `quality` (default true): whether to append `coverage`, `nonfinite`, `flat`, `clipped`.

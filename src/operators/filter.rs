@@ -20,11 +20,11 @@
 use toml::Spanned;
 
 use super::{require_regular_numeric, OperatorLogic, PortError};
+use crate::config::document::Node;
+use crate::config::options::Options;
 use crate::dsp::filter::{
     butter, notch, sosfiltfilt, sosfiltfilt_padlen, BandType, Sos, SosFilter, MAX_ORDER,
 };
-use crate::pipeline::document::Node;
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
 /// Filter types a pipeline file may name.

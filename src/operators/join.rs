@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use super::feature_output::Rows;
 use super::{OperatorLogic, PortError, PortSite};
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
 
 /// Policy for a row where some input has no sample.

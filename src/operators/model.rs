@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::{OperatorLogic, PortError, PortSite};
+use crate::config::options::Options;
 use crate::model::manifest::LoadedManifest;
 use crate::model::onnx::{Fallback, ModelSession, Provider, SessionOptions};
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
 
 /// Manifest of the shipped HeLo model, the default of `kind = "helo"`.

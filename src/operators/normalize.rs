@@ -14,7 +14,7 @@
 //! ```
 
 use super::{OperatorLogic, PortError};
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, Values};
 
 /// Options of a `normalize` operator.

@@ -26,10 +26,10 @@ use super::feature_output::{
 };
 use super::window::{WindowPlan, WindowSpec};
 use super::{OperatorLogic, PortError};
+use crate::config::options::Options;
 use crate::dsp::dmer::{peripheral_features, Spectra, SPECTRUM_NAMES, STAT_NAMES};
 use crate::dsp::filter::{butter, BandType, SosFilter};
 use crate::dsp::quality::WindowQuality;
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema, Values};
 
 /// Which DMER peripheral signal the operator computes features of.

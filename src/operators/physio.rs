@@ -25,8 +25,8 @@ use std::borrow::Cow;
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, OperatorLogic, PortError};
+use crate::config::options::Options;
 use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rsp, trend};
-use crate::pipeline::options::Options;
 use crate::stream::{
     nanos_to_secs, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema,
 };

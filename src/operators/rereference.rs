@@ -13,7 +13,7 @@
 use toml::Spanned;
 
 use super::{channel_indices, OperatorLogic, PortError};
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
 /// Options of a `rereference` operator.

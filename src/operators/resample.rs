@@ -14,8 +14,8 @@
 //! ```
 
 use super::{require_regular_numeric, OperatorLogic, PortError};
+use crate::config::options::Options;
 use crate::dsp::filter::{butter, BandType, SosFilter};
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos, Rate, StreamSchema, Values};
 
 /// Options of a `resample` operator.

@@ -19,7 +19,7 @@
 //! assert_eq!(ends, vec![(NANOS_PER_SEC, 4), (3 * NANOS_PER_SEC / 2, 4), (2 * NANOS_PER_SEC, 4)]);
 //! ```
 
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
 
 /// Length and hop of sliding windows, in event-time nanoseconds.

@@ -16,7 +16,7 @@
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{OperatorLogic, PortError};
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
 
 /// Statistics `window_stats` can compute.
@@ -54,7 +54,7 @@ impl WindowStatsConfig {
                 None => options.error_at(
                     "stats",
                     format!("unknown statistic \"{}\"", stat.get_ref()),
-                    crate::pipeline::document::suggest_or_list(stat.get_ref(), &STATS),
+                    crate::config::document::suggest_or_list(stat.get_ref(), &STATS),
                 ),
             }
         }

@@ -52,7 +52,7 @@ pub fn to_dot(pipeline: &Pipeline) -> String {
             "{}\n{} {}",
             sink.name,
             sink.config.kind(),
-            sink.config.path()
+            sink.config.component().destination().unwrap_or_default()
         );
         let _ = writeln!(
             dot,

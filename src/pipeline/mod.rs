@@ -24,11 +24,7 @@
 //! assert_eq!(pipeline.operators[0].name, "bands");
 //! ```
 
-pub mod diagnostic;
-pub mod document;
 pub mod graph;
-pub mod options;
-pub mod source_text;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -36,14 +32,15 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use crate::operators::{OperatorConfig, PortError, PortSite, OPERATOR_KINDS};
+use crate::config::diagnostic::{Diagnostic, Diagnostics};
+use crate::config::document::{suggest_or_list, ComponentTable, Document, Node};
+use crate::config::options::Options;
+use crate::config::source_text::SourceText;
+use crate::config::{PortError, PortSite};
+use crate::operators::{OperatorConfig, OPERATOR_KINDS};
 use crate::sinks::{SinkConfig, SINK_KINDS};
 use crate::sources::{SourceConfig, SOURCE_KINDS};
 use crate::stream::StreamSchema;
-use diagnostic::{Diagnostic, Diagnostics};
-use document::{suggest_or_list, ComponentTable, Document, Node};
-use options::Options;
-use source_text::SourceText;
 
 /// Index of a stream in [`Pipeline::streams`].
 pub type StreamId = u32;
@@ -229,7 +226,7 @@ impl<'s> Checker<'s> {
             };
             let mut outputs = Vec::new();
             let mut names = Vec::new();
-            for schema in config.outputs(component.name()) {
+            for schema in config.component().outputs(component.name()) {
                 let id = pipeline.streams.len() as StreamId;
                 by_name.insert(schema.name.clone(), id);
                 names.push(schema.name.clone());
@@ -350,11 +347,15 @@ impl<'s> Checker<'s> {
                 .iter()
                 .map(|&id| &pipeline.streams[id as usize])
                 .collect();
-            if let Err(error) = config.check_inputs(&schemas) {
+            if let Err(error) = config.component().check_inputs(&schemas) {
                 self.port_error(component, error);
                 continue;
             }
-            let target = config.path().to_string();
+            let target = config
+                .component()
+                .destination()
+                .unwrap_or_default()
+                .to_string();
             let previous = (!target.is_empty())
                 .then(|| outputs_in_use.insert(target.clone(), component.path()))
                 .flatten();
@@ -402,7 +403,7 @@ impl<'s> Checker<'s> {
                 }
                 seen.push(id);
                 if let Some(source) = pipeline.sources.iter().find(|s| s.outputs.contains(&id)) {
-                    if source.config.is_live() && !live.contains(&source.name) {
+                    if source.config.component().is_live() && !live.contains(&source.name) {
                         live.push(source.name.clone());
                     }
                 } else if let Some(op) = pipeline.operators.iter().find(|o| o.output == id) {
@@ -745,9 +746,9 @@ fn input_ids(
 
 fn kinds_help(section: &str) -> String {
     let kinds: &[&str] = match section {
-        "sources" => &SOURCE_KINDS,
+        "sources" => SOURCE_KINDS,
         "operators" => &OPERATOR_KINDS,
-        _ => &SINK_KINDS,
+        _ => SINK_KINDS,
     };
     format!(
         "valid: {}",

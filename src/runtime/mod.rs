@@ -14,6 +14,7 @@ use timely::dataflow::ProbeHandle;
 
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::Pipeline;
+use crate::sinks::SinkContext;
 use crate::sources::queue::source_queue;
 use crate::stream::Nanos;
 use dataflow::Shared;
@@ -79,10 +80,13 @@ pub fn run(
             .iter()
             .map(|&id| pipeline.streams[id as usize].clone())
             .collect();
+        let context = SinkContext {
+            pipeline: &pipeline.name,
+        };
         let writer = sink
             .config
-            .for_pipeline(&pipeline.name)
-            .open(&inputs)
+            .component()
+            .open(&inputs, &context)
             .map_err(|e| format!("sink `{}`: {e}", sink.name))?;
         writers.push(Mutex::new(Some(writer)));
     }
@@ -91,10 +95,15 @@ pub fn run(
     let mut threads = Vec::new();
     for (index, node) in pipeline.sources.iter().enumerate() {
         let source_metrics = metrics.sources[index].clone();
-        let (sender, receiver) = source_queue(node.config.queue(), source_metrics, stop.clone());
+        let (sender, receiver) = source_queue(
+            node.config.component().queue(),
+            source_metrics,
+            stop.clone(),
+        );
         receivers.push(Mutex::new(Some(receiver)));
         let thread = node
             .config
+            .component()
             .spawn(&node.name, node.outputs.clone(), sender)
             .map_err(|e| format!("cannot start source `{}`: {e}", node.name))?;
         threads.push(thread);

@@ -32,7 +32,10 @@ impl StatusReporter {
     /// writes to a terminal on standard output (the two would garble each other).
     pub fn start(mode: StatusMode, pipeline: &Pipeline, metrics: Arc<PipelineMetrics>) -> Self {
         let done = Arc::new(AtomicBool::new(false));
-        let stdout_shared = pipeline.sinks.iter().any(|s| s.config.path() == "-")
+        let stdout_shared = pipeline
+            .sinks
+            .iter()
+            .any(|s| s.config.component().destination() == Some("-"))
             && std::io::stdout().is_terminal();
         let live = mode == StatusMode::Auto && std::io::stderr().is_terminal() && !stdout_shared;
         let plain =

@@ -12,9 +12,12 @@
 
 use std::io::{self, Write};
 
-use super::{format_number, format_time, parse_path, Row, RowValues, SinkWriter};
-use crate::operators::PortError;
-use crate::pipeline::options::Options;
+use super::{
+    format_number, format_time, open_output, parse_path, Row, RowValues, Sink, SinkContext,
+    SinkWriter,
+};
+use crate::config::options::Options;
+use crate::config::PortError;
 use crate::stream::StreamSchema;
 
 /// Options of a `csv` sink.
@@ -24,16 +27,19 @@ pub struct CsvConfig {
     pub path: String,
 }
 
-impl CsvConfig {
-    /// Reads `path`.
-    pub fn parse(options: &mut Options) -> Self {
+impl Sink for CsvConfig {
+    fn parse(options: &mut Options) -> Self {
         CsvConfig {
             path: parse_path(options),
         }
     }
 
+    fn destination(&self) -> Option<&str> {
+        Some(&self.path)
+    }
+
     /// A CSV file holds exactly one stream (one set of columns).
-    pub fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+    fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
         if inputs.len() == 1 {
             Ok(())
         } else {
@@ -41,6 +47,16 @@ impl CsvConfig {
         }
     }
 
+    fn open(
+        &self,
+        inputs: &[StreamSchema],
+        _run: &SinkContext,
+    ) -> Result<Box<dyn SinkWriter>, String> {
+        Ok(Box::new(self.writer(open_output(&self.path)?, &inputs[0])))
+    }
+}
+
+impl CsvConfig {
     /// A writer onto an opened destination for `schema`'s columns.
     pub fn writer<W: Write + Send>(&self, output: W, schema: &StreamSchema) -> CsvWriter<W> {
         let mut header = String::from("timestamp,subject");

@@ -13,8 +13,12 @@
 
 use std::io::{self, Write};
 
-use super::{format_number, format_time, parse_path, Row, RowValues, SinkWriter};
-use crate::pipeline::options::Options;
+use super::{
+    format_number, format_time, open_output, parse_path, Row, RowValues, Sink, SinkContext,
+    SinkWriter,
+};
+use crate::config::options::Options;
+use crate::stream::StreamSchema;
 
 /// Options of a `jsonl` sink.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,14 +29,27 @@ pub struct JsonlConfig {
     pub keyed: bool,
 }
 
-impl JsonlConfig {
-    /// Reads `path` and `layout`.
-    pub fn parse(options: &mut Options) -> Self {
+impl Sink for JsonlConfig {
+    fn parse(options: &mut Options) -> Self {
         let path = parse_path(options);
         let keyed = options.choice("layout", "object", &["object", "array"]) == "object";
         JsonlConfig { path, keyed }
     }
 
+    fn destination(&self) -> Option<&str> {
+        Some(&self.path)
+    }
+
+    fn open(
+        &self,
+        _inputs: &[StreamSchema],
+        _run: &SinkContext,
+    ) -> Result<Box<dyn SinkWriter>, String> {
+        Ok(Box::new(self.writer(open_output(&self.path)?)))
+    }
+}
+
+impl JsonlConfig {
     /// A writer onto an opened destination.
     pub fn writer<W: Write + Send>(&self, output: W) -> JsonlWriter<W> {
         JsonlWriter {

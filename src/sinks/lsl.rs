@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
-use super::{Row, RowValues, SinkWriter};
-use crate::operators::PortError;
-use crate::pipeline::options::Options;
+use super::{Row, RowValues, Sink, SinkContext, SinkWriter};
+use crate::config::options::Options;
+use crate::config::PortError;
 use crate::sources::lsl::metadata::lsl_format;
 use crate::stream::{nanos_to_secs, ChannelFormat, StreamSchema};
 
@@ -75,9 +75,8 @@ pub struct LslSinkConfig {
     pub pipeline: String,
 }
 
-impl LslSinkConfig {
-    /// Reads the sink's options.
-    pub fn parse(options: &mut Options) -> Self {
+impl Sink for LslSinkConfig {
+    fn parse(options: &mut Options) -> Self {
         let layout =
             match options.choice("layout", "per_subject", &["per_subject", "subject_channel"]) {
                 "subject_channel" => Layout::SubjectChannel,
@@ -139,6 +138,33 @@ impl LslSinkConfig {
         }
     }
 
+    /// LSL outlets write to the network, not to a path.
+    fn destination(&self) -> Option<&str> {
+        None
+    }
+
+    /// A subject channel needs the subject list up front (it is written into `desc/subjects`).
+    fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+        if self.layout == Layout::SubjectChannel && self.known_subjects(inputs).is_empty() {
+            return Err(PortError::option(
+                "layout",
+                "`layout = \"subject_channel\"` needs the subject list, but the inputs do not know their subjects before the run",
+                "add subjects = [\"P01\", \"P02\", ...] to this sink, or use layout = \"per_subject\"",
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        inputs: &[StreamSchema],
+        run: &SinkContext,
+    ) -> Result<Box<dyn SinkWriter>, String> {
+        Ok(Box::new(self.for_pipeline(run.pipeline).start(inputs)?))
+    }
+}
+
+impl LslSinkConfig {
     /// The same config for a pipeline of this name (used in `desc` and the default `source_id`).
     pub fn for_pipeline(&self, pipeline: &str) -> Self {
         LslSinkConfig {
@@ -161,20 +187,8 @@ impl LslSinkConfig {
         subjects
     }
 
-    /// A subject channel needs the subject list up front (it is written into `desc/subjects`).
-    pub fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
-        if self.layout == Layout::SubjectChannel && self.known_subjects(inputs).is_empty() {
-            return Err(PortError::option(
-                "layout",
-                "`layout = \"subject_channel\"` needs the subject list, but the inputs do not know their subjects before the run",
-                "add subjects = [\"P01\", \"P02\", ...] to this sink, or use layout = \"per_subject\"",
-            ));
-        }
-        Ok(())
-    }
-
     /// Starts the outlet thread; outlets for subjects known up front exist when this returns.
-    pub fn open(&self, inputs: &[StreamSchema]) -> Result<LslWriter, String> {
+    fn start(&self, inputs: &[StreamSchema]) -> Result<LslWriter, String> {
         let refs: Vec<&StreamSchema> = inputs.iter().collect();
         let plan = OutletPlan {
             config: self.clone(),
@@ -466,9 +480,10 @@ mod tests {
     #[test]
     fn defaults_give_stable_per_subject_ids() {
         let pipeline = parse("model = { name = \"HeLo\", version = \"1.0\" }\n").expect("valid");
-        let SinkConfig::Lsl(config) = pipeline.sinks[0].config.for_pipeline("p") else {
+        let SinkConfig::Lsl(config) = &pipeline.sinks[0].config else {
             panic!("an lsl sink");
         };
+        let config = config.for_pipeline("p");
         assert_eq!(config.source_id, "heloflow:{pipeline}:{stream}:{subject}");
         assert_eq!(config.model, Some(("HeLo".to_string(), "1.0".to_string())));
         assert_eq!(config.pipeline, "p");

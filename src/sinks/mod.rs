@@ -17,22 +17,51 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::operators::PortError;
-use crate::pipeline::options::Options;
+use crate::config::options::Options;
+use crate::config::PortError;
 use crate::stream::{Nanos, StreamSchema};
 
-/// Sink kinds a pipeline file may name.
-pub const SINK_KINDS: [&str; 3] = ["csv", "jsonl", "lsl"];
+/// What every sink kind provides. A kind implements it once and is registered once, in
+/// [`SinkConfig`]'s list below.
+pub trait Sink {
+    /// Reads the sink's options; problems are recorded in `options` with their location.
+    fn parse(options: &mut Options) -> Self
+    where
+        Self: Sized;
 
-/// The validated configuration of one sink.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SinkConfig {
-    /// JSON Lines, one object per sample.
-    Jsonl(JsonlConfig),
-    /// Comma-separated values, one row per sample of a single stream.
-    Csv(CsvConfig),
-    /// Lab Streaming Layer outlets.
-    Lsl(LslSinkConfig),
+    /// Where the sink writes: a file path, `-` for standard output, or `None` when it writes to
+    /// the network. Two sinks may not write to the same place.
+    fn destination(&self) -> Option<&str>;
+
+    /// Checks that the sink can write these input streams.
+    fn check_inputs(&self, _inputs: &[&StreamSchema]) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    /// Opens the destination and returns a writer for these inputs.
+    fn open(
+        &self,
+        inputs: &[StreamSchema],
+        run: &SinkContext,
+    ) -> Result<Box<dyn SinkWriter>, String>;
+}
+
+/// What a sink learns about the run it writes for.
+pub struct SinkContext<'a> {
+    /// The pipeline's name.
+    pub pipeline: &'a str,
+}
+
+crate::registry! {
+    /// The validated configuration of one sink.
+    pub enum SinkConfig: Sink, SINK_KINDS {
+        /// Comma-separated values, one row per sample of a single stream.
+        "csv" => Csv(CsvConfig),
+        /// JSON Lines, one object per sample.
+        "jsonl" => Jsonl(JsonlConfig),
+        /// Lab Streaming Layer outlets.
+        "lsl" => Lsl(LslSinkConfig),
+    }
 }
 
 /// One output sample as a sink sees it.
@@ -61,66 +90,6 @@ pub trait SinkWriter: Send {
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()>;
     /// Pushes buffered output to its destination.
     fn flush(&mut self) -> io::Result<()>;
-}
-
-impl SinkConfig {
-    /// Reads the options of a sink of `kind`, or `None` when the kind is unknown.
-    pub fn parse(kind: &str, options: &mut Options) -> Option<SinkConfig> {
-        Some(match kind {
-            "jsonl" => SinkConfig::Jsonl(JsonlConfig::parse(options)),
-            "csv" => SinkConfig::Csv(CsvConfig::parse(options)),
-            "lsl" => SinkConfig::Lsl(LslSinkConfig::parse(options)),
-            _ => return None,
-        })
-    }
-
-    /// The kind name as written in pipeline files.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SinkConfig::Jsonl(_) => "jsonl",
-            SinkConfig::Csv(_) => "csv",
-            SinkConfig::Lsl(_) => "lsl",
-        }
-    }
-
-    /// Where the sink writes (`-` for standard output; empty for `lsl`, which writes to the network).
-    pub fn path(&self) -> &str {
-        match self {
-            SinkConfig::Jsonl(config) => &config.path,
-            SinkConfig::Csv(config) => &config.path,
-            SinkConfig::Lsl(_) => "",
-        }
-    }
-
-    /// The config as used in a pipeline of this name (LSL outlets name their pipeline).
-    pub fn for_pipeline(&self, pipeline: &str) -> SinkConfig {
-        match self {
-            SinkConfig::Lsl(config) => SinkConfig::Lsl(config.for_pipeline(pipeline)),
-            other => other.clone(),
-        }
-    }
-
-    /// Checks that the sink can write these input streams.
-    pub fn check_inputs(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
-        match self {
-            SinkConfig::Jsonl(_) => Ok(()),
-            SinkConfig::Csv(config) => config.check_inputs(inputs),
-            SinkConfig::Lsl(config) => config.check_inputs(inputs),
-        }
-    }
-
-    /// Opens the destination and returns a writer for these inputs.
-    pub fn open(&self, inputs: &[StreamSchema]) -> Result<Box<dyn SinkWriter>, String> {
-        if let SinkConfig::Lsl(config) = self {
-            return Ok(Box::new(config.open(inputs)?));
-        }
-        let output = open_output(self.path())?;
-        Ok(match self {
-            SinkConfig::Jsonl(config) => Box::new(config.writer(output)),
-            SinkConfig::Csv(config) => Box::new(config.writer(output, &inputs[0])),
-            SinkConfig::Lsl(_) => unreachable!("LSL sinks open above"),
-        })
-    }
 }
 
 /// Opens `-` as standard output, anything else as a file (creating its parent directories).

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
+use crate::config::options::Options;
 use crate::metrics::SourceMetrics;
-use crate::pipeline::options::Options;
 use crate::stream::{Batch, Nanos};
 
 /// What a source does when the dataflow falls behind and its queue is full.

@@ -27,9 +27,10 @@ mod run;
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 
-use crate::pipeline::document::Node;
-use crate::pipeline::options::Options;
+use crate::config::document::Node;
+use crate::config::options::Options;
 use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::sources::Source;
 use crate::stream::{Channel, ChannelFormat, Modality, Rate, StreamSchema};
 use metadata::{heloflow_format, modality_of_type};
 
@@ -104,9 +105,8 @@ fn xpath_literal(value: &str) -> String {
     }
 }
 
-impl LslSourceConfig {
-    /// Reads the source's options.
-    pub fn parse(options: &mut Options) -> Self {
+impl Source for LslSourceConfig {
+    fn parse(options: &mut Options) -> Self {
         let mut clauses = Vec::new();
         let mut declared_type = None;
         for key in ["name", "type", "source_id", "hostname"] {
@@ -336,7 +336,7 @@ impl LslSourceConfig {
     }
 
     /// The data stream's schema (`<source>.<modality>`) and the events stream's schema.
-    pub fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
+    fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
         let subjects: Vec<String> = {
             let mut ids: Vec<String> = self.subjects.values().cloned().collect();
             ids.sort();
@@ -374,8 +374,16 @@ impl LslSourceConfig {
         ]
     }
 
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn queue(&self) -> QueueConfig {
+        self.queue
+    }
+
     /// Starts the source thread (inlets are created inside it: liblsl objects are not `Send`).
-    pub fn spawn(
+    fn spawn(
         &self,
         source_name: &str,
         stream_ids: Vec<u32>,

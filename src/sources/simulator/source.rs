@@ -15,9 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{SimStream, Simulator, SimulatorSettings};
-use crate::pipeline::document::{suggest_or_list, Node};
-use crate::pipeline::options::Options;
+use crate::config::document::{suggest_or_list, Node};
+use crate::config::options::Options;
 use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::sources::Source;
 use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema};
 
 /// Options of a `simulator` source.
@@ -65,9 +66,8 @@ pub fn subject_ids(count: usize) -> Vec<String> {
     (1..=count).map(|i| format!("S{i:02}")).collect()
 }
 
-impl SimulatorConfig {
-    /// Reads the simulator's options.
-    pub fn parse(options: &mut Options) -> Self {
+impl Source for SimulatorConfig {
+    fn parse(options: &mut Options) -> Self {
         let defaults = SimulatorConfig::default();
         let seed = options.integer("seed", 1, 0..i64::MAX) as u64;
         let subjects = match options.raw("subjects") {
@@ -163,15 +163,23 @@ impl SimulatorConfig {
     }
 
     /// One schema per configured stream.
-    pub fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
+    fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
         self.streams
             .iter()
             .map(|s| s.schema(source_name, &self.subjects))
             .collect()
     }
 
+    fn is_live(&self) -> bool {
+        self.realtime
+    }
+
+    fn queue(&self) -> QueueConfig {
+        self.queue
+    }
+
     /// Starts the simulation thread.
-    pub fn spawn(
+    fn spawn(
         &self,
         source_name: &str,
         stream_ids: Vec<u32>,
@@ -182,7 +190,9 @@ impl SimulatorConfig {
             .name(format!("source {source_name}"))
             .spawn(move || config.run(&stream_ids, &sender))
     }
+}
 
+impl SimulatorConfig {
     fn run(&self, stream_ids: &[u32], sender: &SourceSender) {
         let start = if self.start_now {
             secs_to_nanos(lsl::local_clock())

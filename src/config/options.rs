@@ -329,7 +329,7 @@ impl<'a> Options<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::document::Document;
+    use crate::config::document::Document;
 
     fn with_options<T>(body: &str, read: impl FnOnce(&mut Options) -> T) -> (T, Vec<Diagnostic>) {
         let source = SourceText::new("t.toml", format!("[operators.op]\n{body}"));
