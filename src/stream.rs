@@ -123,8 +123,14 @@ pub enum ChannelFormat {
     Float32,
     /// 64-bit float.
     Double64,
+    /// 8-bit integer.
+    Int8,
+    /// 16-bit integer.
+    Int16,
     /// 32-bit integer.
     Int32,
+    /// 64-bit integer (carried as `f64` inside the dataflow: exact up to 2^53).
+    Int64,
     /// UTF-8 string (markers).
     String,
 }
@@ -135,9 +141,41 @@ impl ChannelFormat {
         match self {
             ChannelFormat::Float32 => "float32",
             ChannelFormat::Double64 => "double64",
+            ChannelFormat::Int8 => "int8",
+            ChannelFormat::Int16 => "int16",
             ChannelFormat::Int32 => "int32",
+            ChannelFormat::Int64 => "int64",
             ChannelFormat::String => "string",
         }
+    }
+
+    /// Every format, in LSL's order of names.
+    pub const ALL: [ChannelFormat; 7] = [
+        ChannelFormat::Int8,
+        ChannelFormat::Int16,
+        ChannelFormat::Int32,
+        ChannelFormat::Int64,
+        ChannelFormat::Float32,
+        ChannelFormat::Double64,
+        ChannelFormat::String,
+    ];
+
+    /// Parses an LSL/XDF `channel_format` name.
+    pub fn from_lsl_name(name: &str) -> Option<ChannelFormat> {
+        ChannelFormat::ALL
+            .into_iter()
+            .find(|f| f.lsl_name() == name)
+    }
+
+    /// Whether values are integers (rounded when written).
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            ChannelFormat::Int8
+                | ChannelFormat::Int16
+                | ChannelFormat::Int32
+                | ChannelFormat::Int64
+        )
     }
 
     /// Whether values are numbers (signal processing applies) rather than strings.

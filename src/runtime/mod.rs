@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
 
 use crate::metrics::PipelineMetrics;
+use crate::origin::Origins;
 use crate::pipeline::Pipeline;
 use crate::sinks::SinkContext;
 use crate::sources::queue::source_queue;
@@ -73,6 +74,7 @@ pub fn run(
         pipeline.sinks.len(),
     ));
 
+    let origins = Arc::new(Origins::default());
     let mut writers = Vec::new();
     for sink in &pipeline.sinks {
         let inputs: Vec<_> = sink
@@ -82,6 +84,7 @@ pub fn run(
             .collect();
         let context = SinkContext {
             pipeline: &pipeline.name,
+            origins: &origins,
         };
         let writer = sink
             .config
@@ -98,6 +101,7 @@ pub fn run(
         let (sender, receiver) = source_queue(
             node.config.component().queue(),
             source_metrics,
+            origins.clone(),
             stop.clone(),
         );
         receivers.push(Mutex::new(Some(receiver)));

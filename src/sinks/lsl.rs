@@ -447,6 +447,18 @@ impl OutletPlan {
                         let v: Vec<f32> = all.iter().map(|x| *x as f32).collect();
                         outlet.push_sample_ex(&v, row.time, true)
                     }
+                    ChannelFormat::Int8 => {
+                        let v: Vec<i8> = all.iter().map(|x| x.round() as i8).collect();
+                        outlet.push_sample_ex(&v, row.time, true)
+                    }
+                    ChannelFormat::Int16 => {
+                        let v: Vec<i16> = all.iter().map(|x| x.round() as i16).collect();
+                        outlet.push_sample_ex(&v, row.time, true)
+                    }
+                    ChannelFormat::Int64 => {
+                        let v: Vec<i64> = all.iter().map(|x| x.round() as i64).collect();
+                        outlet.push_sample_ex(&v, row.time, true)
+                    }
                     ChannelFormat::Int32 => {
                         let v: Vec<i32> = all.iter().map(|x| x.round() as i32).collect();
                         outlet.push_sample_ex(&v, row.time, true)

@@ -16,9 +16,11 @@ pub use self::lsl::LslSinkConfig;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::options::Options;
 use crate::config::PortError;
+use crate::origin::Origins;
 use crate::stream::{Nanos, StreamSchema};
 
 /// What every sink kind provides. A kind implements it once and is registered once, in
@@ -50,6 +52,8 @@ pub trait Sink {
 pub struct SinkContext<'a> {
     /// The pipeline's name.
     pub pipeline: &'a str,
+    /// Where each stream of each subject came from (filled in by the sources as they connect).
+    pub origins: &'a Arc<Origins>,
 }
 
 crate::registry! {

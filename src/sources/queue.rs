@@ -11,6 +11,7 @@ use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendErro
 
 use crate::config::options::Options;
 use crate::metrics::SourceMetrics;
+use crate::origin::Origins;
 use crate::stream::{Batch, Nanos};
 
 /// What a source does when the dataflow falls behind and its queue is full.
@@ -73,6 +74,7 @@ pub struct SourceSender {
     oldest: Option<Receiver<SourceEvent>>,
     policy: QueuePolicy,
     metrics: Arc<SourceMetrics>,
+    origins: Arc<Origins>,
     stop: Arc<AtomicBool>,
 }
 
@@ -80,6 +82,7 @@ pub struct SourceSender {
 pub fn source_queue(
     config: QueueConfig,
     metrics: Arc<SourceMetrics>,
+    origins: Arc<Origins>,
     stop: Arc<AtomicBool>,
 ) -> (SourceSender, Receiver<SourceEvent>) {
     let (sender, receiver) = bounded(config.capacity);
@@ -89,6 +92,7 @@ pub fn source_queue(
             oldest: (config.policy == QueuePolicy::DropOldest).then(|| receiver.clone()),
             policy: config.policy,
             metrics,
+            origins,
             stop,
         },
         receiver,
@@ -104,6 +108,11 @@ impl SourceSender {
     /// The source's counters.
     pub fn metrics(&self) -> &SourceMetrics {
         &self.metrics
+    }
+
+    /// Where the run records what each stream's sender is (read by recording sinks).
+    pub fn origins(&self) -> &Origins {
+        &self.origins
     }
 
     /// Sends samples; returns false when the pipeline is gone and the source should end.
@@ -183,7 +192,8 @@ mod tests {
             capacity: 2,
             policy: QueuePolicy::DropOldest,
         };
-        let (sender, receiver) = source_queue(config, metrics.clone(), Arc::default());
+        let (sender, receiver) =
+            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
         for n in 1..=5 {
             assert!(sender.data(batch(n)));
         }
@@ -201,8 +211,12 @@ mod tests {
 
     #[test]
     fn senders_notice_a_closed_pipeline() {
-        let (sender, receiver) =
-            source_queue(QueueConfig::default(), Arc::default(), Arc::default());
+        let (sender, receiver) = source_queue(
+            QueueConfig::default(),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+        );
         drop(receiver);
         assert!(!sender.data(batch(1)));
     }

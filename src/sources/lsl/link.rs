@@ -75,16 +75,16 @@ impl Link {
     }
 
     /// Re-reads the clock offset every `every_s` seconds (liblsl keeps it current in the background,
-    /// so this does not block once the first estimate exists).
-    pub fn refresh_clock(&mut self, every_s: f64) {
+    /// so this does not block once the first estimate exists); returns the new measurement.
+    pub fn refresh_clock(&mut self, every_s: f64) -> Option<f64> {
         if self.last_refresh.elapsed().as_secs_f64() < every_s {
-            return;
+            return None;
         }
         self.last_refresh = Instant::now();
-        if let Ok(offset) = self.inlet.time_correction(0.05) {
-            self.offset_s = offset;
-            self.stats.clock_offset_s = offset;
-        }
+        let offset = self.inlet.time_correction(0.05).ok()?;
+        self.offset_s = offset;
+        self.stats.clock_offset_s = offset;
+        Some(offset)
     }
 
     /// Pulls up to `max` waiting samples; samples below `floor` (event time already passed) or

@@ -41,16 +41,9 @@ pub fn format_name(format: lsl::ChannelFormat) -> &'static str {
     }
 }
 
-/// The heloflow format that carries an LSL format (integers up to 32 bits stay `int32`; 64-bit
-/// integers travel as `double64`, exact up to 2^53).
+/// The heloflow format that carries an LSL format (every LSL format has its own).
 pub fn heloflow_format(lsl_format: &str) -> Option<ChannelFormat> {
-    Some(match lsl_format {
-        "float32" => ChannelFormat::Float32,
-        "double64" | "int64" => ChannelFormat::Double64,
-        "int32" | "int16" | "int8" => ChannelFormat::Int32,
-        "string" => ChannelFormat::String,
-        _ => return None,
-    })
+    ChannelFormat::from_lsl_name(lsl_format)
 }
 
 /// The LSL format an outlet uses for a heloflow format.
@@ -58,7 +51,10 @@ pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
     match format {
         ChannelFormat::Float32 => lsl::ChannelFormat::Float32,
         ChannelFormat::Double64 => lsl::ChannelFormat::Double64,
+        ChannelFormat::Int8 => lsl::ChannelFormat::Int8,
+        ChannelFormat::Int16 => lsl::ChannelFormat::Int16,
         ChannelFormat::Int32 => lsl::ChannelFormat::Int32,
+        ChannelFormat::Int64 => lsl::ChannelFormat::Int64,
         ChannelFormat::String => lsl::ChannelFormat::String,
     }
 }

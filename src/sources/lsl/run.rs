@@ -9,6 +9,7 @@ use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 use super::link::Link;
 use super::metadata::{heloflow_format, visible_streams, StreamMetadata};
 use super::{LslSourceConfig, SubjectFrom};
+use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
 use crate::stream::{secs_to_nanos, Batch, Modality, Nanos, Values};
 
@@ -147,8 +148,23 @@ impl LslSource<'_> {
         inlet
             .open_stream(5.0)
             .map_err(|e| context(format!("cannot open the stream: {e:?}")))?;
-        let offset = inlet.time_correction(5.0).unwrap_or(0.0);
-        let link = Link::new(inlet, meta, subject, offset);
+        let offset = inlet.time_correction(5.0);
+        let origins = self.sender.origins();
+        origins.set(
+            self.data_id,
+            &subject,
+            StreamOrigin::new(full.to_xml().unwrap_or_default()),
+        );
+        if let Ok(offset) = offset {
+            origins.add_clock_offset(
+                self.data_id,
+                &subject,
+                lsl::local_clock(),
+                offset,
+                Nanos::MIN,
+            );
+        }
+        let link = Link::new(inlet, meta, subject, offset.unwrap_or(0.0));
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
@@ -257,7 +273,16 @@ impl LslSource<'_> {
             let mut received = false;
             for index in 0..self.links.len() {
                 let link = &mut self.links[index];
-                link.refresh_clock(self.config.clock_refresh_s);
+                if let Some(offset) = link.refresh_clock(self.config.clock_refresh_s) {
+                    let applies_from = link.last_time().map_or(Nanos::MIN, |t| t + 1);
+                    self.sender.origins().add_clock_offset(
+                        self.data_id,
+                        &link.subject,
+                        lsl::local_clock(),
+                        offset,
+                        applies_from,
+                    );
+                }
                 let pulled = match link.pull(self.emitted, MAX_CHUNK) {
                     Ok(pulled) => pulled,
                     Err(e) => {

@@ -1,0 +1,7 @@
+//! XDF 1.0, the lab's recording format (LabRecorder writes it; pyxdf, MNE and EEGLAB read it):
+//! the byte format, reading with pyxdf's clock synchronisation and dejittering, crash-safe
+//! writing, file summaries and repair.
+//!
+//! This module knows nothing of pipelines: sources, sinks and commands build on it.
+
+pub mod format;
