@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use heloflow::operators::{OperatorLogic, PhysioConfig, PhysioFeature, WindowSpec};
+use heloflow::operators::{Operator, OperatorLogic, PhysioConfig, PhysioFeature, WindowSpec};
 use heloflow::stream::{
     sample_time, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values,
     NANOS_PER_SEC,

@@ -42,13 +42,15 @@
 //! ```
 
 /// Declares a section's config enum from its registered kinds; see the module docs of
-/// `heloflow::config::registry`.
+/// `heloflow::config::registry`. A kind line may end in `= parse`, a function (or closure) from
+/// `&mut Options` to the config, or to `Option` of it, for kinds that share a config type; without
+/// it the section trait's own `parse` is used.
 #[macro_export]
 macro_rules! registry {
     (
         $(#[$meta:meta])*
         pub enum $name:ident : $component:ident, $kinds:ident {
-            $( $(#[$variant_meta:meta])* $kind:literal => $variant:ident($config:ty) ),+ $(,)?
+            $( $(#[$variant_meta:meta])* $kind:literal => $variant:ident($config:ty) $(= $parse:expr)? ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -61,10 +63,13 @@ macro_rules! registry {
         pub const $kinds: &[&str] = &[$($kind),+];
 
         impl $name {
-            /// Reads the options of a component of `kind`, or `None` when the kind is unknown.
+            /// Reads the options of a component of `kind`, or `None` when the kind is unknown (or
+            /// its options could not be read at all; the problems are recorded in `options`).
             pub fn parse(kind: &str, options: &mut $crate::config::options::Options) -> Option<Self> {
                 match kind {
-                    $( $kind => Some($name::$variant(<$config as $component>::parse(options))), )+
+                    $( $kind => Option::<$config>::from(
+                        $crate::registry!(@parse $component, $config $(, $parse)?)(options)
+                    ).map($name::$variant), )+
                     _ => None,
                 }
             }
@@ -82,6 +87,19 @@ macro_rules! registry {
                     $( $name::$variant(config) => config, )+
                 }
             }
+
+            /// The kind's behaviour, for preparing it before a run.
+            pub fn component_mut(&mut self) -> &mut dyn $component {
+                match self {
+                    $( $name::$variant(config) => config, )+
+                }
+            }
         }
+    };
+    (@parse $component:ident, $config:ty, $parse:expr) => {
+        $parse
+    };
+    (@parse $component:ident, $config:ty) => {
+        <$config as $component>::parse
     };
 }

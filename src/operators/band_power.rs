@@ -20,7 +20,7 @@ use rustfft::{Fft, FftPlanner};
 
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
-use super::{require_regular_numeric, OperatorLogic, PortError};
+use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
@@ -75,8 +75,30 @@ impl BandPowerConfig {
         BandPowerConfig { window, bands, log }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(
+        &self,
+        input: &StreamSchema,
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> BandPowerLogic {
+        let rate = input.rate.hz().unwrap_or(1.0);
+        BandPowerLogic {
+            config: self.clone(),
+            rate,
+            width: input.channel_count(),
+            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
+            planner: FftPlanner::new(),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for BandPowerConfig {
     /// Output: `<channel>_<band>` per channel and band, then `coverage`; one sample per hop.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -142,24 +164,14 @@ impl BandPowerConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(
+    fn logic(
         &self,
-        input: &StreamSchema,
+        inputs: &[&StreamSchema],
         output_id: u32,
-        _output: &StreamSchema,
+        output: &StreamSchema,
         subject: &str,
-    ) -> BandPowerLogic {
-        let rate = input.rate.hz().unwrap_or(1.0);
-        BandPowerLogic {
-            config: self.clone(),
-            rate,
-            width: input.channel_count(),
-            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
-            planner: FftPlanner::new(),
-            output_id,
-            subject: subject.to_string(),
-        }
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, output, subject))
     }
 }
 

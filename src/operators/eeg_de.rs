@@ -18,7 +18,7 @@ use super::feature_output::{
     feature_schema, parse_quality, push_quality, push_quality_channels, single_input, Rows,
 };
 use super::window::{WindowPlan, WindowSpec};
-use super::{OperatorLogic, PortError};
+use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::dmer::{Spectra, EEG_BANDS, EEG_NFFT};
 use crate::dsp::quality::WindowQuality;
@@ -42,8 +42,25 @@ impl EegDeConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> EegDeLogic {
+        let rate = input.rate.hz().unwrap_or(300.0);
+        EegDeLogic {
+            quality: self.quality,
+            rate,
+            width: input.channel_count(),
+            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
+            spectra: Spectra::new(),
+            column: Vec::new(),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for EegDeConfig {
     /// Output: `<channel>_de_<band>` per channel and band, then the quality channels.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -84,19 +101,14 @@ impl EegDeConfig {
         ))
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> EegDeLogic {
-        let rate = input.rate.hz().unwrap_or(300.0);
-        EegDeLogic {
-            quality: self.quality,
-            rate,
-            width: input.channel_count(),
-            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
-            spectra: Spectra::new(),
-            column: Vec::new(),
-            output_id,
-            subject: subject.to_string(),
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, subject))
     }
 }
 

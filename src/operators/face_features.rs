@@ -19,7 +19,7 @@ use super::feature_output::{
     feature_schema, parse_quality, push_quality, push_quality_channels, single_input, Rows,
 };
 use super::window::{WindowPlan, WindowSpec};
-use super::{OperatorLogic, PortError};
+use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::quality::WindowQuality;
 use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema};
@@ -73,8 +73,27 @@ impl FaceFeaturesConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(
+        &self,
+        input: &StreamSchema,
+        output_id: u32,
+        subject: &str,
+    ) -> FaceFeaturesLogic {
+        FaceFeaturesLogic {
+            config: self.clone(),
+            layout: layout(input),
+            width: input.channel_count(),
+            plan: WindowPlan::new(self.window, input.channel_count(), input.rate.hz()),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for FaceFeaturesConfig {
     /// Output: `<AU>_mean`, `<AU>_std` per action unit, then the quality channels.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -112,21 +131,14 @@ impl FaceFeaturesConfig {
         ))
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(
+    fn logic(
         &self,
-        input: &StreamSchema,
+        inputs: &[&StreamSchema],
         output_id: u32,
+        _output: &StreamSchema,
         subject: &str,
-    ) -> FaceFeaturesLogic {
-        FaceFeaturesLogic {
-            config: self.clone(),
-            layout: layout(input),
-            width: input.channel_count(),
-            plan: WindowPlan::new(self.window, input.channel_count(), input.rate.hz()),
-            output_id,
-            subject: subject.to_string(),
-        }
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, subject))
     }
 }
 

@@ -19,7 +19,7 @@
 
 use toml::Spanned;
 
-use super::{require_regular_numeric, OperatorLogic, PortError};
+use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::dsp::filter::{
@@ -118,8 +118,30 @@ impl FilterConfig {
         butter(self.order, &self.cutoff_hz, band, rate).map_err(|e| e.to_string())
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> FilterLogic {
+        let width = input.channel_count().max(1);
+        let sos = self
+            .design(input.rate.hz().unwrap_or(1.0))
+            .unwrap_or_else(|_| Sos(vec![[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]));
+        FilterLogic {
+            filter: SosFilter::new(&sos, width).expect("validated sections"),
+            sos,
+            width,
+            zero_phase: self.zero_phase,
+            restart_after_gap: self.restart_after_gap,
+            in_gap: vec![false; width],
+            times: Vec::new(),
+            values: Vec::new(),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for FilterConfig {
     /// Output: the input's schema, renamed.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -147,24 +169,18 @@ impl FilterConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> FilterLogic {
-        let width = input.channel_count().max(1);
-        let sos = self
-            .design(input.rate.hz().unwrap_or(1.0))
-            .unwrap_or_else(|_| Sos(vec![[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]));
-        FilterLogic {
-            filter: SosFilter::new(&sos, width).expect("validated sections"),
-            sos,
-            width,
-            zero_phase: self.zero_phase,
-            restart_after_gap: self.restart_after_gap,
-            in_gap: vec![false; width],
-            times: Vec::new(),
-            values: Vec::new(),
-            output_id,
-            subject: subject.to_string(),
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, subject))
+    }
+
+    fn offline_only(&self) -> Option<&'static str> {
+        self.zero_phase.then_some("zero_phase")
     }
 }
 

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::feature_output::Rows;
-use super::{OperatorLogic, PortError, PortSite};
+use super::{Operator, OperatorLogic, PortError, PortSite};
 use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
 
@@ -60,8 +60,30 @@ impl JoinConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        subject: &str,
+    ) -> JoinLogic {
+        let widths: Vec<usize> = inputs.iter().map(|s| s.channel_count()).collect();
+        JoinLogic {
+            config: self.clone(),
+            last: widths.iter().map(|&w| vec![f64::NAN; w]).collect(),
+            widths,
+            pending: BTreeMap::new(),
+            emitted_until: Nanos::MIN,
+            late: 0,
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for JoinConfig {
     /// Output: every input's channels in input order (then `coverage`), at the common rate.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -132,24 +154,14 @@ impl JoinConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(
+    fn logic(
         &self,
         inputs: &[&StreamSchema],
         output_id: u32,
+        _output: &StreamSchema,
         subject: &str,
-    ) -> JoinLogic {
-        let widths: Vec<usize> = inputs.iter().map(|s| s.channel_count()).collect();
-        JoinLogic {
-            config: self.clone(),
-            last: widths.iter().map(|&w| vec![f64::NAN; w]).collect(),
-            widths,
-            pending: BTreeMap::new(),
-            emitted_until: Nanos::MIN,
-            late: 0,
-            output_id,
-            subject: subject.to_string(),
-        }
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs, output_id, subject))
     }
 }
 

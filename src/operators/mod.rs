@@ -41,33 +41,8 @@ pub use select::SelectConfig;
 pub use window::{WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
 
-use crate::config::options::Options;
 use crate::config::{PortError, PortSite};
 use crate::stream::{Batch, Nanos, StreamSchema};
-
-/// Operator kinds a pipeline file may name, in the order shown in messages.
-pub const OPERATOR_KINDS: [&str; 20] = [
-    "activity",
-    "band_power",
-    "eda_components",
-    "eeg_de",
-    "face_features",
-    "filter",
-    "gsr_features",
-    "heart_rate_variability",
-    "helo",
-    "join",
-    "normalize",
-    "onnx",
-    "ppg_features",
-    "pulse",
-    "rereference",
-    "resample",
-    "respiration",
-    "select",
-    "temperature_slope",
-    "window_stats",
-];
 
 /// How the runtime spreads an operator's subjects over workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,42 +51,6 @@ pub enum Routing {
     PerSubject,
     /// One logic instance for all subjects, on one worker (models batch subjects together).
     AllSubjects,
-}
-
-/// The validated configuration of one operator.
-#[derive(Clone, Debug, PartialEq)]
-pub enum OperatorConfig {
-    /// Per-channel band power over sliding windows.
-    BandPower(BandPowerConfig),
-    /// DMER EEG differential entropy.
-    EegDe(EegDeConfig),
-    /// Per-window action-unit statistics.
-    FaceFeatures(FaceFeaturesConfig),
-    /// Butterworth or notch filter, causal or zero-phase.
-    Filter(FilterConfig),
-    /// Rows of several windowed streams joined on their window ends.
-    Join(JoinConfig),
-    /// Running z-score.
-    Normalize(NormalizeConfig),
-    /// DMER GSR or PPG statistical features.
-    Peripheral(PeripheralConfig),
-    /// Common average reference.
-    Rereference(RereferenceConfig),
-    /// Lower sampling rate.
-    Resample(ResampleConfig),
-    /// Physiological features over sliding windows (HRV, pulse, EDA, respiration, temperature, activity).
-    Physio(PhysioConfig),
-    /// A subset of channels, by label.
-    Select(SelectConfig),
-    /// Per-channel statistics over sliding windows.
-    WindowStats(WindowStatsConfig),
-    /// A model with a manifest on ONNX Runtime (`helo` when `helo` is true, else `onnx`).
-    Model {
-        /// Whether the pipeline asked for `helo` (HeLo manifest required).
-        helo: bool,
-        /// The model and how to run it.
-        config: Box<ModelConfig>,
-    },
 }
 
 /// Per-subject processing logic of an operator.
@@ -132,149 +71,122 @@ pub trait OperatorLogic: Send {
     }
 }
 
-impl OperatorConfig {
-    /// Reads the options of an operator of `kind`, or `None` when the kind is unknown.
-    pub fn parse(kind: &str, options: &mut Options) -> Option<OperatorConfig> {
-        Some(match kind {
-            "band_power" => OperatorConfig::BandPower(BandPowerConfig::parse(options)),
-            "eeg_de" => OperatorConfig::EegDe(EegDeConfig::parse(options)),
-            "face_features" => OperatorConfig::FaceFeatures(FaceFeaturesConfig::parse(options)),
-            "filter" => OperatorConfig::Filter(FilterConfig::parse(options)),
-            "join" => OperatorConfig::Join(JoinConfig::parse(options)),
-            "normalize" => OperatorConfig::Normalize(NormalizeConfig::parse(options)),
-            "rereference" => OperatorConfig::Rereference(RereferenceConfig::parse(options)),
-            "resample" => OperatorConfig::Resample(ResampleConfig::parse(options)),
-            "gsr_features" => {
-                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Gsr, options))
-            }
-            "ppg_features" => {
-                OperatorConfig::Peripheral(PeripheralConfig::parse(PeripheralSignal::Ppg, options))
-            }
-            "select" => OperatorConfig::Select(SelectConfig::parse(options)),
-            "window_stats" => OperatorConfig::WindowStats(WindowStatsConfig::parse(options)),
-            "helo" | "onnx" => {
-                let helo = kind == "helo";
-                let config = Box::new(ModelConfig::parse(options, helo)?);
-                OperatorConfig::Model { helo, config }
-            }
-            other => {
-                let feature = PhysioFeature::from_kind(other)?;
-                OperatorConfig::Physio(PhysioConfig::parse(feature, options))
-            }
-        })
-    }
-
-    /// The option that makes this operator need a finished recording (zero-phase filtering), if set:
-    /// such an operator is rejected downstream of a real-time source.
-    pub fn offline_only(&self) -> Option<&'static str> {
-        match self {
-            OperatorConfig::Filter(config) if config.zero_phase => Some("zero_phase"),
-            _ => None,
-        }
-    }
-
-    /// The kind name as written in pipeline files.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            OperatorConfig::BandPower(_) => "band_power",
-            OperatorConfig::EegDe(_) => "eeg_de",
-            OperatorConfig::FaceFeatures(_) => "face_features",
-            OperatorConfig::Filter(_) => "filter",
-            OperatorConfig::Join(_) => "join",
-            OperatorConfig::Normalize(_) => "normalize",
-            OperatorConfig::Rereference(_) => "rereference",
-            OperatorConfig::Resample(_) => "resample",
-            OperatorConfig::Peripheral(config) => match config.signal {
-                PeripheralSignal::Gsr => "gsr_features",
-                PeripheralSignal::Ppg => "ppg_features",
-            },
-            OperatorConfig::Physio(config) => config.feature.kind(),
-            OperatorConfig::Select(_) => "select",
-            OperatorConfig::WindowStats(_) => "window_stats",
-            OperatorConfig::Model { helo: true, .. } => "helo",
-            OperatorConfig::Model { helo: false, .. } => "onnx",
-        }
-    }
-
+/// What every operator kind provides. A kind implements it once and is registered once, in
+/// [`OperatorConfig`]'s list below.
+pub trait Operator {
     /// Checks the upstream schemas and returns the schema of the operator's output stream `name`.
-    pub fn output_schema(
+    fn output_schema(
+        &self,
+        name: &str,
+        inputs: &[&StreamSchema],
+    ) -> Result<StreamSchema, PortError>;
+
+    /// A fresh logic instance for one subject; `output` is the output stream's id and schema.
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic>;
+
+    /// How the runtime spreads subjects over workers for this operator.
+    fn routing(&self) -> Routing {
+        Routing::PerSubject
+    }
+
+    /// Acquires what the operator needs before the dataflow starts (a model session).
+    fn prepare(&mut self, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The option that makes this operator need a finished recording (zero-phase filtering), if
+    /// set: such an operator is rejected downstream of a real-time source.
+    fn offline_only(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl Operator for Box<ModelConfig> {
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
     ) -> Result<StreamSchema, PortError> {
-        match self {
-            OperatorConfig::BandPower(config) => config.output_schema(name, inputs),
-            OperatorConfig::EegDe(config) => config.output_schema(name, inputs),
-            OperatorConfig::FaceFeatures(config) => config.output_schema(name, inputs),
-            OperatorConfig::Peripheral(config) => config.output_schema(name, inputs),
-            OperatorConfig::Filter(config) => config.output_schema(name, inputs),
-            OperatorConfig::Join(config) => config.output_schema(name, inputs),
-            OperatorConfig::Normalize(config) => config.output_schema(name, inputs),
-            OperatorConfig::Rereference(config) => config.output_schema(name, inputs),
-            OperatorConfig::Resample(config) => config.output_schema(name, inputs),
-            OperatorConfig::Physio(config) => config.output_schema(name, inputs),
-            OperatorConfig::Select(config) => config.output_schema(name, inputs),
-            OperatorConfig::WindowStats(config) => config.output_schema(name, inputs),
-            OperatorConfig::Model { config, .. } => config.output_schema(name, inputs),
-        }
+        self.as_ref().output_schema(name, inputs)
     }
 
-    /// A fresh logic instance for one subject; `output` is the output stream's id and schema.
-    pub fn instantiate(
+    fn logic(
         &self,
         inputs: &[&StreamSchema],
         output_id: u32,
         output: &StreamSchema,
         subject: &str,
     ) -> Box<dyn OperatorLogic> {
-        match self {
-            OperatorConfig::BandPower(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, output, subject))
-            }
-            OperatorConfig::EegDe(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, subject))
-            }
-            OperatorConfig::FaceFeatures(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, subject))
-            }
-            OperatorConfig::Peripheral(config) => Box::new(config.instantiate(output_id, subject)),
-            OperatorConfig::Filter(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, subject))
-            }
-            OperatorConfig::Join(config) => {
-                Box::new(config.instantiate(inputs, output_id, subject))
-            }
-            OperatorConfig::Normalize(config) => Box::new(config.instantiate(inputs[0], output_id)),
-            OperatorConfig::Rereference(config) => {
-                Box::new(config.instantiate(inputs[0], output_id))
-            }
-            OperatorConfig::Resample(config) => Box::new(config.instantiate(inputs[0], output_id)),
-            OperatorConfig::Physio(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, subject))
-            }
-            OperatorConfig::Select(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, subject))
-            }
-            OperatorConfig::WindowStats(config) => {
-                Box::new(config.instantiate(inputs[0], output_id, output, subject))
-            }
-            OperatorConfig::Model { config, .. } => Box::new(config.instantiate(inputs, output_id)),
-        }
+        self.as_ref().logic(inputs, output_id, output, subject)
     }
 
-    /// How the runtime spreads subjects over workers for this operator.
-    pub fn routing(&self) -> Routing {
-        match self {
-            OperatorConfig::Model { .. } => Routing::AllSubjects,
-            _ => Routing::PerSubject,
-        }
+    fn routing(&self) -> Routing {
+        self.as_ref().routing()
     }
 
-    /// Acquires what the operator needs before the dataflow starts (a model session).
-    pub fn prepare(&mut self, name: &str) -> Result<(), String> {
+    fn prepare(&mut self, name: &str) -> Result<(), String> {
+        self.as_mut().prepare(name)
+    }
+}
+
+crate::registry! {
+    /// The validated configuration of one operator.
+    pub enum OperatorConfig: Operator, OPERATOR_KINDS {
+        /// Accelerometer activity (magnitude, ENMO).
+        "activity" => Activity(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::Activity, o),
+        /// Per-channel band power over sliding windows.
+        "band_power" => BandPower(BandPowerConfig) = BandPowerConfig::parse,
+        /// Tonic and phasic EDA, skin conductance responses.
+        "eda_components" => EdaComponents(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::EdaComponents, o),
+        /// DMER EEG differential entropy.
+        "eeg_de" => EegDe(EegDeConfig) = EegDeConfig::parse,
+        /// Per-window action-unit statistics.
+        "face_features" => FaceFeatures(FaceFeaturesConfig) = FaceFeaturesConfig::parse,
+        /// Butterworth or notch filter, causal or zero-phase.
+        "filter" => Filter(FilterConfig) = FilterConfig::parse,
+        /// DMER GSR statistical features.
+        "gsr_features" => GsrFeatures(PeripheralConfig) = |o| PeripheralConfig::parse(PeripheralSignal::Gsr, o),
+        /// Heart rate and HRV from ECG.
+        "heart_rate_variability" => HeartRateVariability(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::HeartRateVariability, o),
+        /// The HeLo model on ONNX Runtime (HeLo manifest required).
+        "helo" => Helo(Box<ModelConfig>) = |o| ModelConfig::parse(o, true).map(Box::new),
+        /// Rows of several windowed streams joined on their window ends.
+        "join" => Join(JoinConfig) = JoinConfig::parse,
+        /// Running z-score.
+        "normalize" => Normalize(NormalizeConfig) = NormalizeConfig::parse,
+        /// Any model with a manifest on ONNX Runtime.
+        "onnx" => Onnx(Box<ModelConfig>) = |o| ModelConfig::parse(o, false).map(Box::new),
+        /// DMER PPG statistical features.
+        "ppg_features" => PpgFeatures(PeripheralConfig) = |o| PeripheralConfig::parse(PeripheralSignal::Ppg, o),
+        /// Pulse rate and variability from PPG.
+        "pulse" => Pulse(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::Pulse, o),
+        /// Common average reference.
+        "rereference" => Rereference(RereferenceConfig) = RereferenceConfig::parse,
+        /// Lower sampling rate.
+        "resample" => Resample(ResampleConfig) = ResampleConfig::parse,
+        /// Breathing rate and amplitude.
+        "respiration" => Respiration(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::Respiration, o),
+        /// A subset of channels, by label.
+        "select" => Select(SelectConfig) = SelectConfig::parse,
+        /// Skin temperature slope and mean.
+        "temperature_slope" => TemperatureSlope(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::TemperatureSlope, o),
+        /// Per-channel statistics over sliding windows.
+        "window_stats" => WindowStats(WindowStatsConfig) = WindowStatsConfig::parse,
+    }
+}
+
+impl OperatorConfig {
+    /// The model this operator runs, for `helo` and `onnx` operators.
+    pub fn model(&self) -> Option<&ModelConfig> {
         match self {
-            OperatorConfig::Model { config, .. } => config.prepare(name),
-            _ => Ok(()),
+            OperatorConfig::Helo(config) | OperatorConfig::Onnx(config) => Some(config),
+            _ => None,
         }
     }
 }

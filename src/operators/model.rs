@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::{OperatorLogic, PortError, PortSite};
+use super::{Operator, OperatorLogic, PortError, PortSite, Routing};
 use crate::config::options::Options;
 use crate::model::manifest::LoadedManifest;
 use crate::model::onnx::{Fallback, ModelSession, Provider, SessionOptions};
@@ -207,31 +207,6 @@ impl ModelConfig {
         Ok(picks)
     }
 
-    /// The output: an emotion distribution, one channel per label, one sample per window.
-    pub fn output_schema(
-        &self,
-        name: &str,
-        inputs: &[&StreamSchema],
-    ) -> Result<StreamSchema, PortError> {
-        self.channel_picks(inputs)?;
-        let manifest = &self.manifest.manifest;
-        let mut subjects: Vec<String> = inputs.iter().flat_map(|s| s.subjects.clone()).collect();
-        subjects.sort();
-        subjects.dedup();
-        Ok(StreamSchema {
-            name: name.to_string(),
-            modality: Modality::Emotion,
-            channels: manifest
-                .labels
-                .iter()
-                .map(|l| Channel::new(l.clone(), "probability", "Emotion"))
-                .collect(),
-            format: ChannelFormat::Float32,
-            rate: Rate::Regular(1.0 / manifest.hop_s),
-            subjects,
-        })
-    }
-
     /// Opens the model (once, before the dataflow starts) and reports the provider that runs it.
     pub fn prepare(&mut self, operator: &str) -> Result<(), String> {
         let session = ModelSession::open(&self.manifest, &self.session)
@@ -263,6 +238,52 @@ impl ModelConfig {
             operator: self.operator.clone(),
             skipped: 0,
         }
+    }
+}
+
+impl Operator for ModelConfig {
+    /// The output: an emotion distribution, one channel per label, one sample per window.
+    fn output_schema(
+        &self,
+        name: &str,
+        inputs: &[&StreamSchema],
+    ) -> Result<StreamSchema, PortError> {
+        self.channel_picks(inputs)?;
+        let manifest = &self.manifest.manifest;
+        let mut subjects: Vec<String> = inputs.iter().flat_map(|s| s.subjects.clone()).collect();
+        subjects.sort();
+        subjects.dedup();
+        Ok(StreamSchema {
+            name: name.to_string(),
+            modality: Modality::Emotion,
+            channels: manifest
+                .labels
+                .iter()
+                .map(|l| Channel::new(l.clone(), "probability", "Emotion"))
+                .collect(),
+            format: ChannelFormat::Float32,
+            rate: Rate::Regular(1.0 / manifest.hop_s),
+            subjects,
+        })
+    }
+
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        _subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs, output_id))
+    }
+
+    /// One logic for all subjects, so every subject's window is scored in one batch.
+    fn routing(&self) -> Routing {
+        Routing::AllSubjects
+    }
+
+    fn prepare(&mut self, operator: &str) -> Result<(), String> {
+        ModelConfig::prepare(self, operator)
     }
 }
 

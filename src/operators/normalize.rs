@@ -13,7 +13,7 @@
 //! warmup_s = 30
 //! ```
 
-use super::{OperatorLogic, PortError};
+use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, Values};
 
@@ -40,8 +40,22 @@ impl NormalizeConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> NormalizeLogic {
+        let width = input.channel_count().max(1);
+        NormalizeLogic {
+            warmup: self.warmup,
+            start: None,
+            stats: vec![(0, 0.0, 0.0); width],
+            width,
+            output_id,
+        }
+    }
+}
+
+impl Operator for NormalizeConfig {
     /// Output: the input's schema, renamed, in standard-deviation units.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -70,16 +84,14 @@ impl NormalizeConfig {
         Ok(schema)
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> NormalizeLogic {
-        let width = input.channel_count().max(1);
-        NormalizeLogic {
-            warmup: self.warmup,
-            start: None,
-            stats: vec![(0, 0.0, 0.0); width],
-            width,
-            output_id,
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        _subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id))
     }
 }
 

@@ -25,7 +25,7 @@ use super::feature_output::{
     require_rate, single_input, Rows,
 };
 use super::window::{WindowPlan, WindowSpec};
-use super::{OperatorLogic, PortError};
+use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::dmer::{peripheral_features, Spectra, SPECTRUM_NAMES, STAT_NAMES};
 use crate::dsp::filter::{butter, BandType, SosFilter};
@@ -117,8 +117,28 @@ impl PeripheralConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, output_id: u32, subject: &str) -> PeripheralLogic {
+        let rate = self.signal.rate_hz();
+        let bandpass = self.causal_bandpass.then(|| {
+            let sos = butter(3, &[0.5, 8.0], BandType::Bandpass, rate)
+                .expect("0.5-8 Hz is a valid band at 100 Hz");
+            SosFilter::new(&sos, 1).expect("one channel")
+        });
+        PeripheralLogic {
+            config: self.clone(),
+            bandpass,
+            plan: WindowPlan::new(self.window, 1, Some(rate)),
+            spectra: Spectra::new(),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for PeripheralConfig {
     /// Output: the DMER feature labels (`gsr_median` ... `gsr_psd_mean`), then the quality channels.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -155,22 +175,14 @@ impl PeripheralConfig {
         ))
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, output_id: u32, subject: &str) -> PeripheralLogic {
-        let rate = self.signal.rate_hz();
-        let bandpass = self.causal_bandpass.then(|| {
-            let sos = butter(3, &[0.5, 8.0], BandType::Bandpass, rate)
-                .expect("0.5-8 Hz is a valid band at 100 Hz");
-            SosFilter::new(&sos, 1).expect("one channel")
-        });
-        PeripheralLogic {
-            config: self.clone(),
-            bandpass,
-            plan: WindowPlan::new(self.window, 1, Some(rate)),
-            spectra: Spectra::new(),
-            output_id,
-            subject: subject.to_string(),
-        }
+    fn logic(
+        &self,
+        _inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(output_id, subject))
     }
 }
 

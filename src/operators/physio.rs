@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
-use super::{require_regular_numeric, OperatorLogic, PortError};
+use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rsp, trend};
 use crate::stream::{
@@ -71,14 +71,6 @@ impl PhysioFeature {
             .iter()
             .find(|(_, f)| *f == self)
             .map_or("", |(k, _)| k)
-    }
-
-    /// The feature of a kind name.
-    pub fn from_kind(kind: &str) -> Option<PhysioFeature> {
-        Self::KINDS
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, f)| *f)
     }
 
     /// Input modality, channel count, lowest usable rate (Hz), shortest window (s), default window and hop (s).
@@ -196,8 +188,24 @@ impl PhysioConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> PhysioLogic {
+        let rate = input.rate.hz().unwrap_or(1.0);
+        PhysioLogic {
+            config: self.clone(),
+            rate,
+            width: input.channel_count(),
+            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
+            output_id,
+            subject: subject.to_string(),
+            ecg_scratch: ecg::EcgScratch::default(),
+        }
+    }
+}
+
+impl Operator for PhysioConfig {
     /// Checks modality, channel count and rate; output: the feature channels then the quality channels.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -271,18 +279,14 @@ impl PhysioConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, subject: &str) -> PhysioLogic {
-        let rate = input.rate.hz().unwrap_or(1.0);
-        PhysioLogic {
-            config: self.clone(),
-            rate,
-            width: input.channel_count(),
-            plan: WindowPlan::new(self.window, input.channel_count(), Some(rate)),
-            output_id,
-            subject: subject.to_string(),
-            ecg_scratch: ecg::EcgScratch::default(),
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, subject))
     }
 }
 

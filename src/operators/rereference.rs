@@ -12,7 +12,7 @@
 
 use toml::Spanned;
 
-use super::{channel_indices, OperatorLogic, PortError};
+use super::{channel_indices, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -42,8 +42,19 @@ impl RereferenceConfig {
         channel_indices(input, &self.channels, "channels")
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> RereferenceLogic {
+        RereferenceLogic {
+            reference: self.reference(input).unwrap_or_default(),
+            width: input.channel_count().max(1),
+            output_id,
+        }
+    }
+}
+
+impl Operator for RereferenceConfig {
     /// Output: the input's schema, renamed.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -61,13 +72,14 @@ impl RereferenceConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> RereferenceLogic {
-        RereferenceLogic {
-            reference: self.reference(input).unwrap_or_default(),
-            width: input.channel_count().max(1),
-            output_id,
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        _subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id))
     }
 }
 

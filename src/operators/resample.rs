@@ -13,7 +13,7 @@
 //! rate_hz = 4
 //! ```
 
-use super::{require_regular_numeric, OperatorLogic, PortError};
+use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::filter::{butter, BandType, SosFilter};
 use crate::stream::{Batch, Nanos, Rate, StreamSchema, Values};
@@ -45,8 +45,30 @@ impl ResampleConfig {
         }
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> ResampleLogic {
+        let rate = input.rate.hz().unwrap_or(self.rate_hz);
+        let width = input.channel_count().max(1);
+        let cutoff = self.cutoff_ratio * self.rate_hz / 2.0;
+        let filter = (self.order > 0 && cutoff < rate / 2.0)
+            .then(|| butter(self.order, &[cutoff], BandType::Lowpass, rate).ok())
+            .flatten()
+            .and_then(|sos| SosFilter::new(&sos, width).ok());
+        ResampleLogic {
+            filter,
+            rate_hz: self.rate_hz,
+            max_gap: (2.0 * 1e9 / rate).round() as Nanos,
+            width,
+            previous: None,
+            next: None,
+            output_id,
+        }
+    }
+}
+
+impl Operator for ResampleConfig {
     /// Output: the input's channels at `rate_hz`.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -72,24 +94,14 @@ impl ResampleConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> ResampleLogic {
-        let rate = input.rate.hz().unwrap_or(self.rate_hz);
-        let width = input.channel_count().max(1);
-        let cutoff = self.cutoff_ratio * self.rate_hz / 2.0;
-        let filter = (self.order > 0 && cutoff < rate / 2.0)
-            .then(|| butter(self.order, &[cutoff], BandType::Lowpass, rate).ok())
-            .flatten()
-            .and_then(|sos| SosFilter::new(&sos, width).ok());
-        ResampleLogic {
-            filter,
-            rate_hz: self.rate_hz,
-            max_gap: (2.0 * 1e9 / rate).round() as Nanos,
-            width,
-            previous: None,
-            next: None,
-            output_id,
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        _subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use toml::Spanned;
 
-use super::{channel_indices, OperatorLogic, PortError};
+use super::{channel_indices, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -39,8 +39,23 @@ impl SelectConfig {
         SelectConfig { channels }
     }
 
+    fn indices(&self, input: &StreamSchema) -> Result<Vec<usize>, PortError> {
+        channel_indices(input, &self.channels, "channels")
+    }
+
+    /// Logic for one subject.
+    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, _subject: &str) -> SelectLogic {
+        SelectLogic {
+            indices: self.indices(input).unwrap_or_default(),
+            width: input.channel_count(),
+            output_id,
+        }
+    }
+}
+
+impl Operator for SelectConfig {
     /// Output keeps the input's modality, format and rate with the chosen channels.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -56,17 +71,14 @@ impl SelectConfig {
         })
     }
 
-    fn indices(&self, input: &StreamSchema) -> Result<Vec<usize>, PortError> {
-        channel_indices(input, &self.channels, "channels")
-    }
-
-    /// Logic for one subject.
-    pub fn instantiate(&self, input: &StreamSchema, output_id: u32, _subject: &str) -> SelectLogic {
-        SelectLogic {
-            indices: self.indices(input).unwrap_or_default(),
-            width: input.channel_count(),
-            output_id,
-        }
+    fn logic(
+        &self,
+        inputs: &[&StreamSchema],
+        output_id: u32,
+        _output: &StreamSchema,
+        subject: &str,
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, subject))
     }
 }
 

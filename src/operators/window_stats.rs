@@ -15,7 +15,7 @@
 
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
-use super::{OperatorLogic, PortError};
+use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
 
@@ -76,8 +76,29 @@ impl WindowStatsConfig {
         input.modality == Modality::Emotion && self.stats == ["mean"]
     }
 
+    /// Logic for one subject.
+    pub fn instantiate(
+        &self,
+        input: &StreamSchema,
+        output_id: u32,
+        output: &StreamSchema,
+        subject: &str,
+    ) -> WindowStatsLogic {
+        WindowStatsLogic {
+            config: self.clone(),
+            emotion: self.keeps_emotion(input),
+            plan: WindowPlan::new(self.window, input.channel_count(), input.rate.hz()),
+            width: input.channel_count(),
+            output_width: output.channel_count(),
+            output_id,
+            subject: subject.to_string(),
+        }
+    }
+}
+
+impl Operator for WindowStatsConfig {
     /// Output: `<channel>_<stat>` per channel and statistic, then `coverage`; one sample per hop.
-    pub fn output_schema(
+    fn output_schema(
         &self,
         name: &str,
         inputs: &[&StreamSchema],
@@ -131,23 +152,14 @@ impl WindowStatsConfig {
         })
     }
 
-    /// Logic for one subject.
-    pub fn instantiate(
+    fn logic(
         &self,
-        input: &StreamSchema,
+        inputs: &[&StreamSchema],
         output_id: u32,
         output: &StreamSchema,
         subject: &str,
-    ) -> WindowStatsLogic {
-        WindowStatsLogic {
-            config: self.clone(),
-            emotion: self.keeps_emotion(input),
-            plan: WindowPlan::new(self.window, input.channel_count(), input.rate.hz()),
-            width: input.channel_count(),
-            output_width: output.channel_count(),
-            output_id,
-            subject: subject.to_string(),
-        }
+    ) -> Box<dyn OperatorLogic> {
+        Box::new(self.instantiate(inputs[0], output_id, output, subject))
     }
 }
 

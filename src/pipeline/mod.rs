@@ -316,7 +316,7 @@ impl<'s> Checker<'s> {
                 .iter()
                 .map(|&id| &pipeline.streams[id as usize])
                 .collect();
-            match config.output_schema(component.name(), &schemas) {
+            match config.component().output_schema(component.name(), &schemas) {
                 Ok(schema) => {
                     let id = pipeline.streams.len() as StreamId;
                     pipeline.streams.push(schema);
@@ -391,7 +391,7 @@ impl<'s> Checker<'s> {
     /// Rejects operators that need a finished recording downstream of a live source.
     fn check_offline_only(&mut self, components: &[Component], pipeline: &Pipeline) {
         for node in &pipeline.operators {
-            let Some(key) = node.config.offline_only() else {
+            let Some(key) = node.config.component().offline_only() else {
                 continue;
             };
             let mut live = Vec::new();
@@ -747,7 +747,7 @@ fn input_ids(
 fn kinds_help(section: &str) -> String {
     let kinds: &[&str] = match section {
         "sources" => SOURCE_KINDS,
-        "operators" => &OPERATOR_KINDS,
+        "operators" => OPERATOR_KINDS,
         _ => SINK_KINDS,
     };
     format!(

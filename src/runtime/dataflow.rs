@@ -125,9 +125,11 @@ pub fn build<'s>(
         let output_id = node.output;
         let factory = move |subject: &str| {
             let refs: Vec<_> = schemas.iter().collect();
-            config.instantiate(&refs, output_id, &output_schema, subject)
+            config
+                .component()
+                .logic(&refs, output_id, &output_schema, subject)
         };
-        let routing = node.config.routing();
+        let routing = node.config.component().routing();
         let output = keyed_operator(merged, &node.name, node.inputs.clone(), routing, factory);
         streams[node.output as usize] = Some(output);
     }

@@ -66,7 +66,7 @@ pub fn run(
     let started = Instant::now();
     let mut pipeline = pipeline.clone();
     for operator in &mut pipeline.operators {
-        operator.config.prepare(&operator.name)?;
+        operator.config.component_mut().prepare(&operator.name)?;
     }
     let pipeline = &pipeline;
     let metrics = Arc::new(PipelineMetrics::new(
