@@ -76,18 +76,12 @@ fn eeg_schema() -> StreamSchema {
 fn heloflow_features(eeg: &[f64], gsr: &[f64], ppg: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let second = NANOS_PER_SEC;
     let de = EegDeConfig {
-        window: WindowSpec {
-            length: second,
-            hop: second,
-        },
+        window: WindowSpec::new(second, second),
         quality: false,
     };
     let peripheral = |signal, causal_bandpass| PeripheralConfig {
         signal,
-        window: WindowSpec {
-            length: 5 * second,
-            hop: second,
-        },
+        window: WindowSpec::new(5 * second, second),
         causal_bandpass,
         quality: false,
     };

@@ -60,10 +60,7 @@ fn run(
 ) -> Vec<Vec<f64>> {
     let config = PhysioConfig {
         feature,
-        window: WindowSpec {
-            length: 60 * NANOS_PER_SEC,
-            hop: 10 * NANOS_PER_SEC,
-        },
+        window: WindowSpec::new(60 * NANOS_PER_SEC, 10 * NANOS_PER_SEC),
         max_invalid: 0.1,
         flat_s: 1.0,
     };

@@ -305,10 +305,7 @@ mod tests {
     #[test]
     fn sine_power_lands_in_its_band() {
         let config = BandPowerConfig {
-            window: WindowSpec {
-                length: NANOS_PER_SEC,
-                hop: NANOS_PER_SEC,
-            },
+            window: WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC),
             bands: DEFAULT_BANDS
                 .iter()
                 .map(|(n, l, h)| Band {

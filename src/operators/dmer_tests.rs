@@ -100,10 +100,7 @@ fn eeg_de_matches_the_dmer_reference() {
     let eeg = &doc["eeg"];
     let width = eeg["channels"].as_u64().unwrap() as usize;
     let config = EegDeConfig {
-        window: WindowSpec {
-            length: NANOS_PER_SEC,
-            hop: NANOS_PER_SEC,
-        },
+        window: WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC),
         quality: false,
     };
     let logic = Box::new(config.instantiate(&eeg_schema(width), 0, "S01"));
@@ -141,10 +138,7 @@ fn eeg_schema(width: usize) -> crate::stream::StreamSchema {
 fn peripheral(signal: PeripheralSignal, causal_bandpass: bool) -> Box<dyn OperatorLogic> {
     let config = PeripheralConfig {
         signal,
-        window: WindowSpec {
-            length: 5 * NANOS_PER_SEC,
-            hop: NANOS_PER_SEC,
-        },
+        window: WindowSpec::new(5 * NANOS_PER_SEC, NANOS_PER_SEC),
         causal_bandpass,
         quality: false,
     };
@@ -230,10 +224,7 @@ fn nan_bursts_are_flagged_and_later_windows_recover() {
     }
     let config = PeripheralConfig {
         signal: PeripheralSignal::Ppg,
-        window: WindowSpec {
-            length: 5 * NANOS_PER_SEC,
-            hop: NANOS_PER_SEC,
-        },
+        window: WindowSpec::new(5 * NANOS_PER_SEC, NANOS_PER_SEC),
         causal_bandpass: true,
         quality: true,
     };

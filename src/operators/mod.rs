@@ -38,7 +38,7 @@ pub use physio::{window_features, window_quality, PhysioConfig, PhysioFeature, P
 pub use rereference::RereferenceConfig;
 pub use resample::ResampleConfig;
 pub use select::SelectConfig;
-pub use window::{WindowPlan, WindowSpec};
+pub use window::{WindowAlign, WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
 
 use crate::config::{PortError, PortSite};

@@ -508,10 +508,7 @@ mod tests {
     fn config() -> PhysioConfig {
         PhysioConfig {
             feature: PhysioFeature::HeartRateVariability,
-            window: WindowSpec {
-                length: 20 * NANOS_PER_SEC,
-                hop: 10 * NANOS_PER_SEC,
-            },
+            window: WindowSpec::new(20 * NANOS_PER_SEC, 10 * NANOS_PER_SEC),
             max_invalid: 0.1,
             flat_s: 1.0,
         }

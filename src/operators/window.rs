@@ -1,15 +1,17 @@
 //! Event-time sliding windows: which windows exist, which samples they hold and when they close.
 //!
-//! Windows are aligned on multiples of the hop on the event-time axis, so every stream and every
-//! subject shares the same boundaries: the window ending at `e` holds samples with timestamps in
-//! `[e - length, e)` and is complete once the input frontier reaches `e`. Its output sample carries
-//! the timestamp `e`.
+//! By default windows are aligned on multiples of the hop on the event-time axis, so every stream
+//! and every subject shares the same boundaries: the window ending at `e` holds samples with
+//! timestamps in `[e - length, e)` and is complete once the input frontier reaches `e`. Its output
+//! sample carries the timestamp `e`. With `align = "first_sample"` a subject's first window starts
+//! at its first sample instead (window 0 = the first `window_s` of a recorded trial, as offline
+//! feature extraction such as DMER's defines it), and later windows follow every hop.
 //!
 //! ```
 //! use heloflow::operators::{WindowPlan, WindowSpec};
 //! use heloflow::stream::{Batch, Values, NANOS_PER_SEC};
 //!
-//! let spec = WindowSpec { length: NANOS_PER_SEC, hop: NANOS_PER_SEC / 2 };
+//! let spec = WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC / 2);
 //! let mut plan = WindowPlan::new(spec, 1, Some(4.0));
 //! let times = (0..8).map(|i| i * NANOS_PER_SEC / 4).collect();
 //! plan.push(&Batch { stream: 0, subject: "S01".into(), timestamps: times,
@@ -22,23 +24,48 @@
 use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
 
-/// Length and hop of sliding windows, in event-time nanoseconds.
+/// Where a subject's first window starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowAlign {
+    /// Window ends on multiples of the hop on the event-time axis, shared by every stream.
+    Clock,
+    /// The first window starts at the subject's first sample; later ones follow every hop.
+    FirstSample,
+}
+
+/// Length, hop and alignment of sliding windows, in event-time nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowSpec {
     /// Window length.
     pub length: Nanos,
     /// Distance between consecutive window ends.
     pub hop: Nanos,
+    /// Where the first window starts.
+    pub align: WindowAlign,
 }
 
 impl WindowSpec {
-    /// Reads `window_s` and `hop_s` (seconds), with defaults.
+    /// Windows of `length` every `hop`, aligned on the clock.
+    pub fn new(length: Nanos, hop: Nanos) -> Self {
+        WindowSpec {
+            length,
+            hop,
+            align: WindowAlign::Clock,
+        }
+    }
+
+    /// Reads `window_s`, `hop_s` (seconds, with defaults) and `align` (`clock` or `first_sample`).
     pub fn parse(options: &mut Options, default_length_s: f64, default_hop_s: f64) -> Self {
         let length_s = options.positive("window_s", default_length_s);
         let hop_s = options.positive("hop_s", default_hop_s);
+        let align = match options.choice("align", "clock", &["clock", "first_sample"]) {
+            "first_sample" => WindowAlign::FirstSample,
+            _ => WindowAlign::Clock,
+        };
         let spec = WindowSpec {
             length: secs_to_nanos(length_s).max(1),
             hop: secs_to_nanos(hop_s).max(1),
+            align,
         };
         if spec.hop > spec.length {
             options.error_at(
@@ -48,6 +75,22 @@ impl WindowSpec {
             );
         }
         spec
+    }
+
+    /// End of the first window for a subject whose first sample is at `first`.
+    pub fn first_end(&self, first: Nanos) -> Nanos {
+        let end = first.saturating_add(self.length);
+        match self.align {
+            WindowAlign::FirstSample => end,
+            WindowAlign::Clock => {
+                let past = end.rem_euclid(self.hop);
+                if past == 0 {
+                    end
+                } else {
+                    end - past + self.hop
+                }
+            }
+        }
     }
 
     /// Output rate of a windowed stream: one sample per hop.
@@ -138,15 +181,9 @@ impl WindowPlan {
             }
         }
         for (index, &time) in times.iter().enumerate() {
-            let next_end = *self.next_end.get_or_insert_with(|| {
-                let first = time + self.spec.length;
-                first.div_euclid(self.spec.hop) * self.spec.hop
-                    + if first.rem_euclid(self.spec.hop) == 0 {
-                        0
-                    } else {
-                        self.spec.hop
-                    }
-            });
+            let next_end = *self
+                .next_end
+                .get_or_insert_with(|| self.spec.first_end(time));
             if time < next_end - self.spec.length || self.last_time.is_some_and(|t| time < t) {
                 self.late += 1;
                 continue;
@@ -228,10 +265,7 @@ mod tests {
 
     #[test]
     fn windows_align_on_hop_multiples() {
-        let spec = WindowSpec {
-            length: NANOS_PER_SEC,
-            hop: NANOS_PER_SEC,
-        };
+        let spec = WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC);
         let mut plan = WindowPlan::new(spec, 1, Some(10.0));
         let start = NANOS_PER_SEC / 3;
         plan.push(&batch(
@@ -248,11 +282,34 @@ mod tests {
     }
 
     #[test]
+    fn first_sample_alignment_starts_at_the_first_sample() {
+        let mut spec = WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC);
+        spec.align = WindowAlign::FirstSample;
+        let mut plan = WindowPlan::new(spec, 1, Some(10.0));
+        let start = NANOS_PER_SEC / 3;
+        plan.push(&batch(
+            (0..30).map(|i| start + i * NANOS_PER_SEC / 10).collect(),
+        ));
+        let mut seen = Vec::new();
+        plan.close(Nanos::MAX, |w| {
+            seen.push((w.end, w.times.len(), w.times[0]))
+        });
+        assert_eq!(
+            seen,
+            vec![
+                (start + NANOS_PER_SEC, 10, start),
+                (start + 2 * NANOS_PER_SEC, 10, start + NANOS_PER_SEC),
+                (start + 3 * NANOS_PER_SEC, 10, start + 2 * NANOS_PER_SEC)
+            ]
+        );
+        assert_eq!(WindowSpec::new(10, 4).first_end(3), 16);
+        assert_eq!(WindowSpec::new(10, 4).first_end(2), 12);
+        assert_eq!(WindowSpec::new(10, 4).first_end(-7), 4);
+    }
+
+    #[test]
     fn gaps_give_low_coverage_and_late_samples_are_counted() {
-        let spec = WindowSpec {
-            length: NANOS_PER_SEC,
-            hop: NANOS_PER_SEC,
-        };
+        let spec = WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC);
         let mut plan = WindowPlan::new(spec, 1, Some(10.0));
         plan.push(&batch((0..10).map(|i| i * NANOS_PER_SEC / 10).collect()));
         let mut seen = Vec::new();
