@@ -4,12 +4,15 @@
 //! batches, then watermarks that promise no earlier sample will follow. The dataflow advances each
 //! source's frontier from its watermarks, so windows close by event time, never by wall clock.
 
+pub mod csv;
 pub mod lsl;
+pub mod playback;
 pub mod queue;
 pub mod simulator;
 
 use std::thread::JoinHandle;
 
+pub use self::csv::CsvSourceConfig;
 pub use self::lsl::LslSourceConfig;
 pub use queue::{QueueConfig, QueuePolicy, SourceEvent, SourceSender};
 pub use simulator::SimulatorConfig;
@@ -47,6 +50,8 @@ pub trait Source {
 crate::registry! {
     /// The validated configuration of one source.
     pub enum SourceConfig: Source, SOURCE_KINDS {
+        /// A recording kept as comma-separated values.
+        "csv" => Csv(CsvSourceConfig),
         /// Lab Streaming Layer streams from the network.
         "lsl" => Lsl(LslSourceConfig),
         /// Simulated subjects (deterministic from a seed).

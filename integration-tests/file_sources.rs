@@ -1,0 +1,268 @@
+//! File sources end to end through the real binary: the `csv` source reading recordings, and
+//! windows aligned on a trial's first sample reproducing DMER's per-trial feature windows.
+
+mod common;
+
+use std::path::Path;
+
+use common::{heloflow, heloflow_ok, parse_jsonl};
+
+fn dmer_fixture() -> serde_json::Value {
+    let text = std::fs::read_to_string(common::root().join("fixtures/features/dmer.json"))
+        .expect("fixtures/features/dmer.json");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn floats(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_str()
+        .expect("floats as a string")
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// Writes one channel at `rate` Hz starting at `start` seconds as `timestamp,subject,<label>`.
+fn write_trial(path: &Path, label: &str, samples: &[f64], rate: f64, start: f64) {
+    let mut text = format!("timestamp,subject,{label}\n");
+    for (i, v) in samples.iter().enumerate() {
+        text.push_str(&format!("{},P01,{v}\n", start + i as f64 / rate));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Every value within 1e-9 of the reference, relative to its feature group's scale (as the unit
+/// tests of the DMER operators compare).
+fn assert_rows_match(what: &str, rows: &[Vec<f64>], expected: &[f64], groups: &[usize]) {
+    let width: usize = groups.iter().sum();
+    assert_eq!(rows.len() * width, expected.len(), "{what}: number of windows");
+    for (r, (row, reference)) in rows.iter().zip(expected.chunks(width)).enumerate() {
+        assert_eq!(row.len(), width, "{what}: row {r} width");
+        let mut offset = 0;
+        for &len in groups {
+            let group = &reference[offset..offset + len];
+            let scale = group.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for i in offset..offset + len {
+                let error = (row[i] - reference[i]).abs() / reference[i].abs().max(scale);
+                assert!(
+                    error <= 1e-9,
+                    "{what}: window {r} value {i}: {} vs DMER reference {} ({error:e})",
+                    row[i],
+                    reference[i]
+                );
+            }
+            offset += len;
+        }
+    }
+}
+
+fn numbers(values: &serde_json::Value) -> Vec<f64> {
+    values
+        .as_array()
+        .expect("array layout")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+const TRIAL_PIPELINE: &str = r#"
+[sources.gsr]
+kind = "csv"
+path = "gsr.csv"
+modality = "eda"
+unit = "uS"
+
+[sources.ppg]
+kind = "csv"
+path = "ppg.csv"
+modality = "ppg"
+
+[operators.gsr_features]
+kind = "gsr_features"
+inputs = ["gsr.eda"]
+quality = false
+ALIGN
+
+[operators.ppg_features]
+kind = "ppg_features"
+inputs = ["ppg.ppg"]
+bandpass = "none"
+quality = false
+ALIGN
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["gsr_features", "ppg_features"]
+path = "features.jsonl"
+layout = "array"
+"#;
+
+#[test]
+fn first_sample_windows_reproduce_dmer_trial_features_from_a_recording() {
+    let doc = dmer_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    // The trial starts off the hop grid, as any recorded trial does.
+    let start = 100.37;
+    write_trial(
+        &dir.path().join("gsr.csv"),
+        "EDA",
+        &floats(&doc["gsr"]["samples"]),
+        4.0,
+        start,
+    );
+    write_trial(
+        &dir.path().join("ppg.csv"),
+        "PPG",
+        &floats(&doc["ppg"]["filtered"]),
+        100.0,
+        start,
+    );
+    let aligned = TRIAL_PIPELINE.replace("ALIGN", "align = \"first_sample\"");
+    std::fs::write(dir.path().join("trial.toml"), &aligned).unwrap();
+    heloflow_ok(dir.path(), &["run", "trial.toml", "--status", "off"]);
+    let rows = parse_jsonl(&std::fs::read_to_string(dir.path().join("features.jsonl")).unwrap());
+    let of = |stream: &str| -> Vec<Vec<f64>> {
+        rows.iter()
+            .filter(|r| r.stream == stream)
+            .map(|r| numbers(&r.values))
+            .collect()
+    };
+    let gsr_times: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.stream == "gsr_features")
+        .map(|r| r.time)
+        .collect();
+    assert!(
+        (gsr_times[0] - (start + 5.0)).abs() < 1e-9,
+        "window 0 ends 5 s after the first sample: {}",
+        gsr_times[0]
+    );
+    assert_rows_match(
+        "gsr_features",
+        &of("gsr_features"),
+        &floats(&doc["gsr"]["features"]),
+        &[7, 7, 7, 6, 1],
+    );
+    assert_rows_match(
+        "ppg_features",
+        &of("ppg_features"),
+        &floats(&doc["ppg"]["features"]),
+        &[7, 7, 7, 6],
+    );
+
+    // On the clock grid the first window of an off-grid trial is lost: that is what `align` fixes.
+    let clock = TRIAL_PIPELINE.replace("ALIGN", "");
+    std::fs::write(dir.path().join("clock.toml"), &clock).unwrap();
+    heloflow_ok(dir.path(), &["run", "clock.toml", "--status", "off"]);
+    let rows = parse_jsonl(&std::fs::read_to_string(dir.path().join("features.jsonl")).unwrap());
+    let first = rows.iter().find(|r| r.stream == "gsr_features").unwrap();
+    assert!((first.time - 106.0).abs() < 1e-9, "{}", first.time);
+}
+
+#[test]
+fn a_csv_sink_recording_reads_back_through_the_csv_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = r#"
+[sources.sim]
+kind = "simulator"
+seed = 3
+subjects = 2
+streams = ["eda", "temp"]
+duration_s = 12
+
+[sinks.eda]
+kind = "csv"
+inputs = ["sim.eda"]
+path = "eda.csv"
+
+[sinks.raw]
+kind = "jsonl"
+inputs = ["sim.eda"]
+path = "raw.jsonl"
+"#;
+    std::fs::write(dir.path().join("record.toml"), record).unwrap();
+    heloflow_ok(dir.path(), &["run", "record.toml", "--status", "off"]);
+    let replay = r#"
+[sources.rec]
+kind = "csv"
+path = "eda.csv"
+modality = "eda"
+unit = "uS"
+subject_column = "subject"
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["rec.eda"]
+path = "replayed.jsonl"
+"#;
+    std::fs::write(dir.path().join("replay.toml"), replay).unwrap();
+    heloflow_ok(dir.path(), &["run", "replay.toml", "--status", "off", "-w", "2"]);
+    let raw = parse_jsonl(&std::fs::read_to_string(dir.path().join("raw.jsonl")).unwrap());
+    let replayed =
+        parse_jsonl(&std::fs::read_to_string(dir.path().join("replayed.jsonl")).unwrap());
+    assert_eq!(raw.len(), replayed.len());
+    assert!(raw.len() > 2 * 4 * 11, "{} rows", raw.len());
+    for (a, b) in raw.iter().zip(&replayed) {
+        assert_eq!((a.time, &a.subject), (b.time, &b.subject));
+        assert_eq!(a.values["EDA"], b.values["EDA"], "at {} {}", a.time, a.subject);
+    }
+}
+
+#[test]
+fn markers_and_bad_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("session.csv"),
+        "time_ms,EDA,event\n0,1.5,\n250,1.6,start\n500,,\n750,1.8,end\n",
+    )
+    .unwrap();
+    let pipeline = r#"
+[sources.rec]
+kind = "csv"
+path = "session.csv"
+modality = "eda"
+time_column = "time_ms"
+time_scale = 0.001
+markers = "event"
+subject = "P07"
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["rec.eda", "rec.markers"]
+path = "out.jsonl"
+layout = "array"
+"#;
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    heloflow_ok(dir.path(), &["run", "p.toml", "--status", "off"]);
+    let rows = parse_jsonl(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let markers: Vec<(f64, String)> = rows
+        .iter()
+        .filter(|r| r.stream == "rec.markers")
+        .map(|r| (r.time, r.values[0].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        markers,
+        vec![(0.25, "start".to_string()), (0.75, "end".to_string())]
+    );
+    let eda: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r.stream == "rec.eda")
+        .map(|r| &r.values[0])
+        .collect();
+    assert_eq!(eda.len(), 4);
+    assert!(eda[2].is_null(), "an empty cell is a missing value");
+    assert!(rows.iter().all(|r| r.subject == "P07"));
+
+    std::fs::write(
+        dir.path().join("session.csv"),
+        "time_ms,EDA,event\n0,1.5,\n250,abc,start\n",
+    )
+    .unwrap();
+    let output = heloflow(dir.path(), &["run", "p.toml", "--status", "off"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("session.csv:3: column `EDA`: \"abc\" is not a number"),
+        "{stderr}"
+    );
+}

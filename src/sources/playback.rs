@@ -1,0 +1,220 @@
+//! Playing recorded samples into the dataflow: the part every file source (XDF, CSV) shares.
+//!
+//! Each recorded stream of each subject is a [`Track`] of samples in timestamp order. [`play`]
+//! walks event time in fixed steps from the earliest sample: at each step it sends every track's
+//! samples before the step's end (tracks in a fixed order), then a watermark at the step's end.
+//! What is sent depends only on the data and the step, never on timing, so a recording replays
+//! byte for byte the same on every run. Steps with no sample are skipped, so a long pause in a
+//! recording costs nothing. With a `speed`, each step waits for its moment on the wall clock
+//! (`speed = 1.0` is real time), for testing live setups with recorded data.
+//!
+//! ```
+//! use heloflow::sources::playback::{steps, Track};
+//! use heloflow::stream::Values;
+//!
+//! let tracks = vec![
+//!     Track { stream: 0, subject: "P01".into(), times: vec![0, 10, 20, 30], values: Values::Numeric(vec![1.0, 2.0, 3.0, 4.0]) },
+//!     Track { stream: 1, subject: "P01".into(), times: vec![25], values: Values::Text(vec!["go".into()]) },
+//! ];
+//! let mut sent = Vec::new();
+//! for step in steps(&tracks, 15) {
+//!     sent.push((step.end, step.batches.iter().map(|b| (b.stream, b.len())).collect::<Vec<_>>()));
+//! }
+//! assert_eq!(sent, vec![(15, vec![(0, 2)]), (30, vec![(0, 1), (1, 1)]), (45, vec![(0, 1)])]);
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::sources::queue::SourceSender;
+use crate::stream::{Batch, Nanos, Values};
+
+/// One recorded stream of one subject: timestamps (non-decreasing) and row-major values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Track {
+    /// Pipeline id of the stream the samples belong to.
+    pub stream: u32,
+    /// Subject the samples belong to.
+    pub subject: String,
+    /// Event time of each sample, non-decreasing.
+    pub times: Vec<Nanos>,
+    /// Values, `times.len() * channels` of them.
+    pub values: Values,
+}
+
+impl Track {
+    fn width(&self) -> usize {
+        if self.times.is_empty() {
+            0
+        } else {
+            self.values.len() / self.times.len()
+        }
+    }
+
+    fn batch(&self, from: usize, to: usize) -> Batch {
+        let width = self.width();
+        let values = match &self.values {
+            Values::Numeric(v) => Values::Numeric(v[from * width..to * width].to_vec()),
+            Values::Text(v) => Values::Text(v[from * width..to * width].to_vec()),
+        };
+        Batch {
+            stream: self.stream,
+            subject: self.subject.clone(),
+            timestamps: self.times[from..to].to_vec(),
+            values,
+        }
+    }
+}
+
+/// Drops samples whose timestamp goes back in time (a recording's clock stepping backwards after
+/// synchronisation), so a track is in order; returns how many were dropped.
+pub fn drop_backward_samples(times: &mut Vec<Nanos>, values: &mut Values) -> u64 {
+    if times.is_sorted() {
+        return 0;
+    }
+    let width = values.len() / times.len().max(1);
+    let mut keep = Vec::with_capacity(times.len());
+    let mut last = Nanos::MIN;
+    for (index, &time) in times.iter().enumerate() {
+        if time >= last {
+            keep.push(index);
+            last = time;
+        }
+    }
+    let dropped = (times.len() - keep.len()) as u64;
+    *times = keep.iter().map(|&i| times[i]).collect();
+    match values {
+        Values::Numeric(v) => {
+            *v = keep
+                .iter()
+                .flat_map(|&i| v[i * width..(i + 1) * width].iter().copied())
+                .collect()
+        }
+        Values::Text(v) => {
+            *v = keep
+                .iter()
+                .flat_map(|&i| v[i * width..(i + 1) * width].iter().cloned())
+                .collect()
+        }
+    }
+    dropped
+}
+
+/// What one step sends: every track's samples before `end`, then a watermark at `end`.
+#[derive(Debug)]
+pub struct Step {
+    /// The step's end: every later sample has a timestamp at or above it.
+    pub end: Nanos,
+    /// Time since the first sample, for pacing.
+    pub elapsed: Nanos,
+    /// The samples, one batch per track that has any.
+    pub batches: Vec<Batch>,
+}
+
+/// The steps that play `tracks` in event-time order, `step` nanoseconds of event time each.
+pub fn steps(tracks: &[Track], step: Nanos) -> impl Iterator<Item = Step> + '_ {
+    let step = step.max(1);
+    let start = tracks.iter().filter_map(|t| t.times.first()).min().copied();
+    let mut cursors = vec![0usize; tracks.len()];
+    let mut index: i64 = 0;
+    std::iter::from_fn(move || {
+        let start = start?;
+        let next = tracks
+            .iter()
+            .zip(&cursors)
+            .filter_map(|(track, &cursor)| track.times.get(cursor))
+            .min()
+            .copied()?;
+        // Skip steps that would hold no sample.
+        let first_useful = (next.saturating_sub(start)) / step;
+        index = index.max(first_useful);
+        let end = start.saturating_add((index + 1).saturating_mul(step));
+        index += 1;
+        let mut batches = Vec::new();
+        for (track, cursor) in tracks.iter().zip(cursors.iter_mut()) {
+            let to = *cursor + track.times[*cursor..].partition_point(|&t| t < end);
+            if to > *cursor {
+                batches.push(track.batch(*cursor, to));
+                *cursor = to;
+            }
+        }
+        Some(Step {
+            end,
+            elapsed: end - start,
+            batches,
+        })
+    })
+}
+
+/// Sends `tracks` through `sender` step by step; with `speed`, paced by the wall clock. Returns
+/// when everything is sent or the pipeline stops.
+pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
+    let started = Instant::now();
+    for step in steps(tracks, step) {
+        if let Some(speed) = speed {
+            let due = Duration::from_secs_f64(step.elapsed as f64 / 1e9 / speed);
+            while started.elapsed() < due {
+                if sender.stopping() {
+                    return;
+                }
+                let left = due.saturating_sub(started.elapsed());
+                std::thread::sleep(left.min(Duration::from_millis(50)));
+            }
+        }
+        for batch in step.batches {
+            if !sender.data(batch) {
+                return;
+            }
+        }
+        if !sender.watermark(step.end) || sender.stopping() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(stream: u32, times: Vec<Nanos>) -> Track {
+        let values = Values::Numeric(times.iter().map(|&t| t as f64).collect());
+        Track {
+            stream,
+            subject: "S".into(),
+            times,
+            values,
+        }
+    }
+
+    #[test]
+    fn long_pauses_are_skipped_and_every_sample_is_sent_once() {
+        let tracks = vec![
+            track(0, vec![0, 5, 1_000_000_000_000, 1_000_000_000_001]),
+            track(1, vec![7]),
+        ];
+        let all: Vec<Step> = steps(&tracks, 10).collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].end, 1_000_000_000_010);
+        let sent: usize = all.iter().flat_map(|s| &s.batches).map(|b| b.len()).sum();
+        assert_eq!(sent, 5);
+        for step in &all {
+            for batch in &step.batches {
+                assert!(batch.timestamps.iter().all(|&t| t < step.end));
+            }
+        }
+    }
+
+    #[test]
+    fn backward_samples_are_dropped_and_counted() {
+        let mut times = vec![0, 10, 5, 20, 15, 30];
+        let mut values = Values::Numeric(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(drop_backward_samples(&mut times, &mut values), 2);
+        assert_eq!(times, vec![0, 10, 20, 30]);
+        assert_eq!(values, Values::Numeric(vec![0.0, 1.0, 3.0, 5.0]));
+    }
+
+    #[test]
+    fn no_tracks_no_steps() {
+        assert_eq!(steps(&[], 10).count(), 0);
+        assert_eq!(steps(&[track(0, vec![])], 10).count(), 0);
+    }
+}
