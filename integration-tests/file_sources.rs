@@ -35,7 +35,11 @@ fn write_trial(path: &Path, label: &str, samples: &[f64], rate: f64, start: f64)
 /// tests of the DMER operators compare).
 fn assert_rows_match(what: &str, rows: &[Vec<f64>], expected: &[f64], groups: &[usize]) {
     let width: usize = groups.iter().sum();
-    assert_eq!(rows.len() * width, expected.len(), "{what}: number of windows");
+    assert_eq!(
+        rows.len() * width,
+        expected.len(),
+        "{what}: number of windows"
+    );
     for (r, (row, reference)) in rows.iter().zip(expected.chunks(width)).enumerate() {
         assert_eq!(row.len(), width, "{what}: row {r} width");
         let mut offset = 0;
@@ -196,7 +200,10 @@ inputs = ["rec.eda"]
 path = "replayed.jsonl"
 "#;
     std::fs::write(dir.path().join("replay.toml"), replay).unwrap();
-    heloflow_ok(dir.path(), &["run", "replay.toml", "--status", "off", "-w", "2"]);
+    heloflow_ok(
+        dir.path(),
+        &["run", "replay.toml", "--status", "off", "-w", "2"],
+    );
     let raw = parse_jsonl(&std::fs::read_to_string(dir.path().join("raw.jsonl")).unwrap());
     let replayed =
         parse_jsonl(&std::fs::read_to_string(dir.path().join("replayed.jsonl")).unwrap());
@@ -204,7 +211,11 @@ path = "replayed.jsonl"
     assert!(raw.len() > 2 * 4 * 11, "{} rows", raw.len());
     for (a, b) in raw.iter().zip(&replayed) {
         assert_eq!((a.time, &a.subject), (b.time, &b.subject));
-        assert_eq!(a.values["EDA"], b.values["EDA"], "at {} {}", a.time, a.subject);
+        assert_eq!(
+            a.values["EDA"], b.values["EDA"],
+            "at {} {}",
+            a.time, a.subject
+        );
     }
 }
 

@@ -114,6 +114,27 @@ impl Modality {
     pub fn from_name(name: &str) -> Option<Modality> {
         Modality::ALL.into_iter().find(|m| m.name() == name)
     }
+
+    /// The modality an LSL/XDF content type names (case-insensitive, XDF content types and
+    /// common synonyms), or `None` for types heloflow does not know.
+    pub fn from_content_type(kind: &str) -> Option<Modality> {
+        Some(match kind.to_ascii_lowercase().as_str() {
+            "eeg" => Modality::Eeg,
+            "ecg" | "ekg" => Modality::Ecg,
+            "gsr" | "eda" => Modality::Eda,
+            "ppg" | "bvp" => Modality::Ppg,
+            "resp" | "respiration" => Modality::Resp,
+            "temp" | "temperature" => Modality::Temp,
+            "acc" | "accel" | "accelerometer" => Modality::Accel,
+            "emg" => Modality::Emg,
+            "faceau" | "face" | "openface" | "facialfeatures" | "videofeatures"
+            | "faceembedding" => Modality::Face,
+            "markers" => Modality::Markers,
+            "emotiondistribution" | "emotion" => Modality::Emotion,
+            "features" => Modality::Features,
+            _ => return None,
+        })
+    }
 }
 
 /// How each value is stored, mirroring LSL channel formats.
@@ -363,6 +384,29 @@ mod tests {
     #[test]
     fn seconds_round_trip() {
         assert_eq!(secs_to_nanos(nanos_to_secs(1_234_567_891)), 1_234_567_891);
+    }
+
+    #[test]
+    fn content_types_map_to_modalities() {
+        assert_eq!(Modality::from_content_type("EEG"), Some(Modality::Eeg));
+        assert_eq!(Modality::from_content_type("GSR"), Some(Modality::Eda));
+        assert_eq!(Modality::from_content_type("EDA"), Some(Modality::Eda));
+        assert_eq!(Modality::from_content_type("FaceAU"), Some(Modality::Face));
+        assert_eq!(
+            Modality::from_content_type("OpenFace"),
+            Some(Modality::Face)
+        );
+        assert_eq!(
+            Modality::from_content_type("Markers"),
+            Some(Modality::Markers)
+        );
+        assert_eq!(Modality::from_content_type("Gaze"), None);
+        for modality in Modality::ALL {
+            assert_eq!(
+                Modality::from_content_type(modality.lsl_type()),
+                Some(modality)
+            );
+        }
     }
 
     #[test]

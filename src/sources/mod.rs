@@ -8,6 +8,7 @@ pub mod csv;
 pub mod lsl;
 pub mod playback;
 pub mod queue;
+pub mod selection;
 pub mod simulator;
 
 use std::thread::JoinHandle;

@@ -4,7 +4,7 @@
 use lsl::{StreamInfo, StreamInlet};
 use serde::Serialize;
 
-use crate::stream::{Channel, ChannelFormat, Modality};
+use crate::stream::{Channel, ChannelFormat};
 
 /// What heloflow knows about one LSL stream, read once from its full `StreamInfo`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,11 +41,6 @@ pub fn format_name(format: lsl::ChannelFormat) -> &'static str {
     }
 }
 
-/// The heloflow format that carries an LSL format (every LSL format has its own).
-pub fn heloflow_format(lsl_format: &str) -> Option<ChannelFormat> {
-    ChannelFormat::from_lsl_name(lsl_format)
-}
-
 /// The LSL format an outlet uses for a heloflow format.
 pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
     match format {
@@ -57,28 +52,6 @@ pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
         ChannelFormat::Int64 => lsl::ChannelFormat::Int64,
         ChannelFormat::String => lsl::ChannelFormat::String,
     }
-}
-
-/// The modality an LSL content type names (case-insensitive, XDF content types and common
-/// synonyms), or `None` for types heloflow does not know.
-pub fn modality_of_type(kind: &str) -> Option<Modality> {
-    Some(match kind.to_ascii_lowercase().as_str() {
-        "eeg" => Modality::Eeg,
-        "ecg" | "ekg" => Modality::Ecg,
-        "gsr" | "eda" => Modality::Eda,
-        "ppg" | "bvp" => Modality::Ppg,
-        "resp" | "respiration" => Modality::Resp,
-        "temp" | "temperature" => Modality::Temp,
-        "acc" | "accel" | "accelerometer" => Modality::Accel,
-        "emg" => Modality::Emg,
-        "faceau" | "face" | "openface" | "facialfeatures" | "videofeatures" | "faceembedding" => {
-            Modality::Face
-        }
-        "markers" => Modality::Markers,
-        "emotiondistribution" | "emotion" => Modality::Emotion,
-        "features" => Modality::Features,
-        _ => return None,
-    })
 }
 
 impl StreamMetadata {
@@ -208,20 +181,6 @@ pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types_map_to_modalities() {
-        assert_eq!(modality_of_type("EEG"), Some(Modality::Eeg));
-        assert_eq!(modality_of_type("GSR"), Some(Modality::Eda));
-        assert_eq!(modality_of_type("EDA"), Some(Modality::Eda));
-        assert_eq!(modality_of_type("FaceAU"), Some(Modality::Face));
-        assert_eq!(modality_of_type("OpenFace"), Some(Modality::Face));
-        assert_eq!(modality_of_type("Markers"), Some(Modality::Markers));
-        assert_eq!(modality_of_type("Gaze"), None);
-        for modality in Modality::ALL {
-            assert_eq!(modality_of_type(modality.lsl_type()), Some(modality));
-        }
-    }
 
     #[test]
     fn metadata_reads_desc_channels() {

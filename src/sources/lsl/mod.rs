@@ -24,28 +24,13 @@ mod link;
 pub mod metadata;
 mod run;
 
-use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 
-use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::sources::selection::{modality_names, Declaration, Selection, SubjectRule};
 use crate::sources::Source;
 use crate::stream::{Channel, ChannelFormat, Modality, Rate, StreamSchema};
-use metadata::{heloflow_format, modality_of_type};
-
-/// Which field of a stream's info names its subject.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SubjectFrom {
-    /// The stream's `source_id` (default).
-    SourceId,
-    /// The stream's `name`.
-    Name,
-    /// The `hostname` of the machine that runs the outlet.
-    Hostname,
-    /// The text of an element inside `desc` (`desc:subject`, `desc:acquisition/subject`).
-    Desc(String),
-}
 
 /// What a source does while one of its streams is silent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,14 +52,12 @@ pub struct LslSourceConfig {
     pub channels: Vec<Channel>,
     /// Whether `channels` gave labels (true) or only a count (false).
     pub labelled: bool,
-    /// Declared LSL format name, if any (`float32`, `int16`, `string`...).
-    pub format: Option<String>,
+    /// Declared channel format, if any.
+    pub format: Option<ChannelFormat>,
     /// Declared nominal rate.
     pub rate: Rate,
-    /// Which info field names the subject.
-    pub subject_from: SubjectFrom,
-    /// Optional mapping from that field to subject ids.
-    pub subjects: BTreeMap<String, String>,
+    /// Which info field names each stream's subject, optionally mapped through a table.
+    pub subjects: SubjectRule,
     /// Matching streams to wait for at start.
     pub min_streams: usize,
     /// How long to wait for them.
@@ -93,236 +76,55 @@ pub struct LslSourceConfig {
     pub queue: QueueConfig,
 }
 
-/// Escapes a value for an XPath string literal in single quotes.
-fn xpath_literal(value: &str) -> String {
-    if value.contains('\'') {
-        format!(
-            "concat('{}')",
-            value.split('\'').collect::<Vec<_>>().join("', \"'\", '")
-        )
-    } else {
-        format!("'{value}'")
-    }
-}
-
 impl Source for LslSourceConfig {
     fn parse(options: &mut Options) -> Self {
-        let mut clauses = Vec::new();
-        let mut declared_type = None;
-        for key in ["name", "type", "source_id", "hostname"] {
-            if let Some(value) = options.string(key) {
-                if key == "type" {
-                    declared_type = Some(value.get_ref().clone());
-                }
-                clauses.push(format!("{key}={}", xpath_literal(value.get_ref())));
-            }
-        }
-        if let Some(predicate) = options.string("predicate") {
-            clauses.push(format!("({})", predicate.get_ref()));
-        }
-        if clauses.is_empty() {
-            options.error_at(
-                "type",
-                "an `lsl` source needs something to match streams by",
-                "add type = \"EEG\" (or name, source_id, hostname, or a full predicate = \"...\")",
-            );
-        }
-        let modality = match options.string("modality") {
-            Some(name) => Modality::from_name(name.get_ref()).unwrap_or_else(|| {
-                let valid: Vec<&str> = Modality::ALL.iter().map(|m| m.name()).collect();
+        let selection = Selection::parse(options, "an `lsl` source", true);
+        let declared = Declaration::parse(options, &selection);
+        let modality = declared.modality.unwrap_or_else(|| {
+            if !selection.is_empty() {
                 options.error_at(
-                    "modality",
-                    format!("unknown modality \"{}\"", name.get_ref()),
-                    format!("valid: {}", valid.join(", ")),
+                    "type",
+                    "an `lsl` source without `type` must say what it measures",
+                    format!("add modality = \"eeg\" (valid: {})", modality_names()),
                 );
-                Modality::Features
-            }),
-            None => match declared_type.as_deref().map(modality_of_type) {
-                Some(Some(modality)) => modality,
-                Some(None) => {
-                    options.error_at(
-                        "type",
-                        format!(
-                            "heloflow does not know what the LSL type \"{}\" measures",
-                            declared_type.as_deref().unwrap_or_default()
-                        ),
-                        "add modality = \"eeg\" (or ecg, eda, ppg, resp, temp, accel, emg, face, markers, emotion, features)",
-                    );
-                    Modality::Features
-                }
-                None => {
-                    if !clauses.is_empty() {
-                        options.error_at(
-                            "type",
-                            "an `lsl` source without `type` must say what it measures",
-                            "add modality = \"eeg\" (or ecg, eda, ppg, resp, temp, accel, emg, face, markers, emotion, features)",
-                        );
-                    }
-                    Modality::Features
-                }
-            },
-        };
+            }
+            Modality::Features
+        });
         let markers = modality == Modality::Markers;
-        let unit = options
-            .string("unit")
-            .map(|u| u.into_inner())
-            .unwrap_or_default();
-        let kind = modality.lsl_type().to_string();
-        let (channels, labelled) = match options.raw("channels") {
-            Some(node) => match node.get_ref() {
-                Node::Int(n) if (1..=100_000).contains(n) => (
-                    (1..=*n)
-                        .map(|i| Channel::new(format!("ch{i}"), unit.clone(), kind.clone()))
-                        .collect(),
-                    false,
-                ),
-                Node::Array(items) if !items.is_empty() => {
-                    let labels: Vec<Channel> = items
-                        .iter()
-                        .filter_map(|item| match item.get_ref() {
-                            Node::Str(s) if !s.is_empty() => {
-                                Some(Channel::new(s.clone(), unit.clone(), kind.clone()))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    if labels.len() != items.len() {
-                        options.error_at(
-                            "channels",
-                            "`channels` must be a list of non-empty labels or a count",
-                            "for example channels = [\"C3\", \"C4\"] or channels = 2",
-                        );
-                    }
-                    (labels, true)
-                }
-                other => {
-                    options.error_at(
-                        "channels",
-                        format!(
-                            "`channels` must be a count (1 to 100000) or a list of labels, found {}",
-                            other.describe()
-                        ),
-                        "for example channels = [\"C3\", \"C4\"] or channels = 2",
-                    );
-                    (vec![Channel::new("ch1", unit.clone(), kind.clone())], false)
-                }
-            },
-            None if markers => (vec![Channel::new("Marker", "", "Markers")], false),
-            None => {
+        let (channels, labelled) = declared.channels.unwrap_or_else(|| {
+            if markers {
+                (vec![Channel::new("Marker", "", "Markers")], false)
+            } else {
                 options.error_at(
                     "channels",
                     "an `lsl` source must declare its channels, so the pipeline can be checked before any stream is seen",
                     "add channels = [\"label\", ...] (checked against the stream's desc/channels) or channels = <count>",
                 );
-                (vec![Channel::new("ch1", unit.clone(), kind.clone())], false)
-            }
-        };
-        let format = options.string("format").and_then(|f| {
-            let name = f.into_inner();
-            match heloflow_format(&name) {
-                Some(ChannelFormat::String) if !markers => {
-                    options.error_at(
-                        "format",
-                        format!("a {} stream cannot be of format string", modality.name()),
-                        "string streams are markers: set modality = \"markers\"",
-                    );
-                    None
-                }
-                Some(other) if markers && other.is_numeric() => {
-                    options.error_at(
-                        "format",
-                        "a markers stream carries strings",
-                        "leave `format` out, or use format = \"string\"",
-                    );
-                    None
-                }
-                Some(_) => Some(name),
-                None => {
-                    options.error_at(
-                        "format",
-                        format!("unknown LSL channel format \"{name}\""),
-                        "valid: float32, double64, int8, int16, int32, int64, string",
-                    );
-                    None
-                }
+                (vec![Channel::new("ch1", declared.unit.clone(), modality.lsl_type())], false)
             }
         });
-        let rate = match options.number("rate") {
-            Some(hz) if hz > 0.0 && hz.is_finite() => Rate::Regular(hz),
-            Some(0.0) => Rate::Irregular,
-            Some(hz) => {
-                options.error_at(
-                    "rate",
-                    format!("`rate` must be a positive rate in Hz or 0 (irregular), found {hz}"),
-                    "for example rate = 256",
-                );
-                Rate::Irregular
-            }
-            None if markers => Rate::Irregular,
-            None => {
+        let rate = declared.rate.unwrap_or_else(|| {
+            if !markers {
                 options.error_at(
                     "rate",
                     "an `lsl` source must declare its nominal rate (checked against the stream)",
                     "add rate = <Hz>, or rate = 0 for an irregular stream",
                 );
-                Rate::Irregular
             }
-        };
-        let subject_from = match options.string("subject_from") {
-            None => SubjectFrom::SourceId,
-            Some(rule) => match rule.get_ref().as_str() {
-                "source_id" => SubjectFrom::SourceId,
-                "name" => SubjectFrom::Name,
-                "hostname" => SubjectFrom::Hostname,
-                text => match text.strip_prefix("desc:") {
-                    Some(path) if !path.is_empty() => SubjectFrom::Desc(path.to_string()),
-                    _ => {
-                        options.error_at(
-                            "subject_from",
-                            format!("unknown subject rule \"{text}\""),
-                            "valid: \"source_id\", \"name\", \"hostname\", \"desc:<path>\" (e.g. \"desc:subject\")",
-                        );
-                        SubjectFrom::SourceId
-                    }
-                },
-            },
-        };
-        let mut subjects = BTreeMap::new();
-        if let Some(node) = options.raw("subjects") {
-            match node.get_ref() {
-                Node::Table(entries) => {
-                    for (key, value) in entries {
-                        match value.get_ref() {
-                            Node::Str(id) if !id.is_empty() => {
-                                subjects.insert(key.get_ref().clone(), id.clone());
-                            }
-                            _ => options.error_at_span(
-                                value.span(),
-                                "each entry of `subjects` maps a stream field to a subject id string",
-                                "for example subjects = { \"dsi-4021\" = \"P01\" }",
-                            ),
-                        }
-                    }
-                }
-                other => options.error_at_span(
-                    node.span(),
-                    format!("`subjects` must be a table, found {}", other.describe()),
-                    "for example subjects = { \"dsi-4021\" = \"P01\" }",
-                ),
-            }
-        }
+            Rate::Irregular
+        });
+        let subjects = SubjectRule::parse(options);
         let on_stall = match options.choice("on_stall", "advance", &["advance", "hold"]) {
             "hold" => StallPolicy::Hold,
             _ => StallPolicy::Advance,
         };
         LslSourceConfig {
-            predicate: clauses.join(" and "),
+            predicate: selection.predicate,
             modality,
             channels,
             labelled,
-            format,
+            format: declared.format,
             rate,
-            subject_from,
             subjects,
             min_streams: options.integer("min_streams", 1, 1..10_001) as usize,
             timeout_s: options.positive("timeout_s", 5.0),
@@ -337,19 +139,14 @@ impl Source for LslSourceConfig {
 
     /// The data stream's schema (`<source>.<modality>`) and the events stream's schema.
     fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {
-        let subjects: Vec<String> = {
-            let mut ids: Vec<String> = self.subjects.values().cloned().collect();
-            ids.sort();
-            ids.dedup();
-            ids
-        };
-        let format = self.format.as_deref().and_then(heloflow_format).unwrap_or(
-            if self.modality == Modality::Markers {
+        let subjects = self.subjects.known_subjects();
+        let format = self
+            .format
+            .unwrap_or(if self.modality == Modality::Markers {
                 ChannelFormat::String
             } else {
                 ChannelFormat::Float32
-            },
-        );
+            });
         vec![
             StreamSchema {
                 name: format!("{source_name}.{}", self.modality.name()),
@@ -440,7 +237,7 @@ mod tests {
         let unknown =
             errors("[sources.amp]\nkind = \"lsl\"\ntype = \"Gaze\"\nchannels = 2\nrate = 60\n");
         assert!(
-            unknown.contains("does not know what the LSL type \"Gaze\" measures"),
+            unknown.contains("does not know what the stream type \"Gaze\" measures"),
             "{unknown}"
         );
         let nothing =
@@ -462,11 +259,5 @@ mod tests {
         let text = "[sources.stim]\nkind = \"lsl\"\ntype = \"Markers\"\n[operators.bands]\nkind = \"band_power\"\ninputs = [\"stim.markers\"]\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"bands\"]\n";
         let error = pipeline::parse("t.toml", text).unwrap_err().to_string();
         assert!(error.contains("markers"), "{error}");
-    }
-
-    #[test]
-    fn xpath_literals_survive_quotes() {
-        assert_eq!(xpath_literal("EEG"), "'EEG'");
-        assert_eq!(xpath_literal("a'b"), "concat('a', \"'\", 'b')");
     }
 }

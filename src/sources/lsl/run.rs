@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 
 use super::link::Link;
-use super::metadata::{heloflow_format, visible_streams, StreamMetadata};
-use super::{LslSourceConfig, SubjectFrom};
+use super::metadata::{visible_streams, StreamMetadata};
+use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
-use crate::stream::{secs_to_nanos, Batch, Modality, Nanos, Values};
+use crate::sources::selection::{StreamFields, SubjectFrom};
+use crate::stream::{secs_to_nanos, Batch, ChannelFormat, Modality, Nanos, Values};
 
 /// Most samples taken from one inlet per step, so one busy stream cannot starve the others.
 const MAX_CHUNK: usize = 4096;
@@ -184,7 +185,7 @@ impl LslSource<'_> {
         }
         let markers = config.modality == Modality::Markers;
         let is_string = meta.format == "string";
-        if heloflow_format(&meta.format).is_none() {
+        if ChannelFormat::from_lsl_name(&meta.format).is_none() {
             return Err(format!("its channel format {} cannot be read", meta.format));
         }
         if markers != is_string {
@@ -200,11 +201,12 @@ impl LslSource<'_> {
                 )
             });
         }
-        if let Some(format) = &config.format {
-            if *format != meta.format {
+        if let Some(format) = config.format {
+            if format.lsl_name() != meta.format {
                 return Err(format!(
-                    "its channel format is {}, but the pipeline declares {format}",
-                    meta.format
+                    "its channel format is {}, but the pipeline declares {}",
+                    meta.format,
+                    format.lsl_name()
                 ));
             }
         }
@@ -232,33 +234,15 @@ impl LslSource<'_> {
 
     /// The subject a stream feeds, by the configured rule and table.
     fn subject(&self, meta: &StreamMetadata, full: &mut StreamInfo) -> Result<String, String> {
-        let (what, key) = match &self.config.subject_from {
-            SubjectFrom::SourceId => ("source_id".to_string(), meta.source_id.clone()),
-            SubjectFrom::Name => ("name".to_string(), meta.name.clone()),
-            SubjectFrom::Hostname => ("hostname".to_string(), meta.hostname.clone()),
-            SubjectFrom::Desc(path) => (
-                format!("desc/{path}"),
-                StreamMetadata::desc_value(full, path).unwrap_or_default(),
-            ),
+        let desc = match &self.config.subjects.from {
+            SubjectFrom::Desc(path) => StreamMetadata::desc_value(full, path),
+            _ => None,
         };
-        if key.is_empty() {
-            return Err(format!(
-                "it has no {what} to take the subject from; set `subject_from` to a field it has"
-            ));
-        }
-        if self.config.subjects.is_empty() {
-            return Ok(key);
-        }
-        self.config.subjects.get(&key).cloned().ok_or_else(|| {
-            format!(
-                "its {what} \"{key}\" is not in the `subjects` table (which has: {})",
-                self.config
-                    .subjects
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        self.config.subjects.subject(&StreamFields {
+            name: &meta.name,
+            source_id: &meta.source_id,
+            hostname: &meta.hostname,
+            desc: &|_| desc.clone(),
         })
     }
 

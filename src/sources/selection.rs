@@ -1,0 +1,369 @@
+//! Choosing streams and naming their subjects: the options the `lsl` and `xdf` sources share, so a
+//! pipeline moves from live streams to their recording by changing the source's `kind`.
+//!
+//! ```
+//! use heloflow::sources::selection::{StreamFields, SubjectFrom, SubjectRule};
+//!
+//! let rule = SubjectRule { from: SubjectFrom::Desc("subject".into()), table: Default::default() };
+//! let fields = StreamFields { name: "amp", source_id: "dsi-4021", hostname: "lab1", desc: &|path| (path == "subject").then(|| "P07".to_string()) };
+//! assert_eq!(rule.subject(&fields).unwrap(), "P07");
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::config::document::Node;
+use crate::config::options::Options;
+use crate::stream::{Channel, ChannelFormat, Modality, Rate};
+
+/// Escapes a value for an XPath string literal in single quotes.
+pub fn xpath_literal(value: &str) -> String {
+    if value.contains('\'') {
+        format!(
+            "concat('{}')",
+            value.split('\'').collect::<Vec<_>>().join("', \"'\", '")
+        )
+    } else {
+        format!("'{value}'")
+    }
+}
+
+/// Which streams a source takes: an XPath predicate over stream infos, as liblsl evaluates it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    /// `name`, `type`, `source_id`, `hostname` and `predicate` joined with `and`.
+    pub predicate: String,
+    /// The `type` asked for, if any (it also names the modality).
+    pub declared_type: Option<String>,
+}
+
+impl Selection {
+    /// Reads `name`, `type`, `source_id`, `hostname` and `predicate`; `what` names the source in
+    /// the message when none is given and `required` is set.
+    pub fn parse(options: &mut Options, what: &str, required: bool) -> Self {
+        let mut clauses = Vec::new();
+        let mut declared_type = None;
+        for key in ["name", "type", "source_id", "hostname"] {
+            if let Some(value) = options.string(key) {
+                if key == "type" {
+                    declared_type = Some(value.get_ref().clone());
+                }
+                clauses.push(format!("{key}={}", xpath_literal(value.get_ref())));
+            }
+        }
+        if let Some(predicate) = options.string("predicate") {
+            clauses.push(format!("({})", predicate.get_ref()));
+        }
+        if clauses.is_empty() && required {
+            options.error_at(
+                "type",
+                format!("{what} needs something to match streams by"),
+                "add type = \"EEG\" (or name, source_id, hostname, or a full predicate = \"...\")",
+            );
+        }
+        Selection {
+            predicate: clauses.join(" and "),
+            declared_type,
+        }
+    }
+
+    /// Whether any matching option was given.
+    pub fn is_empty(&self) -> bool {
+        self.predicate.is_empty()
+    }
+}
+
+/// What a source declares about its streams; each part is `None` when not given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Declaration {
+    /// What the streams measure (`modality`, or what `type` names).
+    pub modality: Option<Modality>,
+    /// Channels and whether they were given as labels (true) or only as a count.
+    pub channels: Option<(Vec<Channel>, bool)>,
+    /// Unit of every channel.
+    pub unit: String,
+    /// Channel format.
+    pub format: Option<ChannelFormat>,
+    /// Nominal rate.
+    pub rate: Option<Rate>,
+}
+
+/// Valid modality names, for messages.
+pub fn modality_names() -> String {
+    Modality::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Declaration {
+    /// Reads `modality`, `unit`, `channels` (labels or a count), `format` and `rate`, checking
+    /// them against each other (a markers stream carries strings, nothing else does).
+    pub fn parse(options: &mut Options, selection: &Selection) -> Self {
+        let modality = match options.string("modality") {
+            Some(name) => Some(Modality::from_name(name.get_ref()).unwrap_or_else(|| {
+                options.error_at(
+                    "modality",
+                    format!("unknown modality \"{}\"", name.get_ref()),
+                    format!("valid: {}", modality_names()),
+                );
+                Modality::Features
+            })),
+            None => selection.declared_type.as_deref().map(|kind| {
+                Modality::from_content_type(kind).unwrap_or_else(|| {
+                    options.error_at(
+                        "type",
+                        format!("heloflow does not know what the stream type \"{kind}\" measures"),
+                        format!("add modality = \"eeg\" (valid: {})", modality_names()),
+                    );
+                    Modality::Features
+                })
+            }),
+        };
+        let markers = modality == Some(Modality::Markers);
+        let unit = options
+            .string("unit")
+            .map(|u| u.into_inner())
+            .unwrap_or_default();
+        let kind = modality.map_or("", |m| m.lsl_type()).to_string();
+        let channels = options.raw("channels").map(|node| match node.get_ref() {
+            Node::Int(n) if (1..=100_000).contains(n) => (
+                (1..=*n)
+                    .map(|i| Channel::new(format!("ch{i}"), unit.clone(), kind.clone()))
+                    .collect(),
+                false,
+            ),
+            Node::Array(items) if !items.is_empty() => {
+                let labels: Vec<Channel> = items
+                    .iter()
+                    .filter_map(|item| match item.get_ref() {
+                        Node::Str(s) if !s.is_empty() => {
+                            Some(Channel::new(s.clone(), unit.clone(), kind.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if labels.len() != items.len() {
+                    options.error_at(
+                        "channels",
+                        "`channels` must be a list of non-empty labels or a count",
+                        "for example channels = [\"C3\", \"C4\"] or channels = 2",
+                    );
+                }
+                (labels, true)
+            }
+            other => {
+                options.error_at(
+                    "channels",
+                    format!(
+                        "`channels` must be a count (1 to 100000) or a list of labels, found {}",
+                        other.describe()
+                    ),
+                    "for example channels = [\"C3\", \"C4\"] or channels = 2",
+                );
+                (vec![Channel::new("ch1", unit.clone(), kind.clone())], false)
+            }
+        });
+        let format = options.string("format").and_then(|f| {
+            let name = f.into_inner();
+            match ChannelFormat::from_lsl_name(&name) {
+                Some(ChannelFormat::String) if modality.is_some() && !markers => {
+                    options.error_at(
+                        "format",
+                        format!(
+                            "a {} stream cannot be of format string",
+                            modality.map_or("", |m| m.name())
+                        ),
+                        "string streams are markers: set modality = \"markers\"",
+                    );
+                    None
+                }
+                Some(other) if markers && other.is_numeric() => {
+                    options.error_at(
+                        "format",
+                        "a markers stream carries strings",
+                        "leave `format` out, or use format = \"string\"",
+                    );
+                    None
+                }
+                Some(format) => Some(format),
+                None => {
+                    options.error_at(
+                        "format",
+                        format!("unknown channel format \"{name}\""),
+                        "valid: float32, double64, int8, int16, int32, int64, string",
+                    );
+                    None
+                }
+            }
+        });
+        let rate = options.number("rate").map(|hz| match hz {
+            0.0 => Rate::Irregular,
+            hz if hz > 0.0 && hz <= 1e6 => Rate::Regular(hz),
+            hz => {
+                options.error_at(
+                    "rate",
+                    format!("`rate` must be a rate in Hz up to 1e6, or 0 (irregular), found {hz}"),
+                    "for example rate = 256",
+                );
+                Rate::Irregular
+            }
+        });
+        Declaration {
+            modality,
+            channels,
+            unit,
+            format,
+            rate,
+        }
+    }
+}
+
+/// Which field of a stream's info names its subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubjectFrom {
+    /// The stream's `source_id` (default).
+    SourceId,
+    /// The stream's `name`.
+    Name,
+    /// The `hostname` of the machine that runs the outlet.
+    Hostname,
+    /// The text of an element inside `desc` (`desc:subject`, `desc:acquisition/subject`).
+    Desc(String),
+}
+
+/// The fields of one stream's info a subject can be taken from.
+pub struct StreamFields<'a> {
+    /// Stream name.
+    pub name: &'a str,
+    /// The stream's `source_id`.
+    pub source_id: &'a str,
+    /// The sending machine.
+    pub hostname: &'a str,
+    /// The text at a path inside `desc`.
+    pub desc: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// How a stream's subject is found: a field of its info, optionally mapped through a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubjectRule {
+    /// The field.
+    pub from: SubjectFrom,
+    /// Field value -> subject id (empty: the field's value is the id).
+    pub table: BTreeMap<String, String>,
+}
+
+impl SubjectRule {
+    /// Reads `subject_from` and `subjects`.
+    pub fn parse(options: &mut Options) -> Self {
+        let from = match options.string("subject_from") {
+            None => SubjectFrom::SourceId,
+            Some(rule) => match rule.get_ref().as_str() {
+                "source_id" => SubjectFrom::SourceId,
+                "name" => SubjectFrom::Name,
+                "hostname" => SubjectFrom::Hostname,
+                text => match text.strip_prefix("desc:") {
+                    Some(path) if !path.is_empty() => SubjectFrom::Desc(path.to_string()),
+                    _ => {
+                        options.error_at(
+                            "subject_from",
+                            format!("unknown subject rule \"{text}\""),
+                            "valid: \"source_id\", \"name\", \"hostname\", \"desc:<path>\" (e.g. \"desc:subject\")",
+                        );
+                        SubjectFrom::SourceId
+                    }
+                },
+            },
+        };
+        let mut table = BTreeMap::new();
+        if let Some(node) = options.raw("subjects") {
+            match node.get_ref() {
+                Node::Table(entries) => {
+                    for (key, value) in entries {
+                        match value.get_ref() {
+                            Node::Str(id) if !id.is_empty() => {
+                                table.insert(key.get_ref().clone(), id.clone());
+                            }
+                            _ => options.error_at_span(
+                                value.span(),
+                                "each entry of `subjects` maps a stream field to a subject id string",
+                                "for example subjects = { \"dsi-4021\" = \"P01\" }",
+                            ),
+                        }
+                    }
+                }
+                other => options.error_at_span(
+                    node.span(),
+                    format!("`subjects` must be a table, found {}", other.describe()),
+                    "for example subjects = { \"dsi-4021\" = \"P01\" }",
+                ),
+            }
+        }
+        SubjectRule { from, table }
+    }
+
+    /// The subject ids the table names, sorted, without repeats (empty without a table).
+    pub fn known_subjects(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.table.values().cloned().collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The subject a stream feeds, or why it has none.
+    pub fn subject(&self, fields: &StreamFields) -> Result<String, String> {
+        let (what, key) = match &self.from {
+            SubjectFrom::SourceId => ("source_id".to_string(), fields.source_id.to_string()),
+            SubjectFrom::Name => ("name".to_string(), fields.name.to_string()),
+            SubjectFrom::Hostname => ("hostname".to_string(), fields.hostname.to_string()),
+            SubjectFrom::Desc(path) => (
+                format!("desc/{path}"),
+                (fields.desc)(path).unwrap_or_default(),
+            ),
+        };
+        if key.is_empty() {
+            return Err(format!(
+                "it has no {what} to take the subject from; set `subject_from` to a field it has"
+            ));
+        }
+        if self.table.is_empty() {
+            return Ok(key);
+        }
+        self.table.get(&key).cloned().ok_or_else(|| {
+            format!(
+                "its {what} \"{key}\" is not in the `subjects` table (which has: {})",
+                self.table.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xpath_literals_survive_quotes() {
+        assert_eq!(xpath_literal("EEG"), "'EEG'");
+        assert_eq!(xpath_literal("a'b"), "concat('a', \"'\", 'b')");
+    }
+
+    #[test]
+    fn subjects_map_through_the_table() {
+        let rule = SubjectRule {
+            from: SubjectFrom::SourceId,
+            table: [("dev-1".to_string(), "P01".to_string())].into(),
+        };
+        let fields = |source_id| StreamFields {
+            name: "n",
+            source_id,
+            hostname: "h",
+            desc: &|_| None,
+        };
+        assert_eq!(rule.subject(&fields("dev-1")).unwrap(), "P01");
+        let error = rule.subject(&fields("dev-2")).unwrap_err();
+        assert!(error.contains("not in the `subjects` table"), "{error}");
+        let error = rule.subject(&fields("")).unwrap_err();
+        assert!(error.contains("no source_id"), "{error}");
+    }
+}
