@@ -70,6 +70,16 @@ impl Selection {
     pub fn is_empty(&self) -> bool {
         self.predicate.is_empty()
     }
+
+    /// Whether the stream described by its full info XML matches, evaluated by liblsl itself as a
+    /// resolver would; no predicate matches all. liblsl 1.13 reads only complete stream infos
+    /// (every field of `to_xml()`, a non-empty uid); anything else matches nothing.
+    pub fn matches_xml(&self, xml: &str) -> bool {
+        self.predicate.is_empty()
+            || lsl::StreamInfo::from_xml(xml)
+                .map(|info| info.matches_query(&self.predicate))
+                .unwrap_or(false)
+    }
 }
 
 /// What a source declares about its streams; each part is `None` when not given.
@@ -346,6 +356,22 @@ mod tests {
     fn xpath_literals_survive_quotes() {
         assert_eq!(xpath_literal("EEG"), "'EEG'");
         assert_eq!(xpath_literal("a'b"), "concat('a', \"'\", 'b')");
+    }
+
+    #[test]
+    fn predicates_are_evaluated_by_liblsl_on_stream_headers() {
+        let xml = "<?xml version=\"1.0\"?><info><name>amp-1</name><type>EEG</type><channel_count>2</channel_count><channel_format>float32</channel_format><source_id>dev'1</source_id><nominal_srate>100</nominal_srate><version>1.1</version><created_at>0</created_at><uid>u1</uid><session_id>default</session_id><hostname>lab1</hostname><v4address/><v4data_port>0</v4data_port><v4service_port>0</v4service_port><v6address/><v6data_port>0</v6data_port><v6service_port>0</v6service_port><desc><subject>P01</subject></desc></info>";
+        let select = |predicate: &str| Selection {
+            predicate: predicate.to_string(),
+            declared_type: None,
+        };
+        assert!(select("").matches_xml(xml));
+        assert!(select("type='EEG'").matches_xml(xml));
+        assert!(!select("type='GSR'").matches_xml(xml));
+        assert!(select("starts-with(name,'amp') and desc/subject='P01'").matches_xml(xml));
+        let quoted = format!("source_id={}", xpath_literal("dev'1"));
+        assert!(select(&quoted).matches_xml(xml));
+        assert!(!select("((").matches_xml(xml));
     }
 
     #[test]
