@@ -300,6 +300,39 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A table of tables (`streams = { eeg = { ... }, gsr = { ... } }`): each inner table read
+    /// with its own [`Options`], in file order, with its key; their errors join this component's.
+    pub fn tables<T>(
+        &mut self,
+        key: &'static str,
+        mut read: impl FnMut(&str, &mut Options<'a>) -> T,
+    ) -> Option<Vec<(String, T)>> {
+        let value = self.take(key)?;
+        let Node::Table(entries) = value.get_ref() else {
+            self.type_error(key, &value, "a table of tables");
+            return None;
+        };
+        let mut results = Vec::with_capacity(entries.len());
+        for (name, inner) in entries {
+            let Node::Table(inner_entries) = inner.get_ref() else {
+                self.type_error(key, inner, "a table (inside a table of tables)");
+                continue;
+            };
+            let mut nested = Options::new(
+                self.source,
+                format!("{}.{key}.{}", self.path, name.get_ref()),
+                inner.span(),
+                inner_entries,
+            );
+            let result = read(name.get_ref(), &mut nested);
+            match nested.finish() {
+                Ok(()) => results.push((name.get_ref().clone(), result)),
+                Err(errors) => self.errors.extend(errors),
+            }
+        }
+        Some(results)
+    }
+
     /// Ends reading: reports every key no accessor asked for, then returns all recorded problems.
     pub fn finish(mut self) -> Result<(), Vec<Diagnostic>> {
         let mut known = self.known.clone();
@@ -364,6 +397,32 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("did you mean `window_s`"));
+    }
+
+    #[test]
+    fn tables_of_tables_keep_their_keys_and_errors() {
+        let (value, errors) = with_options(
+            "streams = { eeg = { type = \"EEG\" }, gsr = { typ = \"GSR\" } }\n",
+            |o| {
+                o.tables("streams", |name, inner| {
+                    (
+                        name.to_string(),
+                        inner.string("type").map(|t| t.into_inner()),
+                    )
+                })
+            },
+        );
+        let value = value.unwrap();
+        assert_eq!(
+            value.len(),
+            1,
+            "the table with an unknown key is reported, not returned"
+        );
+        assert_eq!(value[0].1, ("eeg".to_string(), Some("EEG".to_string())));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]
+            .message
+            .contains("unknown option `typ` in `operators.op.streams.gsr`"));
     }
 
     #[test]
