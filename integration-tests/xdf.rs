@@ -94,6 +94,56 @@ fn synthetic_recording_reads_as_pyxdf_loads_it() {
 }
 
 #[test]
+fn selected_streams_and_timestamps_only_read_as_pyxdf_loads_them() {
+    let file = synthetic::build(&synthetic::default_streams(1), 60.0, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("synthetic.xdf");
+    std::fs::write(&path, &file.bytes).unwrap();
+    for (select, args) in [(vec![2], "2"), (vec![1, 4, 9], "1,4,9")] {
+        let options = ReadOptions {
+            select: Some(select.clone()),
+            ..ReadOptions::default()
+        };
+        let ours = read(&path, &options).unwrap();
+        assert_eq!(
+            ours.streams.iter().map(|s| s.id).collect::<Vec<_>>(),
+            select
+        );
+        let theirs = pyxdf::load(&path, &["--select", args]);
+        pyxdf::compare(&ours, &theirs, 1e-9, &format!("select {args}"));
+    }
+    let all = read(&path, &ReadOptions::default()).unwrap();
+    let stamps_only = read(
+        &path,
+        &ReadOptions {
+            decode_values: false,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    for (a, b) in all.streams.iter().zip(&stamps_only.streams) {
+        assert_eq!(a.time_stamps, b.time_stamps);
+        assert_eq!(a.effective_srate, b.effective_srate);
+        assert_eq!(b.samples.value_count(), 0);
+    }
+    // Stream metadata as written, desc byte for byte.
+    let header_start = file.bytes.windows(6).position(|w| w == b"<desc>").unwrap() + 6;
+    let header_end = file.bytes.windows(7).position(|w| w == b"</desc>").unwrap();
+    let amp = all.stream(1).unwrap();
+    assert_eq!(
+        amp.info.desc_xml.as_bytes(),
+        &file.bytes[header_start..header_end]
+    );
+    assert_eq!(
+        amp.info.desc_value("acquisition/subject").as_deref(),
+        Some("P<01>")
+    );
+    assert_eq!(amp.info.channels.len(), 8);
+    assert_eq!(amp.info.channels[3].label, "amp3");
+    assert!(all.stream(5).unwrap().info.can_drop_samples());
+}
+
+#[test]
 fn long_clock_offset_series_read_as_pyxdf_loads_them() {
     // 25 minutes: 300 clock offsets per stream, more than the 256 that numpy sums in one block.
     let streams: Vec<synthetic::StreamSpec> = synthetic::default_streams(1)
@@ -771,5 +821,37 @@ fn files_that_are_not_xdf_are_a_clear_error() {
     assert_eq!(
         std::fs::read(dir.path().join("notes.txt")).unwrap(),
         b"hello"
+    );
+}
+
+#[test]
+fn repair_replaces_a_footer_with_a_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = small_synthetic().bytes.clone();
+    let field = b"<sample_count>";
+    let at = bytes.windows(field.len()).position(|w| w == field).unwrap() + field.len();
+    bytes[at] = b'x';
+    std::fs::write(dir.path().join("bad-footer.xdf"), &bytes).unwrap();
+    let before = read(&dir.path().join("bad-footer.xdf"), &ReadOptions::raw()).unwrap();
+    assert_eq!(before.damage.len(), 1, "{:?}", before.damage);
+    let report = repair_json(dir.path(), &["bad-footer.xdf", "--out", "fixed.xdf"]);
+    let added: Vec<u64> = report["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["footer_added"] == true)
+        .map(|s| s["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(added, vec![1], "{report}");
+    assert!(report["dropped"][0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("sample_count"));
+    let fixed = read(&dir.path().join("fixed.xdf"), &ReadOptions::raw()).unwrap();
+    assert!(fixed.damage.is_empty(), "{:?}", fixed.damage);
+    let stream = fixed.stream(1).unwrap();
+    assert_eq!(
+        stream.footer.as_ref().unwrap().sample_count,
+        Some(stream.time_stamps.len() as u64)
     );
 }

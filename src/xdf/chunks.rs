@@ -145,6 +145,11 @@ pub struct Chunks<R> {
 /// Bytes read at a time while scanning for a boundary.
 const SCAN_BLOCK: usize = 1 << 16;
 
+/// The largest chunk content read (1 GiB). Writers flush far more often than that (LabRecorder
+/// writes a chunk per stream about every half second), so a larger length is taken as damage
+/// rather than allocated.
+pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
+
 impl<R: Read + Seek> Chunks<R> {
     /// Reads every stream, values included. Fails when the input does not start with `XDF:`.
     pub fn new(reader: R) -> Result<Self, XdfError> {
@@ -384,6 +389,16 @@ impl<R: Read + Seek> Chunks<R> {
                 )
                 .map(Some);
         }
+        if length > MAX_CHUNK_BYTES {
+            return self
+                .damage_and_resync(
+                    offset,
+                    format!(
+                        "chunk length {length} is more than the {MAX_CHUNK_BYTES} bytes any writer puts in one chunk"
+                    ),
+                )
+                .map(Some);
+        }
         let end = offset + total;
         let mut tag = [0u8; 2];
         self.read_exact_at(&mut tag)?;
@@ -435,6 +450,14 @@ impl<R: Read + Seek> Chunks<R> {
                 body,
             }))),
             Parsed::Skipped(problem) => Ok(Some(Event::Damage(Damage::new(offset, problem)))),
+            Parsed::Flawed(body, problem) => {
+                self.pending.push(Damage::new(offset, problem));
+                Ok(Some(Event::Chunk(Chunk {
+                    offset,
+                    len: total,
+                    body,
+                })))
+            }
             Parsed::Broken(problem) => self.damage_and_resync(offset, problem).map(Some),
         }
     }
@@ -554,10 +577,13 @@ impl<R: Read + Seek> Chunks<R> {
                     Ok((footer, problems)) if problems.is_empty() => {
                         Parsed::Body(Body::StreamFooter { stream_id, footer })
                     }
-                    Ok((_, problems)) => Parsed::Skipped(format!(
-                        "stream footer at byte {offset} (stream {stream_id}): {}; the footer is ignored",
-                        problems.join(", ")
-                    )),
+                    Ok((footer, problems)) => Parsed::Flawed(
+                        Body::StreamFooter { stream_id, footer },
+                        format!(
+                            "stream footer at byte {offset} (stream {stream_id}): {}",
+                            problems.join(", ")
+                        ),
+                    ),
                     Err(e) => Parsed::Skipped(format!(
                         "{} (stream {stream_id}); the footer is ignored",
                         e.message
@@ -574,6 +600,8 @@ enum Parsed {
     Body(Body),
     /// Framed correctly but unusable: reported and skipped by its length.
     Skipped(String),
+    /// Usable in part (a footer with a bad field): yielded, and the problem reported after it.
+    Flawed(Body, String),
     /// Does not decode: reported, then reading resynchronises.
     Broken(String),
 }

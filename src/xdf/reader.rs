@@ -357,3 +357,203 @@ fn post_process(stream: &mut Stream, options: &ReadOptions) {
     stream.effective_srate = jitter.effective_srate;
     stream.segments = jitter.segments;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xdf::format::{boundary_chunk, clock_offset_content, encode_chunk, Tag, MAGIC};
+
+    fn header(channels: usize, format: &str) -> Vec<u8> {
+        format!("<info><name>s</name><channel_count>{channels}</channel_count><nominal_srate>10</nominal_srate><channel_format>{format}</channel_format></info>").into_bytes()
+    }
+
+    fn samples(stamp: f64, values: &[u8]) -> Vec<u8> {
+        let mut content = vec![1, 1, 8];
+        content.extend_from_slice(&stamp.to_le_bytes());
+        content.extend_from_slice(values);
+        content
+    }
+
+    fn file(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        for chunk in chunks {
+            bytes.extend_from_slice(chunk);
+        }
+        bytes
+    }
+
+    #[test]
+    fn options_out_of_range_are_rejected_by_name() {
+        assert!(ReadOptions::default().validate().is_ok());
+        let cases = [
+            ReadOptions {
+                winsor_threshold: 0.0,
+                ..ReadOptions::default()
+            },
+            ReadOptions {
+                winsor_threshold: f64::INFINITY,
+                ..ReadOptions::default()
+            },
+            ReadOptions {
+                jitter_break_threshold_seconds: -1.0,
+                ..ReadOptions::default()
+            },
+            ReadOptions {
+                clock_reset_threshold_stds: f64::NAN,
+                ..ReadOptions::default()
+            },
+            ReadOptions {
+                select: Some(Vec::new()),
+                ..ReadOptions::default()
+            },
+        ];
+        let names = [
+            "winsor_threshold",
+            "winsor_threshold",
+            "jitter_break_threshold_seconds",
+            "clock_reset_threshold_stds",
+            "select",
+        ];
+        for (options, name) in cases.iter().zip(names) {
+            let error = options.validate().unwrap_err();
+            assert!(error.message.contains(name), "{error}");
+            assert!(read_bytes(MAGIC, options).is_err());
+        }
+        let infinite = ReadOptions {
+            clock_reset_threshold_seconds: f64::INFINITY,
+            ..ReadOptions::default()
+        };
+        assert!(infinite.validate().is_ok());
+    }
+
+    #[test]
+    fn chunks_of_unknown_streams_are_counted_once_and_others_kept() {
+        let bytes = file(&[
+            encode_chunk(Tag::FileHeader, None, b"<info><version>1.0</version></info>"),
+            encode_chunk(Tag::StreamHeader, Some(1), &header(1, "int8")),
+            encode_chunk(Tag::Samples, Some(9), &samples(1.0, &[1])),
+            encode_chunk(Tag::Samples, Some(1), &samples(1.0, &[5])),
+            encode_chunk(Tag::Samples, Some(9), &samples(2.0, &[2])),
+            encode_chunk(Tag::ClockOffset, Some(9), &clock_offset_content(1.0, 0.5)),
+            encode_chunk(Tag::StreamHeader, Some(1), &header(1, "int8")),
+            encode_chunk(Tag::StreamFooter, Some(1), b"<info><first_timestamp>1</first_timestamp><last_timestamp>1</last_timestamp><sample_count>1</sample_count><clock_offsets/></info>"),
+            encode_chunk(Tag::StreamFooter, Some(1), b"<info><first_timestamp>1</first_timestamp><last_timestamp>1</last_timestamp><sample_count>1</sample_count><clock_offsets/></info>"),
+            boundary_chunk(),
+        ]);
+        let recording = read_bytes(&bytes, &ReadOptions::raw()).unwrap();
+        assert_eq!(recording.streams.len(), 1);
+        let stream = &recording.streams[0];
+        assert_eq!(stream.samples, Samples::Int8(vec![5]));
+        assert!(stream.footer.is_some());
+        let messages: Vec<&str> = recording
+            .damage
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("3 chunks (")
+                && messages[0].contains("stream 9, which has no header"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("a second header for stream 1"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[2].contains("a second footer for stream 1"),
+            "{messages:?}"
+        );
+        assert!(recording
+            .damage
+            .windows(2)
+            .all(|w| w[0].offset <= w[1].offset));
+    }
+
+    #[test]
+    fn footers_with_bad_fields_are_kept_and_reported() {
+        let bytes = file(&[
+            encode_chunk(Tag::StreamHeader, Some(1), &header(1, "int8")),
+            encode_chunk(Tag::StreamFooter, Some(1), b"<info><first_timestamp>x</first_timestamp><last_timestamp>1</last_timestamp><clock_offsets/></info>"),
+        ]);
+        let recording = read_bytes(&bytes, &ReadOptions::default()).unwrap();
+        let footer = recording.streams[0].footer.as_ref().unwrap();
+        assert_eq!(
+            (footer.first_timestamp, footer.last_timestamp),
+            (None, Some(1.0))
+        );
+        assert_eq!(footer.sample_count, None);
+        let footer_damage = recording
+            .damage
+            .iter()
+            .find(|d| d.message.contains("stream footer"))
+            .unwrap();
+        assert!(
+            footer_damage.message.contains("`first_timestamp` is `x`"),
+            "{footer_damage}"
+        );
+        assert!(
+            footer_damage.message.contains("`sample_count` is missing"),
+            "{footer_damage}"
+        );
+    }
+
+    #[test]
+    fn invalid_headers_and_missing_file_headers_are_damage() {
+        let bytes = file(&[
+            encode_chunk(Tag::StreamHeader, Some(2), &header(1, "float")),
+            encode_chunk(Tag::Samples, Some(2), &samples(1.0, &[1])),
+            encode_chunk(Tag::StreamHeader, Some(3), &header(2, "int8")),
+            encode_chunk(Tag::Samples, Some(3), &samples(1.0, &[1, 2])),
+        ]);
+        let recording = read_bytes(&bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(recording.file_header, None);
+        assert_eq!(recording.streams.len(), 1);
+        assert_eq!(recording.streams[0].samples, Samples::Int8(vec![1, 2]));
+        let messages: Vec<&str> = recording
+            .damage
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`channel_format` is `float`") && m.contains("byte 4")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("stream 2, whose header is invalid")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("no FileHeader")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn selecting_streams_and_skipping_values_keep_timestamps() {
+        let bytes = file(&[
+            encode_chunk(Tag::StreamHeader, Some(1), &header(1, "int8")),
+            encode_chunk(Tag::StreamHeader, Some(2), &header(2, "int8")),
+            encode_chunk(Tag::Samples, Some(1), &samples(1.0, &[1])),
+            encode_chunk(Tag::Samples, Some(2), &samples(3.0, &[1, 2])),
+        ]);
+        let only_two = ReadOptions {
+            select: Some(vec![2]),
+            ..ReadOptions::raw()
+        };
+        let recording = read_bytes(&bytes, &only_two).unwrap();
+        assert_eq!(recording.streams.len(), 1);
+        assert_eq!(recording.streams[0].id, 2);
+        let stamps_only = ReadOptions {
+            decode_values: false,
+            ..ReadOptions::raw()
+        };
+        let recording = read_bytes(&bytes, &stamps_only).unwrap();
+        assert_eq!(recording.stream(2).unwrap().time_stamps, vec![3.0]);
+        assert_eq!(recording.stream(2).unwrap().samples.value_count(), 0);
+    }
+}

@@ -104,6 +104,7 @@ pub fn repair(input: &Path, output: Option<&Path>) -> Result<RepairReport, XdfEr
     let mut streams: Vec<StreamScan> = Vec::new();
     let mut index_of: HashMap<u32, usize> = HashMap::new();
     let mut last_tag = None;
+    let mut footer_chunks: Vec<(u64, usize)> = Vec::new();
     for event in chunks {
         let chunk = match event? {
             Event::Chunk(chunk) => chunk,
@@ -156,15 +157,17 @@ pub fn repair(input: &Path, output: Option<&Path>) -> Result<RepairReport, XdfEr
             }
             Body::Boundary => Tag::Boundary,
             Body::StreamFooter { stream_id, .. } => {
-                if let Some(s) = index_of.get(stream_id).map(|i| &mut streams[*i]) {
-                    if s.has_footer {
+                if let Some(&i) = index_of.get(stream_id) {
+                    if streams[i].has_footer {
                         keep = false;
                         damage.push(Damage::new(
                             chunk.offset,
                             format!("a second footer for stream {stream_id} is dropped"),
                         ));
+                    } else {
+                        footer_chunks.push((chunk.offset, i));
                     }
-                    s.has_footer = true;
+                    streams[i].has_footer = true;
                 }
                 Tag::StreamFooter
             }
@@ -174,6 +177,13 @@ pub fn repair(input: &Path, output: Option<&Path>) -> Result<RepairReport, XdfEr
         }
     }
     damage.sort_by_key(|d| d.offset);
+    // A footer with a bad field is replaced by a new one.
+    for &(offset, i) in &footer_chunks {
+        if damage.iter().any(|d| d.offset == offset) {
+            kept.retain(|&(kept_offset, _)| kept_offset != offset);
+            streams[i].has_footer = false;
+        }
+    }
     let dropped = dropped_ranges(&kept, bytes_in, &damage);
     let output_path = output.unwrap_or(input).to_path_buf();
     let in_place = same_file(input, &output_path);
