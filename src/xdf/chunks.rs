@@ -232,10 +232,10 @@ impl<R: Read + Seek> Chunks<R> {
         Ok(())
     }
 
-    /// Scans forward from byte `from` to the next Boundary signature and continues after it (or
-    /// at the end of the file); says where reading resumed.
-    fn resynchronise(&mut self, from: u64) -> Result<String, XdfError> {
-        let from = from.min(self.file_len);
+    /// Scans forward from the byte after `damaged` (where damage was found) to the next Boundary
+    /// signature and continues after it (or at the end of the file); says what was skipped.
+    fn resynchronise(&mut self, damaged: u64) -> Result<String, XdfError> {
+        let from = (damaged + 1).min(self.file_len);
         self.reader
             .seek(SeekFrom::Start(from))
             .map_err(|e| self.io_error(e))?;
@@ -253,15 +253,15 @@ impl<R: Read + Seek> Chunks<R> {
             };
             window.extend_from_slice(&block[..read]);
             if let Some(found) = find_signature(&window) {
-                let resume = window_start + (found + signature_len) as u64;
+                let signature_at = window_start + found as u64;
+                let resume = signature_at + signature_len as u64;
                 self.reader
                     .seek(SeekFrom::Start(resume))
                     .map_err(|e| self.io_error(e))?;
                 self.position = resume;
                 return Ok(format!(
-                    "skipped {} bytes to the boundary at byte {}",
-                    resume - from,
-                    window_start + found as u64
+                    "{} bytes skipped, reading resumed after the boundary signature at byte {signature_at}",
+                    resume - damaged
                 ));
             }
             let keep = window.len().min(signature_len - 1);
@@ -271,13 +271,13 @@ impl<R: Read + Seek> Chunks<R> {
         self.position = self.file_len;
         Ok(format!(
             "no boundary follows: the last {} bytes are skipped",
-            self.file_len - from
+            self.file_len - damaged
         ))
     }
 
-    /// Damage at `offset`, then resynchronisation from the byte after it.
+    /// Damage at `offset`, then resynchronisation after it.
     fn damage_and_resync(&mut self, offset: u64, problem: String) -> Result<Event, XdfError> {
-        let resumed = self.resynchronise(offset + 1)?;
+        let resumed = self.resynchronise(offset)?;
         Ok(Event::Damage(Damage::new(
             offset,
             format!("{problem}; {resumed}"),
@@ -632,5 +632,118 @@ impl<R: Read + Seek> Iterator for Chunks<R> {
                 Some(Err(error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xdf::format::{boundary_chunk, encode_chunk};
+    use std::io::Cursor;
+
+    fn events(bytes: &[u8]) -> Vec<Event> {
+        Chunks::new(Cursor::new(bytes))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn file_header() -> Vec<u8> {
+        encode_chunk(
+            Tag::FileHeader,
+            None,
+            b"<info><version>1.0</version></info>",
+        )
+    }
+
+    #[test]
+    fn the_signature_is_found_across_scan_blocks() {
+        for shift in [0usize, 1, 8, 15, 16, 17] {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend(file_header());
+            let damaged = bytes.len();
+            bytes.push(2); // invalid length width
+                           // The boundary's signature straddles the end of the first scan block.
+            let boundary_at = damaged + 1 + SCAN_BLOCK - shift - 4;
+            bytes.resize(boundary_at, 0);
+            bytes.extend(boundary_chunk());
+            bytes.extend(file_header());
+            let events = events(&bytes);
+            let Event::Damage(damage) = &events[1] else {
+                panic!("{events:?}")
+            };
+            assert_eq!(damage.offset, damaged as u64);
+            let resume = boundary_at + boundary_chunk().len();
+            assert!(
+                damage
+                    .message
+                    .contains(&format!("{} bytes skipped", resume - damaged)),
+                "{damage}"
+            );
+            // The file header after the boundary is read (and reported as a second one).
+            assert!(
+                matches!(&events[2], Event::Damage(d) if d.offset == resume as u64 && d.message.contains("second file header")),
+                "{events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn damage_messages_say_what_was_skipped() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(file_header());
+        let cut_at = bytes.len();
+        bytes.extend(&encode_chunk(Tag::Boundary, None, &BOUNDARY_SIGNATURE)[..10]);
+        let events = events(&bytes);
+        let Event::Damage(damage) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(damage.offset, cut_at as u64);
+        assert!(damage.message.starts_with("truncated chunk"), "{damage}");
+        assert!(
+            damage
+                .message
+                .ends_with("no boundary follows: the last 10 bytes are skipped"),
+            "{damage}"
+        );
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn unknown_chunk_types_are_skipped_and_overlong_lengths_are_truncation() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(file_header());
+        let unknown_at = bytes.len() as u64;
+        bytes.extend([1, 4, 9, 0, 0xaa, 0xbb]);
+        let huge_at = bytes.len() as u64;
+        bytes.push(8);
+        bytes.extend((MAX_CHUNK_BYTES + 1).to_le_bytes());
+        bytes.resize(bytes.len() + 64, 0);
+        bytes.extend(boundary_chunk());
+        let events = events(&bytes);
+        assert!(
+            matches!(&events[1], Event::Damage(d) if d.offset == unknown_at && d.message.contains("unknown chunk type 9")),
+            "{events:?}"
+        );
+        // The huge length claims more than the file holds, so it reads as truncated.
+        assert!(
+            matches!(&events[2], Event::Damage(d) if d.offset == huge_at && d.message.contains("truncated")),
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn the_magic_is_required() {
+        for bytes in [&b""[..], b"XDF", b"XDG:", b"<?xml"] {
+            let error = Chunks::new(Cursor::new(bytes)).err().unwrap();
+            assert_eq!(error.offset, 0);
+            assert_eq!(error.message, "not an XDF file (no `XDF:` magic at byte 0)");
+        }
+        let events = events(MAGIC);
+        assert!(
+            matches!(&events[..], [Event::Damage(d)] if d.offset == 0 && d.message.contains("no FileHeader")),
+            "{events:?}"
+        );
     }
 }
