@@ -138,6 +138,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ProviderArg::Cpu)]
         execution_provider: ProviderArg,
     },
+    /// Inspect and repair XDF recordings.
+    Xdf {
+        #[command(subcommand)]
+        command: heloflow::xdf::command::XdfCommand,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,6 +226,7 @@ fn execute(command: Command) -> Result<(), String> {
             subjects,
             execution_provider,
         } => eval(&model, &recording, &truth, subjects, execution_provider),
+        Command::Xdf { command } => heloflow::xdf::command::run(command),
         Command::Simulate {
             subjects,
             seed,

@@ -4,4 +4,13 @@
 //!
 //! This module knows nothing of pipelines: sources, sinks and commands build on it.
 
+pub mod chunks;
+pub mod command;
+pub mod error;
 pub mod format;
+pub mod header;
+pub mod info;
+pub mod reader;
+pub mod repair;
+pub mod samples;
+pub mod sync;
