@@ -1,7 +1,10 @@
-//! File sources end to end through the real binary: the `csv` source reading recordings, and
-//! windows aligned on a trial's first sample reproducing DMER's per-trial feature windows.
+//! File sources end to end through the real binary: the `xdf` source playing LabRecorder's
+//! example files as real pyxdf loads them, the `csv` source reading recordings, and windows
+//! aligned on a trial's first sample reproducing DMER's per-trial feature windows.
 
 mod common;
+#[path = "xdf/pyxdf.rs"]
+mod pyxdf;
 
 use std::path::Path;
 
@@ -276,4 +279,193 @@ layout = "array"
         stderr.contains("session.csv:3: column `EDA`: \"abc\" is not a number"),
         "{stderr}"
     );
+}
+
+fn xdf_example(name: &str) -> String {
+    common::root()
+        .join("fixtures/xdf")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Event-time nanoseconds of a pyxdf timestamp, as the source rounds it.
+fn nanos(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
+
+fn jsonl_nanos(time: f64) -> i64 {
+    (time * 1e9).round() as i64
+}
+
+/// Plays clock_resets.xdf (two streams, a clock reset) through an `xdf` source and compares every
+/// sample with what real pyxdf loads under the same options; samples whose synchronised time goes
+/// back (around the reset) are the ones the source drops and counts.
+fn play_like_pyxdf(dejitter: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = format!(
+        r#"
+[sources.rec]
+kind = "xdf"
+path = "{}"
+dejitter = {dejitter}
+streams = {{ eeg = {{ type = "EEG" }}, markers = {{ type = "Markers" }} }}
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["rec.eeg", "rec.markers"]
+path = "out.jsonl"
+layout = "array"
+"#,
+        xdf_example("clock_resets.xdf")
+    );
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let output = heloflow_ok(dir.path(), &["run", "p.toml", "--status", "plain"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let rows = parse_jsonl(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let flag = if dejitter { "true" } else { "false" };
+    let theirs = pyxdf::load(
+        Path::new(&xdf_example("clock_resets.xdf")),
+        &["--dejitter-timestamps", flag],
+    );
+    let mut dropped = 0;
+    for (stream, name) in [("rec.eeg", "BioSemi"), ("rec.markers", "MyMarkerStream")] {
+        let reference = theirs["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["info"]["name"] == name)
+            .unwrap();
+        let mut expected = Vec::new();
+        let mut last = i64::MIN;
+        for (t, v) in reference["time_stamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(reference["time_series"].as_array().unwrap())
+        {
+            let t = nanos(pyxdf::number(t));
+            if t >= last {
+                expected.push((t, v.clone()));
+                last = t;
+            } else {
+                dropped += 1;
+            }
+        }
+        let ours: Vec<&common::JsonRow> = rows.iter().filter(|r| r.stream == stream).collect();
+        assert_eq!(ours.len(), expected.len(), "{stream}: samples played");
+        for (row, (t, v)) in ours.iter().zip(&expected) {
+            // Synchronised timestamps equal pyxdf's to the bit; dejittered ones to 3.5e-10 s (numpy's
+            // lstsq is itself that far from the exact line), which can move the nanosecond.
+            let tolerance = if dejitter { 1 } else { 0 };
+            assert!(
+                (jsonl_nanos(row.time) - *t).abs() <= tolerance,
+                "{stream}: timestamp {} vs pyxdf {t}",
+                jsonl_nanos(row.time)
+            );
+            let values: Vec<serde_json::Value> = row.values.as_array().unwrap().clone();
+            for (a, b) in values.iter().zip(v.as_array().unwrap()) {
+                match b.as_str() {
+                    Some(text) if stream == "rec.markers" => assert_eq!(a.as_str(), Some(text)),
+                    // float32 channels: the jsonl text is the shortest float32 text.
+                    Some(text) => assert_eq!(
+                        a.to_string().parse::<f32>().unwrap(),
+                        text.parse::<f64>().unwrap() as f32,
+                        "{stream} at {t}"
+                    ),
+                    None => panic!("unexpected value {b}"),
+                }
+            }
+        }
+    }
+    if dropped > 0 {
+        assert!(
+            stderr.contains(&format!("dropped {dropped} sample(s)")),
+            "the drop is reported: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn xdf_recordings_play_with_the_timestamps_pyxdf_loads() {
+    play_like_pyxdf(false);
+    play_like_pyxdf(true);
+}
+
+#[test]
+fn xdf_playback_is_identical_on_every_run_and_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = format!(
+        r#"
+[sources.rec]
+kind = "xdf"
+path = "{}"
+type = "EEG"
+
+[operators.bands]
+kind = "band_power"
+inputs = ["rec.eeg"]
+window_s = 2
+hop_s = 1
+bands = {{ alpha = [8, 12], beta = [13, 30] }}
+
+[operators.smooth]
+kind = "filter"
+inputs = ["rec.eeg"]
+type = "lowpass"
+cutoff_hz = 20
+zero_phase = true
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["bands", "smooth"]
+path = "out.jsonl"
+"#,
+        xdf_example("clock_resets.xdf")
+    );
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let mut outputs = Vec::new();
+    for workers in ["1", "1", "2"] {
+        heloflow_ok(
+            dir.path(),
+            &["run", "p.toml", "--status", "off", "-w", workers],
+        );
+        outputs.push(std::fs::read(dir.path().join("out.jsonl")).unwrap());
+    }
+    assert!(outputs[0].len() > 100_000, "{} bytes", outputs[0].len());
+    assert!(outputs[0] == outputs[1], "two runs differ");
+    assert!(outputs[0] == outputs[2], "-w 2 differs from -w 1");
+}
+
+#[test]
+fn xdf_sources_check_the_file_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |source: &str| -> String {
+        let text = format!("[sources.rec]\nkind = \"xdf\"\n{source}\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"rec.eeg\"]\n");
+        std::fs::write(dir.path().join("p.toml"), text).unwrap();
+        let output = heloflow(dir.path(), &["validate", "p.toml"]);
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    let path = format!("path = \"{}\"", xdf_example("clock_resets.xdf"));
+    let none = check(&format!("{path}\ntype = \"GSR\"\nmodality = \"eeg\""));
+    assert!(none.contains("no stream of"), "{none}");
+    assert!(
+        none.contains("\"BioSemi\" type \"EEG\""),
+        "the file's streams are listed: {none}"
+    );
+    let channels = check(&format!("{path}\ntype = \"EEG\"\nchannels = 3"));
+    assert!(
+        channels.contains("has 8 channel(s), but the source declares 3"),
+        "{channels}"
+    );
+    let rate = check(&format!("{path}\ntype = \"EEG\"\nrate = 256"));
+    assert!(
+        rate.contains("nominal rate 100 Hz, but the source declares rate = 256"),
+        "{rate}"
+    );
+    let missing = check("path = \"nowhere.xdf\"\ntype = \"EEG\"");
+    assert!(missing.contains("cannot open nowhere.xdf"), "{missing}");
+    let speed = check(&format!("{path}\ntype = \"EEG\"\nspeed = 0"));
+    assert!(speed.contains("`speed` must be between"), "{speed}");
+    assert!(check(&format!("{path}\ntype = \"EEG\"")).is_empty());
 }

@@ -138,11 +138,69 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ProviderArg::Cpu)]
         execution_provider: ProviderArg,
     },
+    /// Republish a recording's streams as live LSL outlets with their full metadata, in real time
+    /// or at a speed factor, optionally looped (for testing LSL pipelines and tools).
+    Replay {
+        /// The XDF recording.
+        file: PathBuf,
+        /// Playback speed: 1 is real time, 10 ten times faster.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Start over at the end, until Ctrl-C.
+        #[arg(long = "loop")]
+        looped: bool,
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Keep the timestamps as recorded, without pyxdf's clock synchronisation.
+        #[arg(long)]
+        no_sync: bool,
+        /// Dejitter regular streams' timestamps as pyxdf does by default.
+        #[arg(long)]
+        dejitter: bool,
+        /// Appended to every source_id, to replay beside the devices that were recorded.
+        #[arg(long, default_value = "")]
+        source_id_suffix: String,
+        /// Wait up to this many seconds for every outlet to have a consumer before starting.
+        #[arg(long, default_value_t = 0.0)]
+        wait_for_consumers: f64,
+    },
     /// Inspect and repair XDF recordings.
     Xdf {
         #[command(subcommand)]
         command: heloflow::xdf::command::XdfCommand,
     },
+}
+
+/// Which streams a command takes, as the `lsl` source's options say it (all when none is given).
+#[derive(clap::Args)]
+struct SelectArgs {
+    /// Streams of this content type (`EEG`, `GSR`, `Markers`...).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Streams of this name.
+    #[arg(long)]
+    name: Option<String>,
+    /// The stream with this source_id.
+    #[arg(long)]
+    source_id: Option<String>,
+    /// Streams sent from this host.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// An XPath predicate over the stream info, as liblsl evaluates it.
+    #[arg(long)]
+    predicate: Option<String>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> heloflow::sources::selection::Selection {
+        heloflow::sources::selection::Selection::from_fields(
+            self.name.as_deref(),
+            self.kind.as_deref(),
+            self.source_id.as_deref(),
+            self.hostname.as_deref(),
+            self.predicate.as_deref(),
+        )
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,6 +285,38 @@ fn execute(command: Command) -> Result<(), String> {
             execution_provider,
         } => eval(&model, &recording, &truth, subjects, execution_provider),
         Command::Xdf { command } => heloflow::xdf::command::run(command),
+        Command::Replay {
+            file,
+            speed,
+            looped,
+            select,
+            no_sync,
+            dejitter,
+            source_id_suffix,
+            wait_for_consumers,
+        } => {
+            let options = heloflow::replay::ReplayOptions {
+                speed,
+                looped,
+                selection: select.selection(),
+                synchronize_clocks: !no_sync,
+                dejitter,
+                source_id_suffix,
+                wait_for_consumers_s: wait_for_consumers,
+            };
+            let stop = interrupt_flag()?;
+            let report = heloflow::replay::replay(&file, &options, &stop)
+                .map_err(|e| format!("heloflow replay: {}: {e}", file.display()))?;
+            for (label, pushed) in &report.streams {
+                eprintln!("heloflow replay: {label}: {pushed} samples published");
+            }
+            eprintln!(
+                "heloflow replay: {} pass(es) of {}",
+                report.passes,
+                file.display()
+            );
+            Ok(())
+        }
         Command::Simulate {
             subjects,
             seed,
@@ -322,7 +412,8 @@ fn validate(files: &[PathBuf]) -> Result<(), String> {
     }
 }
 
-fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+/// A flag set by the first Ctrl-C; a second one exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
     ctrlc::set_handler(move || {
@@ -330,9 +421,14 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
             eprintln!("\nheloflow: second interrupt, exiting without flushing");
             std::process::exit(130);
         }
-        eprintln!("\nheloflow: stopping: draining the pipeline and flushing every sink (Ctrl-C again to abort)");
+        eprintln!("\nheloflow: stopping: draining and flushing (Ctrl-C again to abort)");
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(stop)
+}
+
+fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+    let stop = interrupt_flag()?;
     let options = RunOptions {
         workers: args.workers,
         status: match args.status {

@@ -1,6 +1,8 @@
 //! Runs the real pyxdf (`fixtures/xdf/pyxdf_load.py`) and compares what it loaded with what
 //! heloflow's reader read.
 
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::Command;
 

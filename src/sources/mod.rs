@@ -10,6 +10,7 @@ pub mod playback;
 pub mod queue;
 pub mod selection;
 pub mod simulator;
+pub mod xdf;
 
 use std::thread::JoinHandle;
 
@@ -17,6 +18,7 @@ pub use self::csv::CsvSourceConfig;
 pub use self::lsl::LslSourceConfig;
 pub use queue::{QueueConfig, QueuePolicy, SourceEvent, SourceSender};
 pub use simulator::SimulatorConfig;
+pub use xdf::XdfSourceConfig;
 
 use crate::config::options::Options;
 use crate::stream::StreamSchema;
@@ -57,5 +59,7 @@ crate::registry! {
         "lsl" => Lsl(LslSourceConfig),
         /// Simulated subjects (deterministic from a seed).
         "simulator" => Simulator(SimulatorConfig),
+        /// A recording in XDF (heloflow's own or LabRecorder's).
+        "xdf" => Xdf(XdfSourceConfig),
     }
 }

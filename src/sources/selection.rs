@@ -28,7 +28,7 @@ pub fn xpath_literal(value: &str) -> String {
 }
 
 /// Which streams a source takes: an XPath predicate over stream infos, as liblsl evaluates it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Selection {
     /// `name`, `type`, `source_id`, `hostname` and `predicate` joined with `and`.
     pub predicate: String,
@@ -40,29 +40,57 @@ impl Selection {
     /// Reads `name`, `type`, `source_id`, `hostname` and `predicate`; `what` names the source in
     /// the message when none is given and `required` is set.
     pub fn parse(options: &mut Options, what: &str, required: bool) -> Self {
-        let mut clauses = Vec::new();
-        let mut declared_type = None;
-        for key in ["name", "type", "source_id", "hostname"] {
-            if let Some(value) = options.string(key) {
-                if key == "type" {
-                    declared_type = Some(value.get_ref().clone());
-                }
-                clauses.push(format!("{key}={}", xpath_literal(value.get_ref())));
-            }
+        let mut fields: [Option<String>; 4] = Default::default();
+        for (slot, key) in fields
+            .iter_mut()
+            .zip(["name", "type", "source_id", "hostname"])
+        {
+            *slot = options.string(key).map(|v| v.into_inner());
         }
-        if let Some(predicate) = options.string("predicate") {
-            clauses.push(format!("({})", predicate.get_ref()));
-        }
-        if clauses.is_empty() && required {
+        let predicate = options.string("predicate").map(|p| p.into_inner());
+        let [name, kind, source_id, hostname] = fields;
+        let selection = Selection::from_fields(
+            name.as_deref(),
+            kind.as_deref(),
+            source_id.as_deref(),
+            hostname.as_deref(),
+            predicate.as_deref(),
+        );
+        if selection.is_empty() && required {
             options.error_at(
                 "type",
                 format!("{what} needs something to match streams by"),
                 "add type = \"EEG\" (or name, source_id, hostname, or a full predicate = \"...\")",
             );
         }
+        selection
+    }
+
+    /// The selection of streams with these fields (each given one must equal) that also satisfy
+    /// `predicate`: what the `lsl` source options and the command-line flags of `record` and
+    /// `replay` say.
+    pub fn from_fields(
+        name: Option<&str>,
+        kind: Option<&str>,
+        source_id: Option<&str>,
+        hostname: Option<&str>,
+        predicate: Option<&str>,
+    ) -> Self {
+        let mut clauses: Vec<String> = [
+            ("name", name),
+            ("type", kind),
+            ("source_id", source_id),
+            ("hostname", hostname),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| format!("{key}={}", xpath_literal(v))))
+        .collect();
+        if let Some(predicate) = predicate {
+            clauses.push(format!("({predicate})"));
+        }
         Selection {
             predicate: clauses.join(" and "),
-            declared_type,
+            declared_type: kind.map(str::to_string),
         }
     }
 

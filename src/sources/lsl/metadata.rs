@@ -41,6 +41,39 @@ pub fn format_name(format: lsl::ChannelFormat) -> &'static str {
     }
 }
 
+/// A complete LSL stream info XML for a recorded stream header, with every field liblsl 1.13
+/// needs to read it back (`StreamInfo::from_xml` rejects partial infos): recorded headers from
+/// any writer can then be matched against predicates and republished with their full `desc`.
+pub fn full_info_xml(info: &crate::xdf::header::StreamInfo) -> String {
+    use crate::xdf::format::{xml_escape, xml_number};
+    let uid = if info.uid.is_empty() {
+        format!(
+            "xdf-{}-{}",
+            xml_escape(&info.source_id),
+            xml_escape(&info.name)
+        )
+    } else {
+        xml_escape(&info.uid)
+    };
+    let session = if info.session_id.is_empty() {
+        "default".to_string()
+    } else {
+        xml_escape(&info.session_id)
+    };
+    format!(
+        "<?xml version=\"1.0\"?>\n<info>\n\t<name>{}</name>\n\t<type>{}</type>\n\t<channel_count>{}</channel_count>\n\t<channel_format>{}</channel_format>\n\t<source_id>{}</source_id>\n\t<nominal_srate>{}</nominal_srate>\n\t<version>1.1000000000000001</version>\n\t<created_at>{}</created_at>\n\t<uid>{uid}</uid>\n\t<session_id>{session}</session_id>\n\t<hostname>{}</hostname>\n\t<v4address></v4address>\n\t<v4data_port>0</v4data_port>\n\t<v4service_port>0</v4service_port>\n\t<v6address></v6address>\n\t<v6data_port>0</v6data_port>\n\t<v6service_port>0</v6service_port>\n\t<desc>{}</desc>\n</info>\n",
+        xml_escape(&info.name),
+        xml_escape(&info.kind),
+        info.channel_count,
+        info.channel_format.name(),
+        xml_escape(&info.source_id),
+        xml_number(info.nominal_srate),
+        xml_number(info.created_at.unwrap_or(0.0)),
+        xml_escape(&info.hostname),
+        info.desc_xml,
+    )
+}
+
 /// The LSL format an outlet uses for a heloflow format.
 pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
     match format {
@@ -181,6 +214,19 @@ pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_headers_become_full_stream_infos() {
+        let header = "<?xml version=\"1.0\"?><info><name>SendDataC</name><type>EEG</type><channel_count>2</channel_count><nominal_srate>10</nominal_srate><channel_format>int16</channel_format><desc><channels><channel><label>C3</label></channel><channel><label>C4</label></channel></channels><subject>P01</subject></desc></info>";
+        let parsed = crate::xdf::header::StreamInfo::parse(header, 0).expect("a header");
+        let mut info = StreamInfo::from_xml(&full_info_xml(&parsed)).expect("liblsl reads it");
+        assert_eq!(info.stream_name(), "SendDataC");
+        assert_eq!(info.channel_format(), lsl::ChannelFormat::Int16);
+        assert_eq!(info.nominal_srate(), 10.0);
+        assert!(info.matches_query("type='EEG' and desc/subject='P01'"));
+        let meta = StreamMetadata::read(&mut info);
+        assert_eq!(meta.channels[1].label, "C4");
+    }
 
     #[test]
     fn metadata_reads_desc_channels() {
