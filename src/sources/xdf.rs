@@ -47,7 +47,7 @@ use crate::sources::Source;
 use crate::stream::{secs_to_nanos, Channel, ChannelFormat, Modality, Rate, StreamSchema, Values};
 use crate::xdf::format::ValueFormat;
 use crate::xdf::header::StreamInfo;
-use crate::xdf::reader::{read, ReadOptions, Samples};
+use crate::xdf::reader::{read, read_headers, ReadOptions, Samples};
 
 /// One output stream of an `xdf` source: the file streams it takes, one per subject.
 #[derive(Clone, Debug, PartialEq)]
@@ -240,10 +240,10 @@ impl XdfSourceConfig {
         }
         let headers = match read_headers(Path::new(&self.path)) {
             Ok(headers) => headers,
-            Err(message) => {
+            Err(error) => {
                 options.error_at(
                     "path",
-                    message,
+                    error.to_string(),
                     "check the path (relative to the working directory)",
                 );
                 return self;
@@ -542,18 +542,4 @@ fn values_of(samples: &Samples, width: usize, keep: &[usize]) -> Values {
                 .collect(),
         ),
     }
-}
-
-/// The file's stream headers, by stream id, in file order.
-fn read_headers(path: &Path) -> Result<Vec<(u32, StreamInfo)>, String> {
-    let options = ReadOptions {
-        decode_values: false,
-        ..ReadOptions::raw()
-    };
-    let recording = read(path, &options).map_err(|e| e.to_string())?;
-    Ok(recording
-        .streams
-        .into_iter()
-        .map(|s| (s.id, s.info))
-        .collect())
 }

@@ -42,6 +42,9 @@ pub struct ChunkOptions {
     pub select: Option<HashSet<u32>>,
     /// Whether to decode sample values; `false` decodes timestamps only.
     pub decode_values: bool,
+    /// Read only the file and stream headers, skipping every other chunk unread (what a source
+    /// needs to check a recording at validation, fast on files of any size).
+    pub headers_only: bool,
 }
 
 impl Default for ChunkOptions {
@@ -49,6 +52,7 @@ impl Default for ChunkOptions {
         ChunkOptions {
             select: None,
             decode_values: true,
+            headers_only: false,
         }
     }
 }
@@ -438,6 +442,10 @@ impl<R: Read + Seek> Chunks<R> {
                 return Ok(None);
             }
             stream_id = Some(id);
+        }
+        if self.options.headers_only && !matches!(tag, Tag::FileHeader | Tag::StreamHeader) {
+            self.skip_to(end)?;
+            return Ok(None);
         }
         let content_len = end - self.position;
         let content = self.read_content(content_len)?;

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::Path;
 
-use super::chunks::{Body, ChunkOptions, Chunks, Event};
+use super::chunks::{Body, Chunk, ChunkOptions, Chunks, Event};
 pub use super::error::{Damage, XdfError};
 use super::header::{FileHeader, StreamFooter, StreamInfo};
 pub use super::samples::{decode_samples, Samples, SamplesChunk};
@@ -224,6 +224,28 @@ pub fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Result<Recording, XdfE
     read_from(Cursor::new(bytes), options)
 }
 
+/// The stream headers of the XDF file at `path`, by stream id in file order, reading nothing
+/// else: what a source checks a recording against when a pipeline is validated.
+pub fn read_headers(path: &Path) -> Result<Vec<(u32, StreamInfo)>, XdfError> {
+    let file = File::open(path)
+        .map_err(|e| XdfError::new(0, format!("cannot open {}: {e}", path.display())))?;
+    let options = ChunkOptions {
+        headers_only: true,
+        ..ChunkOptions::default()
+    };
+    let mut headers = Vec::new();
+    for event in Chunks::with_options(BufReader::with_capacity(1 << 16, file), options)? {
+        if let Event::Chunk(Chunk {
+            body: Body::StreamHeader { stream_id, info },
+            ..
+        }) = event?
+        {
+            headers.push((stream_id, *info));
+        }
+    }
+    Ok(headers)
+}
+
 /// Reads an XDF file from any seekable reader.
 pub fn read_from<R: Read + Seek>(reader: R, options: &ReadOptions) -> Result<Recording, XdfError> {
     options.validate()?;
@@ -233,6 +255,7 @@ pub fn read_from<R: Read + Seek>(reader: R, options: &ReadOptions) -> Result<Rec
             .as_ref()
             .map(|ids| ids.iter().copied().collect::<HashSet<u32>>()),
         decode_values: options.decode_values,
+        headers_only: false,
     };
     let mut recording = Recording {
         file_header: None,
@@ -362,6 +385,23 @@ fn post_process(stream: &mut Stream, options: &ReadOptions) {
 mod tests {
     use super::*;
     use crate::xdf::format::{boundary_chunk, clock_offset_content, encode_chunk, Tag, MAGIC};
+
+    #[test]
+    fn headers_alone_are_read_from_a_real_recording() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xdf/clock_resets.xdf");
+        let headers = read_headers(&path).expect("the example reads");
+        let names: Vec<(u32, &str)> = headers
+            .iter()
+            .map(|(id, i)| (*id, i.name.as_str()))
+            .collect();
+        assert_eq!(names, [(1, "MyMarkerStream"), (2, "BioSemi")]);
+        let whole = read(&path, &ReadOptions::raw()).expect("the example reads");
+        for ((_, info), stream) in headers.iter().zip(&whole.streams) {
+            assert_eq!(*info, stream.info);
+        }
+        let error = read_headers(Path::new("missing.xdf")).unwrap_err();
+        assert!(error.message.contains("cannot open missing.xdf"), "{error}");
+    }
 
     fn header(channels: usize, format: &str) -> Vec<u8> {
         format!("<info><name>s</name><channel_count>{channels}</channel_count><nominal_srate>10</nominal_srate><channel_format>{format}</channel_format></info>").into_bytes()

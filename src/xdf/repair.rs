@@ -94,8 +94,8 @@ pub fn repair(input: &Path, output: Option<&Path>) -> Result<RepairReport, XdfEr
     let chunks = Chunks::with_options(
         BufReader::with_capacity(1 << 20, file),
         ChunkOptions {
-            select: None,
             decode_values: false,
+            ..ChunkOptions::default()
         },
     )?;
     let bytes_in = chunks.file_len();
