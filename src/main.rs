@@ -138,6 +138,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ProviderArg::Cpu)]
         execution_provider: ProviderArg,
     },
+    /// Record LSL streams from the network into one XDF file (LabRecorder, headless).
+    Record(Box<heloflow::record::RecordArgs>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,6 +158,9 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran.");
     }));
+    // A file-size limit then fails writes with EFBIG (which writers report) instead of killing us.
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -173,6 +178,7 @@ fn execute(command: Command) -> Result<(), String> {
             run_pipeline(&pipeline, &run)
         }
         Command::Validate { files } => validate(&files),
+        Command::Record(args) => heloflow::record::main(&args),
         Command::Streams { timeout, json } => {
             list_streams(timeout, json);
             Ok(())

@@ -4,4 +4,6 @@
 //!
 //! This module knows nothing of pipelines: sources, sinks and commands build on it.
 
+pub mod bids;
 pub mod format;
+pub mod writer;

@@ -94,7 +94,7 @@ pub struct LslSourceConfig {
 }
 
 /// Escapes a value for an XPath string literal in single quotes.
-fn xpath_literal(value: &str) -> String {
+pub fn xpath_literal(value: &str) -> String {
     if value.contains('\'') {
         format!(
             "concat('{}')",
