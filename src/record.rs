@@ -340,6 +340,8 @@ struct Shared {
     stop: Arc<AtomicBool>,
     failure: Mutex<Option<String>>,
     slots: Mutex<Vec<Arc<SlotStats>>>,
+    /// Inlets that are open and have handed their stream's header over, or gave up.
+    settled: AtomicU64,
 }
 
 impl Shared {
@@ -416,6 +418,7 @@ pub fn record(plan: &RecordPlan, stop: Arc<AtomicBool>) -> Result<RecordReport, 
         stop: stop.clone(),
         failure: Mutex::new(None),
         slots: Mutex::new(Vec::new()),
+        settled: AtomicU64::new(0),
     });
     let (sender, receiver) = bounded(CHANNEL_CAPACITY);
     let writer_shared = shared.clone();
@@ -438,6 +441,7 @@ pub fn record(plan: &RecordPlan, stop: Arc<AtomicBool>) -> Result<RecordReport, 
         let _ = std::fs::remove_file(&plan.path);
         return Err(message);
     }
+    recorder.wait_for_inlets();
     eprintln!(
         "heloflow record: recording {} stream(s) into {}{}",
         recorder.keys.len(),
@@ -645,6 +649,18 @@ impl Recorder {
         }
     }
 
+    /// Waits (at most 30 s) until every inlet started so far is open, so "recording" is true
+    /// when it is said.
+    fn wait_for_inlets(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.shared.settled.load(Ordering::SeqCst) < self.threads.len() as u64
+            && Instant::now() < deadline
+            && !self.shared.stop.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn watch(&mut self, resolver: &ContinuousResolver, duration_s: Option<f64>) {
         let started = Instant::now();
         let mut last_discover = Instant::now();
@@ -726,14 +742,29 @@ impl InletThread {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let Err(message) = self.record(uid) {
+        let settled = self.shared.clone();
+        let result = self.record(uid, || {
+            settled.settled.fetch_add(1, Ordering::SeqCst);
+        });
+        if let Err((message, opened)) = result {
+            if !opened {
+                self.shared.settled.fetch_add(1, Ordering::SeqCst);
+            }
             eprintln!("heloflow record: stream {description}: {message} (no longer recorded)");
         }
     }
 
     /// Finds the stream again by its uid (a resolver's stream info cannot cross threads, and its
     /// XML lacks the address liblsl connects to), then records it until the stop.
-    fn record(&mut self, uid: &str) -> Result<(), String> {
+    /// Returns the error and whether the inlet had opened (`on_open` ran) when it failed.
+    fn record(&mut self, uid: &str, on_open: impl FnOnce()) -> Result<(), (String, bool)> {
+        let inlet = self.open(uid).map_err(|e| (e, false))?;
+        let format = self.announce(&inlet).map_err(|e| (e, false))?;
+        on_open();
+        self.stream(&inlet, format).map_err(|e| (e, true))
+    }
+
+    fn open(&mut self, uid: &str) -> Result<StreamInlet, String> {
         let info = lsl::resolve_bypred(&format!("uid={}", xpath_literal(uid)), 1, 10.0)
             .ok()
             .and_then(|found| found.into_iter().next())
@@ -743,6 +774,11 @@ impl InletThread {
         inlet
             .open_stream(10.0)
             .map_err(|e| format!("cannot open the stream: {e:?}"))?;
+        Ok(inlet)
+    }
+
+    /// Hands the stream's full info over (its header) and measures its first clock offset.
+    fn announce(&mut self, inlet: &StreamInlet) -> Result<ValueFormat, String> {
         let full = inlet
             .info(10.0)
             .map_err(|e| format!("cannot read its full info: {e:?}"))?;
@@ -764,14 +800,19 @@ impl InletThread {
             format,
             channels,
         });
-        self.measure_offset(&inlet, 2.0);
+        self.measure_offset(inlet, 2.0);
+        Ok(format)
+    }
+
+    /// Pulls until the stop, then what the inlet still holds.
+    fn stream(&mut self, inlet: &StreamInlet, format: ValueFormat) -> Result<(), String> {
         let mut last_offset = Instant::now();
         loop {
             let stop = self.shared.stop.load(Ordering::SeqCst);
             // After the stop, pull what the inlet still holds, then leave.
             let wait = if stop { 0.0 } else { 0.02 };
             let pulled = self
-                .pull_chunk(&inlet, format, wait)
+                .pull_chunk(inlet, format, wait)
                 .map_err(|e| format!("reading failed: {e:?}"))?;
             let got = pulled.is_some();
             if let Some(message) = pulled {
@@ -782,7 +823,7 @@ impl InletThread {
             }
             if !stop && last_offset.elapsed() >= OFFSET_EVERY {
                 last_offset = Instant::now();
-                self.measure_offset(&inlet, 1.0);
+                self.measure_offset(inlet, 1.0);
             }
         }
         self.drain_held();

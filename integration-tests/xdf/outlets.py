@@ -7,6 +7,8 @@ Scenarios (run with LSLAPICFG pointing at a loopback-only configuration):
                                     per stream the count and SHA-256 digests of what was pushed
   stream PREFIX PLAN.json           a few streams pushed in real time until killed; their start
                                     stamps and rates go to PLAN.json first
+  markers PREFIX SUBJECT            a marker stream with desc/subject, a marker every 0.3 s until
+                                    killed
 
 Floats are written as repr() strings (exact). Stamps are explicit: start + i / rate for regular
 streams, pushed once the local clock reaches them.
@@ -149,7 +151,7 @@ def throughput(prefix, seconds, out):
                     s["count"] += 1
                 continue
             first = s["count"]
-            last = int((t_end - start) * s["rate"])
+            last = int(np.floor((t_end - start) * s["rate"])) + 1
             if last <= first:
                 continue
             index = np.arange(first, last)
@@ -203,7 +205,7 @@ def stream(prefix, plan_path):
         for s in streams:
             rate = s["rate"] if s["rate"] > 0 else 1.0 / marker_every
             first = s["count"]
-            last = int((t_end - start) * rate)
+            last = int(np.floor((t_end - start) * rate)) + 1
             if last <= first:
                 continue
             index = np.arange(first, last)
@@ -219,6 +221,20 @@ def stream(prefix, plan_path):
         k += 1
 
 
+def markers(prefix, subject):
+    info = pylsl.StreamInfo(f"{prefix}-stim", "Markers", 1, 0.0, "string", f"{prefix}:stim")
+    info.desc().append_child_value("subject", subject)
+    o = pylsl.StreamOutlet(info)
+    start = pylsl.local_clock()
+    i = 0
+    while True:
+        stamp = start + i * 0.3
+        while pylsl.local_clock() < stamp:
+            time.sleep(0.001)
+        o.push_sample([f"stimulus <{i}> & more"], stamp)
+        i += 1
+
+
 if __name__ == "__main__":
     scenario = sys.argv[1]
     if scenario == "formats":
@@ -227,5 +243,7 @@ if __name__ == "__main__":
         throughput(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     elif scenario == "stream":
         stream(sys.argv[2], sys.argv[3])
+    elif scenario == "markers":
+        markers(sys.argv[2], sys.argv[3])
     else:
         fail(f"unknown scenario {scenario}")

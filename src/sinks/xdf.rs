@@ -547,7 +547,7 @@ impl SinkWriter for XdfSink {
 impl Drop for XdfSink {
     /// A sink dropped before its input completed still closes its file when it can.
     fn drop(&mut self) {
-        if self.writer.is_some() {
+        if self.writer.as_ref().is_some_and(|w| w.failure().is_none()) {
             if let Err(error) = self.finish() {
                 eprintln!("heloflow: xdf: {error}");
             }

@@ -588,6 +588,11 @@ impl XdfWriter {
         self.pending.len()
     }
 
+    /// Why writing stopped, if it did (nothing more is written after a failure).
+    pub fn failure(&self) -> Option<&WriteError> {
+        self.failure.as_ref()
+    }
+
     /// What has been written for stream `id` so far.
     pub fn stream_summary(&self, id: u32) -> Option<&StreamSummary> {
         self.streams.get(id as usize).map(|s| &s.summary)
@@ -823,14 +828,8 @@ impl XdfWriter {
         })
     }
 
-    /// One segment (no Boundary chunk before its last chunk) in two steps: all but its first byte,
-    /// then its first byte, so the segment becomes readable only once complete.
     fn write_segment(&mut self, segment: &[u8]) -> io::Result<()> {
-        let at = self.complete;
-        if segment.len() > 1 {
-            self.file.write_all_at(&segment[1..], at + 1)?;
-        }
-        self.file.write_all_at(&segment[..1], at)?;
+        write_segment(&self.file, self.complete, segment)?;
         self.complete += segment.len() as u64;
         Ok(())
     }
@@ -838,10 +837,9 @@ impl XdfWriter {
     /// Cuts the file back to its complete chunks after a failed write and stops writing.
     fn fail(&mut self, error: &io::Error, lost: u64) -> WriteError {
         let truncated = self.file.set_len(self.complete);
-        let samples: u64 = self.streams.iter().map(|s| s.summary.samples).sum();
         let kept = match truncated {
             Ok(()) => format!(
-                "the file keeps its first {} bytes, all complete chunks, and loads without footers",
+                "it keeps its first {} bytes, every chunk complete (it loads without footers)",
                 self.complete
             ),
             Err(e) => format!(
@@ -851,7 +849,7 @@ impl XdfWriter {
         };
         let failure = WriteError {
             message: format!(
-                "cannot write {}: {error}; {kept}; {lost} bytes not written (of {samples} samples encoded in all), and nothing more is written",
+                "cannot write {}: {error}; {kept}; the last {lost} bytes encoded are lost and nothing more is written",
                 self.path.display()
             ),
             kind: error.kind(),
@@ -869,6 +867,26 @@ impl Drop for XdfWriter {
             let _ = self.close();
         }
     }
+}
+
+/// Writing at a position, as `File` does (a seam for checking the order of writes).
+trait WriteAt {
+    fn put_at(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
+}
+
+impl WriteAt for File {
+    fn put_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.write_all_at(bytes, offset)
+    }
+}
+
+/// Writes one segment (no Boundary chunk before its last chunk) at `at` in two steps: all but its
+/// first byte, then its first byte, so the segment becomes readable only once complete.
+fn write_segment(file: &impl WriteAt, at: u64, segment: &[u8]) -> io::Result<()> {
+    if segment.len() > 1 {
+        file.put_at(&segment[1..], at + 1)?;
+    }
+    file.put_at(&segment[..1], at)
 }
 
 /// Synchronises the directory holding `path`, so the new file's entry survives a power loss.
@@ -1149,6 +1167,53 @@ mod tests {
             .and_then(|n| n.text());
         assert_eq!(name, Some("a<b>&\u{FFFD}"));
         assert!(document.descendants().any(|n| n.has_tag_name("maker")));
+    }
+
+    /// Records every positional write.
+    #[derive(Default)]
+    struct Recorder(std::cell::RefCell<Vec<(u64, Vec<u8>)>>);
+
+    impl WriteAt for Recorder {
+        fn put_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+            self.0.borrow_mut().push((offset, bytes.to_vec()));
+            Ok(())
+        }
+    }
+
+    proptest! {
+        /// Stopped after any write (and inside any write, which only shortens its bytes), every
+        /// segment is either complete or still has a zero where its first chunk starts: the
+        /// state pyxdf skips (see the xdf_record integration test, which loads such states).
+        #[test]
+        fn a_segment_is_visible_only_once_complete(
+            segments in prop::collection::vec(prop::collection::vec(1u8..=255, 1..64), 1..6),
+            cut_write in 0usize..12,
+            cut_byte in 0usize..64,
+        ) {
+            let recorder = Recorder::default();
+            let mut at = 0u64;
+            let mut starts = Vec::new();
+            for segment in &segments {
+                write_segment(&recorder, at, segment).unwrap();
+                starts.push((at, segment.len()));
+                at += segment.len() as u64;
+            }
+            let writes = recorder.0.into_inner();
+            let cut_write = cut_write.min(writes.len());
+            let mut image = vec![0u8; at as usize];
+            for (index, (offset, bytes)) in writes.iter().enumerate().take(cut_write + 1) {
+                let keep = if index == cut_write { cut_byte.min(bytes.len()) } else { bytes.len() };
+                let offset = *offset as usize;
+                image[offset..offset + keep].copy_from_slice(&bytes[..keep]);
+            }
+            let mut at = 0;
+            for (segment, &(start, length)) in segments.iter().zip(&starts) {
+                prop_assert_eq!(start, at);
+                let written = &image[start as usize..start as usize + length];
+                prop_assert!(written == &segment[..] || written[0] == 0);
+                at += length as u64;
+            }
+        }
     }
 
     #[test]
