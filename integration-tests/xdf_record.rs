@@ -55,21 +55,39 @@ fn prefix(tag: &str) -> String {
     format!("hfx{}{tag}", std::process::id())
 }
 
+/// A child process killed when dropped, so a failing test leaves no outlet or recorder behind.
+struct Running(Child);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a pylsl outlet scenario (`integration-tests/xdf/outlets.py`).
-fn publisher(dir: &Path, args: &[&str], tag: &str) -> Child {
-    python()
-        .arg(helpers().join("outlets.py"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
-        .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
-        .spawn()
-        .expect("the pylsl publisher starts")
+fn publisher(dir: &Path, args: &[&str], tag: &str) -> Running {
+    Running(
+        python()
+            .arg(helpers().join("outlets.py"))
+            .args(args)
+            .current_dir(dir)
+            .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
+            .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
+            .spawn()
+            .expect("the pylsl publisher starts"),
+    )
 }
 
 /// Starts `heloflow args...` in `dir` (output into files there), optionally under a file-size
 /// limit of `limit_kib` KiB (bash `ulimit -f`).
-fn spawn_heloflow(dir: &Path, args: &[&str], tag: &str, limit_kib: Option<u64>) -> Child {
+fn spawn_heloflow(dir: &Path, args: &[&str], tag: &str, limit_kib: Option<u64>) -> Running {
     let mut command = match limit_kib {
         Some(kib) => {
             let mut c = Command::new("bash");
@@ -80,17 +98,19 @@ fn spawn_heloflow(dir: &Path, args: &[&str], tag: &str, limit_kib: Option<u64>) 
         }
         None => Command::new(env!("CARGO_BIN_EXE_heloflow")),
     };
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("LSLAPICFG", lsl_config())
-        .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
-        .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
-        .spawn()
-        .expect("the heloflow binary starts")
+    Running(
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("LSLAPICFG", lsl_config())
+            .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
+            .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
+            .spawn()
+            .expect("the heloflow binary starts"),
+    )
 }
 
-fn signal(child: &Child, name: &str) {
+fn signal(child: &Running, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
@@ -105,19 +125,17 @@ fn read(dir: &Path, name: &str) -> String {
 /// Waits for `child` at most `limit` (then kills it and fails); returns its status, stdout and
 /// stderr.
 fn finish(
-    mut child: Child,
+    mut child: Running,
     dir: &Path,
     tag: &str,
     limit: Duration,
 ) -> (ExitStatus, String, String) {
     let deadline = Instant::now() + limit;
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
             panic!(
                 "{tag} did not finish within {limit:?}; stderr:\n{}",
                 read(dir, &format!("{tag}.stderr"))
@@ -882,7 +900,7 @@ fn record_killed_at_any_moment_leaves_a_loadable_file() {
     let _turn = lsl_turn();
     let dir = tempfile::tempdir().unwrap();
     let tag = prefix("kill");
-    let mut outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
+    let outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
     let plan = stream_plan(dir.path());
     let predicate = format!("starts-with(source_id, '{tag}:')");
     let mut recorded = 0;
@@ -935,8 +953,7 @@ fn record_killed_at_any_moment_leaves_a_loadable_file() {
             assert_eq!(attempt, 0, "no file after {delay} s of recording");
         }
     }
-    let _ = outlets.kill();
-    let _ = outlets.wait();
+    drop(outlets);
     assert!(
         recorded >= 4,
         "only {recorded} of the killed recordings held samples"
@@ -950,7 +967,7 @@ fn a_full_disk_stops_record_and_keeps_what_was_written() {
     let _turn = lsl_turn();
     let dir = tempfile::tempdir().unwrap();
     let tag = prefix("full");
-    let mut outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
+    let outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
     let plan = stream_plan(dir.path());
     let predicate = format!("starts-with(source_id, '{tag}:')");
     let limit_kib = 300;
@@ -971,8 +988,7 @@ fn a_full_disk_stops_record_and_keeps_what_was_written() {
         Some(limit_kib),
     );
     let (status, _, stderr) = finish(record, dir.path(), "record", Duration::from_secs(120));
-    let _ = outlets.kill();
-    let _ = outlets.wait();
+    drop(outlets);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("File too large"), "{stderr}");
     assert!(stderr.contains("every chunk complete"), "{stderr}");
@@ -1096,7 +1112,7 @@ fn a_pipeline_killed_at_any_moment_leaves_a_loadable_file() {
     let _turn = lsl_turn();
     let dir = tempfile::tempdir().unwrap();
     let tag = prefix("pipekill");
-    let mut outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
+    let outlets = publisher(dir.path(), &["stream", &tag, "plan.json"], "outlets");
     let plan = stream_plan(dir.path());
     std::fs::write(dir.path().join("p.toml"), live_pipeline(&tag)).unwrap();
     let mut recorded = 0;
@@ -1124,8 +1140,7 @@ fn a_pipeline_killed_at_any_moment_leaves_a_loadable_file() {
             recorded += 1;
         }
     }
-    let _ = outlets.kill();
-    let _ = outlets.wait();
+    drop(outlets);
     assert!(
         recorded >= 4,
         "only {recorded} of the killed runs recorded every stream"
@@ -1164,7 +1179,7 @@ fn a_helo_pipeline_records_raw_inputs_markers_and_emotions() {
         None,
     );
     let stim_tag = prefix("stim");
-    let mut stim = publisher(dir.path(), &["markers", &stim_tag, "S01"], "stim");
+    let stim = publisher(dir.path(), &["markers", &stim_tag, "S01"], "stim");
     let manifest_path = common::root().join(heloflow::operators::DEFAULT_HELO_MANIFEST);
     let prefix = format!("heloflow-sim:seed{seed}:");
     let pipeline = format!(
@@ -1264,8 +1279,7 @@ layout = "array"
     let (status, _, stderr) = finish(run, dir.path(), "run", Duration::from_secs(30));
     signal(&simulate, "INT");
     let _ = finish(simulate, dir.path(), "simulate", Duration::from_secs(30));
-    let _ = stim.kill();
-    let _ = stim.wait();
+    drop(stim);
     assert!(status.success(), "{stderr}");
 
     let path = dir.path().join("recordings/session.xdf");
