@@ -756,7 +756,8 @@ fn every_format_round_trips_through_record_into_pyxdf() {
 }
 
 /// 64 channels at 2 kHz plus 20 other streams, pushed in real time for 10 s: every sample of
-/// every stream is in the file (counts and SHA-256 of stamps and values equal what was pushed).
+/// every stream is in the file (counts and SHA-256 of stamps and values equal what was pushed),
+/// and SIGTERM ends the recording with footers.
 #[test]
 fn record_keeps_up_with_a_full_lab() {
     let _turn = lsl_turn();
@@ -791,7 +792,8 @@ fn record_keeps_up_with_a_full_lab() {
         "publisher: {outlet_err}\nrecord: {}",
         read(dir.path(), "record.stderr")
     );
-    signal(&record, "INT");
+    // SIGTERM stops cleanly too (footers written).
+    signal(&record, "TERM");
     let (status, stdout, stderr) = finish(record, dir.path(), "record", Duration::from_secs(60));
     assert!(status.success(), "{stderr}");
     assert_eq!(stdout.matches(" 0 dropped").count(), 21, "{stdout}");
@@ -813,6 +815,81 @@ fn record_keeps_up_with_a_full_lab() {
         total += sent["count"].as_u64().unwrap();
     }
     assert!(total >= 77_000, "{total} samples");
+}
+
+/// A stream that appears during the recording is added; one whose outlet vanishes is reported,
+/// and recorded again when it returns (same source_id); `--duration` ends the recording.
+#[test]
+fn record_adds_late_streams_and_recovers_vanished_ones() {
+    let _turn = lsl_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let tag = prefix("come");
+    let outlets = publisher(dir.path(), &["comings", &tag, "pushed.json"], "outlets");
+    let predicate = format!("starts-with(source_id, '{tag}:')");
+    let record = spawn_heloflow(
+        dir.path(),
+        &[
+            "record",
+            "--predicate",
+            &predicate,
+            "--timeout",
+            "60",
+            "--duration",
+            "17",
+            "--out",
+            "comings.xdf",
+        ],
+        "record",
+        None,
+    );
+    let (published, _, outlet_err) =
+        finish(outlets, dir.path(), "outlets", Duration::from_secs(120));
+    assert!(
+        published.success(),
+        "{outlet_err}\n{}",
+        read(dir.path(), "record.stderr")
+    );
+    let (status, stdout, stderr) = finish(record, dir.path(), "record", Duration::from_secs(60));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("new stream \"{tag}-b\"")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("stream {tag}:a vanished")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("stream {tag}:a is back")),
+        "{stderr}"
+    );
+    assert!(stdout.contains("recorded 2 stream(s)"), "{stdout}");
+    let pushed: Value = serde_json::from_str(&read(dir.path(), "pushed.json")).unwrap();
+    let loaded = load(&dir.path().join("comings.xdf"), &[]);
+    for (source_id, sent) in pushed.as_object().unwrap() {
+        let stream = stream_with(&loaded, "source_id", source_id);
+        let sent = sent.as_array().unwrap();
+        let stamps = stream["time_stamps"].as_array().unwrap();
+        let values = stream["time_series"].as_array().unwrap();
+        let missing = sent.iter().find(|s| !stamps.contains(&s[0]));
+        assert!(
+            missing.is_none(),
+            "{source_id}: pushed sample {missing:?} is missing"
+        );
+        assert_eq!(stamps.len(), sent.len(), "{source_id}: samples");
+        for (i, want) in sent.iter().enumerate() {
+            assert_eq!(
+                (&stamps[i], &values[i]),
+                (&want[0], &want[1]),
+                "{source_id}: sample {i}"
+            );
+        }
+    }
+    assert_eq!(
+        pushed[format!("{tag}:a")].as_array().unwrap().len(),
+        600,
+        "both lives of `a`"
+    );
 }
 
 /// The plan `outlets.py stream` publishes: start stamp, marker interval, rate per source_id.

@@ -9,6 +9,8 @@ Scenarios (run with LSLAPICFG pointing at a loopback-only configuration):
                                     stamps and rates go to PLAN.json first
   markers PREFIX SUBJECT            a marker stream with desc/subject, a marker every 0.3 s until
                                     killed
+  comings PREFIX OUT.json           `a` from the start, `b` joining after 2 s, `a` gone for 4 s
+                                    then back (same source_id); what was pushed to OUT.json
 
 Floats are written as repr() strings (exact). Stamps are explicit: start + i / rate for regular
 streams, pushed once the local clock reaches them.
@@ -221,6 +223,42 @@ def stream(prefix, plan_path):
         k += 1
 
 
+def comings(prefix, out):
+    def make(name, n, rate, fmt):
+        return outlet(f"{prefix}-{name}", "EEG", [f"ch{c}" for c in range(n)], rate, fmt, f"{prefix}:{name}")
+
+    def push(o, rate, seconds, offset, sent):
+        if not o.wait_for_consumers(60.0):
+            fail("the recorder never connected")
+        time.sleep(0.3)
+        start = pylsl.local_clock()
+        for i in range(int(seconds * rate)):
+            stamp = start + i / rate
+            while pylsl.local_clock() < stamp:
+                time.sleep(0.001)
+            values = [offset + i + c / 10 for c in range(o.channel_count)]
+            o.push_sample(values, stamp)
+            sent.append([repr(stamp), [repr(float(np.float32(v))) for v in values]])
+
+    import threading
+    a_sent, b_sent = [], []
+    a = make("a", 2, 100.0, "float32")
+    push(a, 100.0, 2.0, 0, a_sent)
+    b = make("b", 1, 50.0, "float32")
+    joined = threading.Thread(target=push, args=(b, 50.0, 8.0, 5000, b_sent))
+    joined.start()
+    push(a, 100.0, 2.0, 200, a_sent)
+    time.sleep(0.5)  # let the last samples leave before the outlet dies
+    del a
+    time.sleep(4.0)
+    a = make("a", 2, 100.0, "float32")
+    push(a, 100.0, 2.0, 1000, a_sent)
+    joined.join()
+    time.sleep(1.0)
+    with open(out, "w") as f:
+        json.dump({f"{prefix}:a": a_sent, f"{prefix}:b": b_sent}, f)
+
+
 def markers(prefix, subject):
     info = pylsl.StreamInfo(f"{prefix}-stim", "Markers", 1, 0.0, "string", f"{prefix}:stim")
     info.desc().append_child_value("subject", subject)
@@ -243,6 +281,8 @@ if __name__ == "__main__":
         throughput(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     elif scenario == "stream":
         stream(sys.argv[2], sys.argv[3])
+    elif scenario == "comings":
+        comings(sys.argv[2], sys.argv[3])
     elif scenario == "markers":
         markers(sys.argv[2], sys.argv[3])
     else:

@@ -32,7 +32,6 @@
 //! - **Crash-safe and full-disk-safe** through [`XdfWriter`]: a failed write keeps every
 //!   complete chunk and stops the run with an error saying how much was kept.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,7 +155,6 @@ impl Sink for XdfSinkConfig {
             pipeline: run.pipeline.to_string(),
             origins: run.origins.clone(),
             inputs,
-            by_key: BTreeMap::new(),
             streams: Vec::new(),
             window: None,
             next_boundary: None,
@@ -240,7 +238,6 @@ struct XdfSink {
     pipeline: String,
     origins: Arc<Origins>,
     inputs: Vec<Input>,
-    by_key: BTreeMap<(usize, String), usize>,
     streams: Vec<Recorded>,
     /// Index of the chunk window the buffered rows fall in.
     window: Option<Nanos>,
@@ -352,7 +349,11 @@ impl XdfSink {
 
     /// Opens the XDF stream of `input` for `subject` (its header chunk goes out now).
     fn stream_for(&mut self, input: usize, subject: &str, first: Nanos) -> io::Result<usize> {
-        if let Some(&index) = self.by_key.get(&(input, subject.to_string())) {
+        if let Some(index) = self
+            .streams
+            .iter()
+            .position(|s| s.input == input && s.subject == subject)
+        {
             return Ok(index);
         }
         let (header, from_sender) = self.header(input, subject, first);
@@ -368,7 +369,6 @@ impl XdfSink {
             numbers: Vec::new(),
             texts: Vec::new(),
         });
-        self.by_key.insert((input, subject.to_string()), index);
         Ok(index)
     }
 
