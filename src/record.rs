@@ -1112,6 +1112,73 @@ mod tests {
         assert!(a.plan().is_err());
     }
 
+    fn inlet(capacity: usize, hold_limit: usize) -> (InletThread, Receiver<Message>) {
+        let (sender, receiver) = bounded(capacity);
+        let inlet = InletThread {
+            slot: 0,
+            sender,
+            shared: Arc::new(Shared {
+                stop: Arc::new(AtomicBool::new(false)),
+                failure: Mutex::new(None),
+                slots: Mutex::new(Vec::new()),
+                settled: AtomicU64::new(0),
+            }),
+            stats: Arc::new(SlotStats::default()),
+            held: VecDeque::new(),
+            held_samples: 0,
+            hold_limit,
+        };
+        (inlet, receiver)
+    }
+
+    fn samples(n: usize) -> Message {
+        Message::Samples {
+            slot: 0,
+            stamps: vec![1.0; n],
+            values: Pulled::Double64(vec![0.0; n]),
+        }
+    }
+
+    #[test]
+    fn a_stalled_writer_costs_the_oldest_samples_counted_never_headers() {
+        let (mut inlet, receiver) = inlet(1, 25);
+        inlet.hand_over(Message::Stream {
+            slot: 0,
+            xml: "<info/>".into(),
+            format: ValueFormat::Double64,
+            channels: 1,
+        });
+        for _ in 0..5 {
+            inlet.hand_over(samples(10));
+        }
+        inlet.hand_over(Message::Offset {
+            slot: 0,
+            collected: 1.0,
+            offset: 0.0,
+        });
+        // The channel holds the header; 50 samples wait, 25 may: the oldest 30 went.
+        assert_eq!(inlet.stats.dropped.load(Ordering::Relaxed), 30);
+        assert_eq!(inlet.held_samples, 20);
+        assert!(matches!(receiver.try_recv(), Ok(Message::Stream { .. })));
+        // Once the writer takes messages again, everything held arrives in order.
+        drop(receiver.try_recv());
+        let kept: Vec<usize> = std::iter::from_fn(|| {
+            inlet.hand_over(samples(0));
+            receiver.try_recv().ok()
+        })
+        .map(|m| samples_in(&m))
+        .take(3)
+        .collect();
+        assert_eq!(kept, [10, 10, 0]);
+        drop(receiver);
+        inlet.hand_over(samples(7));
+        assert_eq!(
+            inlet.stats.dropped.load(Ordering::Relaxed),
+            37,
+            "a gone writer drops, counted"
+        );
+    }
+
     #[test]
     fn bids_naming_needs_its_parts() {
         let mut a = args();
