@@ -14,6 +14,7 @@ pub mod model;
 pub mod operators;
 pub mod origin;
 pub mod pipeline;
+pub mod record;
 pub mod replay;
 pub mod runtime;
 pub mod sinks;

@@ -150,7 +150,7 @@ enum Command {
         #[arg(long = "loop")]
         looped: bool,
         #[command(flatten)]
-        select: SelectArgs,
+        select: heloflow::sources::selection::SelectArgs,
         /// Keep the timestamps as recorded, without pyxdf's clock synchronisation.
         #[arg(long)]
         no_sync: bool,
@@ -169,38 +169,8 @@ enum Command {
         #[command(subcommand)]
         command: heloflow::xdf::command::XdfCommand,
     },
-}
-
-/// Which streams a command takes, as the `lsl` source's options say it (all when none is given).
-#[derive(clap::Args)]
-struct SelectArgs {
-    /// Streams of this content type (`EEG`, `GSR`, `Markers`...).
-    #[arg(long = "type")]
-    kind: Option<String>,
-    /// Streams of this name.
-    #[arg(long)]
-    name: Option<String>,
-    /// The stream with this source_id.
-    #[arg(long)]
-    source_id: Option<String>,
-    /// Streams sent from this host.
-    #[arg(long)]
-    hostname: Option<String>,
-    /// An XPath predicate over the stream info, as liblsl evaluates it.
-    #[arg(long)]
-    predicate: Option<String>,
-}
-
-impl SelectArgs {
-    fn selection(&self) -> heloflow::sources::selection::Selection {
-        heloflow::sources::selection::Selection::from_fields(
-            self.name.as_deref(),
-            self.kind.as_deref(),
-            self.source_id.as_deref(),
-            self.hostname.as_deref(),
-            self.predicate.as_deref(),
-        )
-    }
+    /// Record LSL streams from the network into one XDF file (LabRecorder, headless).
+    Record(Box<heloflow::record::RecordArgs>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,6 +189,9 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran.");
     }));
+    // A file-size limit then fails writes with EFBIG (which writers report) instead of killing us.
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +209,7 @@ fn execute(command: Command) -> Result<(), String> {
             run_pipeline(&pipeline, &run)
         }
         Command::Validate { files } => validate(&files),
+        Command::Record(args) => heloflow::record::main(&args),
         Command::Streams { timeout, json } => {
             list_streams(timeout, json);
             Ok(())
@@ -298,13 +272,13 @@ fn execute(command: Command) -> Result<(), String> {
             let options = heloflow::replay::ReplayOptions {
                 speed,
                 looped,
-                selection: select.selection(),
+                selection: select.selection()?,
                 synchronize_clocks: !no_sync,
                 dejitter,
                 source_id_suffix,
                 wait_for_consumers_s: wait_for_consumers,
             };
-            let stop = interrupt_flag()?;
+            let stop = interrupt_flag("closing the outlets")?;
             let report = heloflow::replay::replay(&file, &options, &stop)
                 .map_err(|e| format!("heloflow replay: {}: {e}", file.display()))?;
             for (label, pushed) in &report.streams {
@@ -412,8 +386,9 @@ fn validate(files: &[PathBuf]) -> Result<(), String> {
     }
 }
 
-/// A flag set by the first Ctrl-C; a second one exits at once.
-fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
+/// A flag set by the first Ctrl-C (or SIGTERM), announced with `stopping`; a second one exits at
+/// once.
+fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
     ctrlc::set_handler(move || {
@@ -421,14 +396,14 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, String> {
             eprintln!("\nheloflow: second interrupt, exiting without flushing");
             std::process::exit(130);
         }
-        eprintln!("\nheloflow: stopping: draining and flushing (Ctrl-C again to abort)");
+        eprintln!("\nheloflow: stopping: {stopping} (Ctrl-C again to abort)");
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(stop)
 }
 
 fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
-    let stop = interrupt_flag()?;
+    let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
     let options = RunOptions {
         workers: args.workers,
         status: match args.status {

@@ -52,6 +52,8 @@ pub struct Pipeline {
     pub name: String,
     /// `[pipeline] description`.
     pub description: String,
+    /// The pipeline file's full text, as parsed (recordings keep it as provenance).
+    pub text: String,
     /// Schemas of every stream, indexed by [`StreamId`].
     pub streams: Vec<StreamSchema>,
     /// Sources in file order.
@@ -132,8 +134,9 @@ pub fn parse(path: &str, text: &str) -> Result<Pipeline, Diagnostics> {
         source: &source,
         errors: Vec::new(),
     };
-    let pipeline = checker.check(&document);
+    let mut pipeline = checker.check(&document);
     if checker.errors.is_empty() {
+        pipeline.text = text.to_string();
         Ok(pipeline)
     } else {
         let mut errors = checker.errors;
@@ -198,6 +201,7 @@ impl<'s> Checker<'s> {
         let mut pipeline = Pipeline {
             name,
             description,
+            text: String::new(),
             streams: Vec::new(),
             sources: Vec::new(),
             operators: Vec::new(),

@@ -318,6 +318,7 @@ fn sink_operator<'s>(
                 };
                 let result = rows
                     .release(time, &schemas, sink.as_mut())
+                    .and_then(|count| sink.advance(time).map(|()| count))
                     .and_then(|count| sink.flush().map(|()| count));
                 match result {
                     Ok(count) => {

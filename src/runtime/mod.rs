@@ -15,7 +15,7 @@ use timely::dataflow::ProbeHandle;
 use crate::metrics::PipelineMetrics;
 use crate::origin::Origins;
 use crate::pipeline::Pipeline;
-use crate::sinks::SinkContext;
+use crate::sinks::{ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
 use crate::stream::Nanos;
 use dataflow::Shared;
@@ -75,6 +75,7 @@ pub fn run(
     ));
 
     let origins = Arc::new(Origins::default());
+    let models = model_provenance(pipeline);
     let mut writers = Vec::new();
     for sink in &pipeline.sinks {
         let inputs: Vec<_> = sink
@@ -85,6 +86,9 @@ pub fn run(
         let context = SinkContext {
             pipeline: &pipeline.name,
             origins: &origins,
+            pipeline_text: &pipeline.text,
+            input_ids: &sink.inputs,
+            models: &models,
         };
         let writer = sink
             .config
@@ -158,4 +162,25 @@ pub fn run(
         elapsed: started.elapsed(),
         interrupted,
     })
+}
+
+/// The models the pipeline's `helo`/`onnx` operators run, from their manifests.
+fn model_provenance(pipeline: &Pipeline) -> Vec<ModelProvenance> {
+    pipeline
+        .operators
+        .iter()
+        .filter_map(|node| {
+            let manifest = &node.config.model()?.manifest.manifest;
+            Some(ModelProvenance {
+                operator: node.name.clone(),
+                output: node.output,
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+                sha256: manifest.sha256.clone(),
+                labels: manifest.labels.clone(),
+                window_s: manifest.window_s,
+                hop_s: manifest.hop_s,
+            })
+        })
+        .collect()
 }

@@ -8,10 +8,12 @@ mod csv;
 mod jsonl;
 pub mod lsl;
 pub mod ordering;
+mod xdf;
 
 pub use self::csv::CsvConfig;
 pub use self::jsonl::JsonlConfig;
 pub use self::lsl::LslSinkConfig;
+pub use self::xdf::XdfSinkConfig;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -54,6 +56,33 @@ pub struct SinkContext<'a> {
     pub pipeline: &'a str,
     /// Where each stream of each subject came from (filled in by the sources as they connect).
     pub origins: &'a Arc<Origins>,
+    /// The pipeline file's full text (recordings keep it as provenance).
+    pub pipeline_text: &'a str,
+    /// The pipeline's ids of the sink's inputs, in input order (the keys of `origins`).
+    pub input_ids: &'a [u32],
+    /// Every model the pipeline runs, with the stream it produces.
+    pub models: &'a [ModelProvenance],
+}
+
+/// A model the pipeline runs, as recordings describe it (from its manifest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelProvenance {
+    /// The operator running it (also the name of its output stream).
+    pub operator: String,
+    /// The pipeline's id of its output stream.
+    pub output: u32,
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// SHA-256 of the model file.
+    pub sha256: String,
+    /// Output labels, in order.
+    pub labels: Vec<String>,
+    /// Window the input features cover, seconds.
+    pub window_s: f64,
+    /// Hop between outputs, seconds.
+    pub hop_s: f64,
 }
 
 crate::registry! {
@@ -65,6 +94,8 @@ crate::registry! {
         "jsonl" => Jsonl(JsonlConfig),
         /// Lab Streaming Layer outlets.
         "lsl" => Lsl(LslSinkConfig),
+        /// An XDF 1.0 recording (LabRecorder's format), crash-safe.
+        "xdf" => Xdf(XdfSinkConfig),
     }
 }
 
@@ -94,6 +125,12 @@ pub trait SinkWriter: Send {
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()>;
     /// Pushes buffered output to its destination.
     fn flush(&mut self) -> io::Result<()>;
+    /// Every row with an event time below `frontier` has been written (`Nanos::MAX`: the input
+    /// is complete). Called before [`SinkWriter::flush`]; sinks that group rows by event time
+    /// close their groups here.
+    fn advance(&mut self, _frontier: Nanos) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens `-` as standard output, anything else as a file (creating its parent directories).

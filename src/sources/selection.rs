@@ -110,6 +110,51 @@ impl Selection {
     }
 }
 
+/// Which streams a command takes (`heloflow record`, `heloflow replay`), as the `lsl` source's
+/// options say it; all streams when none is given.
+#[derive(clap::Args, Clone, Debug, Default, PartialEq)]
+pub struct SelectArgs {
+    /// Streams of this content type (`EEG`, `GSR`, `Markers`...).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Streams of this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The stream with this source_id.
+    #[arg(long)]
+    pub source_id: Option<String>,
+    /// Streams sent from this host.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// An XPath predicate over the stream info, as liblsl evaluates it (ANDed with the above).
+    #[arg(long)]
+    pub predicate: Option<String>,
+}
+
+impl SelectArgs {
+    /// The selection the flags describe; an empty flag is an error naming it.
+    pub fn selection(&self) -> Result<Selection, String> {
+        for (flag, value) in [
+            ("--type", &self.kind),
+            ("--name", &self.name),
+            ("--source-id", &self.source_id),
+            ("--hostname", &self.hostname),
+            ("--predicate", &self.predicate),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(format!("error: {flag} must not be empty"));
+            }
+        }
+        Ok(Selection::from_fields(
+            self.name.as_deref(),
+            self.kind.as_deref(),
+            self.source_id.as_deref(),
+            self.hostname.as_deref(),
+            self.predicate.as_deref(),
+        ))
+    }
+}
+
 /// What a source declares about its streams; each part is `None` when not given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Declaration {

@@ -4,6 +4,7 @@
 //!
 //! This module knows nothing of pipelines: sources, sinks and commands build on it.
 
+pub mod bids;
 pub mod chunks;
 pub mod command;
 pub mod error;
@@ -14,3 +15,4 @@ pub mod reader;
 pub mod repair;
 pub mod samples;
 pub mod sync;
+pub mod writer;
