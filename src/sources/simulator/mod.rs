@@ -311,6 +311,7 @@ impl StreamState {
         let (Some(hz), Values::Numeric(out)) = (self.stream.rate().hz(), values) else {
             return;
         };
+        let generated_from = out.len();
         loop {
             let offset = (self.next_index as f64) * (NANOS_PER_SEC as f64) / hz;
             let offset = offset.round();
@@ -336,6 +337,12 @@ impl StreamState {
             }
             times.push(t);
             self.next_index += 1;
+        }
+        // The streams are float32, as an amplifier or LSL outlet delivers them: values carry
+        // exactly what a recording (XDF, CSV, LSL) of the stream holds, so a replay reproduces
+        // every feature of the live run.
+        for value in &mut out[generated_from..] {
+            *value = f64::from(*value as f32);
         }
     }
 }

@@ -202,7 +202,8 @@ fn emotion_is_a_distribution_that_drifts() {
     assert_eq!(rows.len(), 3000);
     for row in &rows {
         assert!(row.iter().all(|&p| p >= 0.0));
-        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        // A distribution to float32 precision (the stream is float32: ten values of 6e-8 each).
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-6);
     }
     let moved = rows
         .iter()
