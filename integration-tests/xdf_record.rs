@@ -965,13 +965,63 @@ fn check_killed_file(path: &Path, plan: &StreamPlan, killed: f64, tolerance: f64
     with_samples
 }
 
+/// `heloflow xdf repair` completes a killed recording: the repaired copy loads in pyxdf with a
+/// footer for every stream that counts its samples, and holds exactly the samples pyxdf loaded
+/// from the killed file; repairing it again changes nothing.
+fn check_repair(dir: &Path, path: &Path) {
+    let repaired = path.with_extension("repaired.xdf");
+    let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .current_dir(dir)
+        .arg("xdf")
+        .arg("repair")
+        .arg(path)
+        .arg("--out")
+        .arg(&repaired)
+        .output()
+        .expect("heloflow runs");
+    assert!(
+        output.status.success(),
+        "repair of {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let killed = load(path, &["--digest"]);
+    let complete = load(&repaired, &["--digest"]);
+    assert_eq!(streams(&killed).len(), streams(&complete).len());
+    for (before, after) in streams(&killed).iter().zip(streams(&complete)) {
+        let name = field(after, "name");
+        for key in ["count", "stamps_sha256", "values_sha256"] {
+            assert_eq!(
+                before[key], after[key],
+                "{name}: {key} changed by the repair"
+            );
+        }
+        let footer_count = after["footer"]["info"]["sample_count"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no footer after the repair"));
+        assert_eq!(
+            footer_count.parse::<u64>().unwrap(),
+            after["count"].as_u64().unwrap(),
+            "{name}: footer sample count"
+        );
+    }
+    let again = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(["xdf", "repair"])
+        .arg(&repaired)
+        .output()
+        .expect("heloflow runs");
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("already complete"), "{text}");
+}
+
 /// The sender's source_id of a loaded stream.
 fn desc_source_id(stream: &Value) -> String {
     field(stream, "source_id").to_string()
 }
 
 /// `heloflow record` killed with SIGKILL at five moments (one before any stream connected):
-/// every file loads in pyxdf and lacks at most the last second of what the outlets pushed.
+/// every file loads in pyxdf and lacks at most the last second of what the outlets pushed, and
+/// `heloflow xdf repair` completes each one.
 #[test]
 fn record_killed_at_any_moment_leaves_a_loadable_file() {
     let _turn = lsl_turn();
@@ -1026,6 +1076,7 @@ fn record_killed_at_any_moment_leaves_a_loadable_file() {
             if check_killed_file(&path, &plan, killed, 0.0) == 3 {
                 recorded += 1;
             }
+            check_repair(dir.path(), &path);
         } else {
             assert_eq!(attempt, 0, "no file after {delay} s of recording");
         }
@@ -1183,7 +1234,8 @@ overwrite = true
 }
 
 /// A pipeline with an xdf sink killed with SIGKILL at five moments: every file loads in pyxdf,
-/// holds consecutive samples with the senders' stamps, and lacks at most the last second.
+/// holds consecutive samples with the senders' stamps, lacks at most the last second, and
+/// `heloflow xdf repair` completes it.
 #[test]
 fn a_pipeline_killed_at_any_moment_leaves_a_loadable_file() {
     let _turn = lsl_turn();
@@ -1216,6 +1268,7 @@ fn a_pipeline_killed_at_any_moment_leaves_a_loadable_file() {
         if check_killed_file(&copy, &plan, killed, 1e-6) == 3 {
             recorded += 1;
         }
+        check_repair(dir.path(), &copy);
     }
     drop(outlets);
     assert!(

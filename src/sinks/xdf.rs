@@ -435,6 +435,20 @@ impl XdfSink {
 
     fn finish(&mut self) -> io::Result<()> {
         self.close_until(Nanos::MAX)?;
+        // Every stream a subject was declared to have is in the file, if only as an empty one
+        // (a session without markers still has its marker stream), so pipelines that replay the
+        // recording find what they expect.
+        if self.writer.is_some() {
+            let declared: Vec<(usize, String)> = self
+                .inputs
+                .iter()
+                .enumerate()
+                .flat_map(|(input, i)| i.schema.subjects.iter().map(move |s| (input, s.clone())))
+                .collect();
+            for (input, subject) in declared {
+                self.stream_for(input, &subject, 0)?;
+            }
+        }
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
