@@ -469,3 +469,35 @@ fn xdf_sources_check_the_file_before_anything_runs() {
     assert!(speed.contains("`speed` must be between"), "{speed}");
     assert!(check(&format!("{path}\ntype = \"EEG\"")).is_empty());
 }
+
+#[test]
+fn a_paced_xdf_source_follows_the_wall_clock_and_counts_as_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "[sources.rec]\nkind = \"xdf\"\npath = \"{}\"\ntype = \"EEG\"\nspeed = 200\n",
+        xdf_example("clock_resets.xdf")
+    );
+    let paced = format!(
+        "{source}\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"rec.eeg\"]\npath = \"out.jsonl\"\n"
+    );
+    std::fs::write(dir.path().join("paced.toml"), paced).unwrap();
+    let started = std::time::Instant::now();
+    heloflow_ok(dir.path(), &["run", "paced.toml", "--status", "off"]);
+    // 573 s of recording at 200x: about 2.9 s, not as fast as possible (a few milliseconds).
+    assert!(
+        started.elapsed() > std::time::Duration::from_secs_f64(2.6),
+        "{:?}",
+        started.elapsed()
+    );
+    let offline = format!(
+        "{source}\n[operators.smooth]\nkind = \"filter\"\ninputs = [\"rec.eeg\"]\ntype = \"lowpass\"\ncutoff_hz = 20\nzero_phase = true\n\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"smooth\"]\n"
+    );
+    std::fs::write(dir.path().join("offline.toml"), offline).unwrap();
+    let output = heloflow(dir.path(), &["validate", "offline.toml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("needs the whole recording, but it is fed by the real-time source `rec`"),
+        "{stderr}"
+    );
+}

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Loopback only, with a wide port range so other tests' outlets cannot crowd these out.
 fn lsl_config() -> PathBuf {
-    common::root().join("fixtures/lsl/lsl_api.cfg")
+    common::root().join("integration-tests/xdf/lsl_api.cfg")
 }
 
 fn example() -> PathBuf {
@@ -123,4 +124,92 @@ fn a_recording_replays_to_pylsl_with_its_metadata_every_sample_and_its_pacing() 
             );
         }
     }
+}
+
+/// Looped replay into `heloflow record` (LabRecorder's role): the recording cycles through the
+/// original samples in order, pass after pass, on an increasing clock.
+#[test]
+fn a_looped_replay_records_as_the_recording_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = common::root().join("fixtures/xdf/minimal.xdf");
+    let mut replay = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .arg("replay")
+        .arg(&example)
+        .args([
+            "--loop",
+            "--speed",
+            "2",
+            "--type",
+            "EEG",
+            "--wait-for-consumers",
+            "30",
+        ])
+        .env("LSLAPICFG", lsl_config())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("heloflow runs");
+    let record = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args([
+            "record",
+            "--type",
+            "EEG",
+            "--name",
+            "SendDataC",
+            "--duration",
+            "4",
+        ])
+        .args(["--timeout", "30", "--out", "looped.xdf"])
+        .current_dir(dir.path())
+        .env("LSLAPICFG", lsl_config())
+        .output()
+        .expect("heloflow runs");
+    let _ = Command::new("kill")
+        .args(["-INT", &replay.id().to_string()])
+        .status();
+    let ended = replay.wait().expect("replay ends");
+    assert!(
+        record.status.success(),
+        "record failed: {}",
+        String::from_utf8_lossy(&record.stderr)
+    );
+    assert!(ended.success(), "replay did not stop cleanly on Ctrl-C");
+
+    let original =
+        heloflow::xdf::reader::read(&example, &heloflow::xdf::reader::ReadOptions::raw())
+            .expect("the example reads");
+    let eeg = original
+        .streams
+        .iter()
+        .find(|s| s.info.name == "SendDataC")
+        .unwrap();
+    let heloflow::xdf::reader::Samples::Int16(pass) = &eeg.samples else {
+        panic!("int16 EEG");
+    };
+    let looped = heloflow::xdf::reader::read(
+        &dir.path().join("looped.xdf"),
+        &heloflow::xdf::reader::ReadOptions::raw(),
+    )
+    .expect("the recording reads");
+    assert_eq!(looped.streams.len(), 1);
+    let recorded = &looped.streams[0];
+    assert_eq!(recorded.info.name, "SendDataC");
+    assert_eq!(recorded.info.channel_format, eeg.info.channel_format);
+    let heloflow::xdf::reader::Samples::Int16(values) = &recorded.samples else {
+        panic!("int16 recorded");
+    };
+    let samples = values.len() / 3;
+    // 4 s at 2x over a 1 s recording: about eight passes of nine samples.
+    assert!(samples >= 2 * 9, "only {samples} samples recorded");
+    let first = (0..9)
+        .find(|&k| values[..3] == pass[k * 3..k * 3 + 3])
+        .expect("the first recorded sample is one of the recording's");
+    for i in 0..samples {
+        let k = (first + i) % 9;
+        assert_eq!(
+            values[i * 3..i * 3 + 3],
+            pass[k * 3..k * 3 + 3],
+            "sample {i}"
+        );
+    }
+    assert!(recorded.time_stamps.windows(2).all(|w| w[1] > w[0]));
 }

@@ -24,11 +24,11 @@
 //!   Other streams are written with their event times and no offsets.
 //! - **Provenance** in the file header: heloflow's version, the pipeline's name and full text,
 //!   every model's name, version and SHA-256, and the subjects each input declares.
-//! - **Deterministic bytes.** Samples chunks are cut on a 0.5 s event-time grid, and Boundary
+//! - **Deterministic bytes.** Samples chunks are cut on a 0.25 s event-time grid, and Boundary
 //!   chunks follow the chunks of every 10 s of event time, so the file does not depend on thread
 //!   timing or `-w` (apart from the header's `datetime` and offsets measured by LSL). A chunk is
 //!   written and flushed as soon as event time passes its end: a crash loses the last chunk
-//!   (0.5 s) plus however far the pipeline's event time trails the wall clock.
+//!   (0.25 s) plus however far the pipeline's event time trails the wall clock.
 //! - **Crash-safe and full-disk-safe** through [`XdfWriter`]: a failed write keeps every
 //!   complete chunk and stops the run with an error saying how much was kept.
 
@@ -45,7 +45,7 @@ use crate::xdf::format::ValueFormat;
 use crate::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter, XmlNode};
 
 /// Event time each Samples chunk covers.
-pub const CHUNK_NS: Nanos = NANOS_PER_SEC / 2;
+pub const CHUNK_NS: Nanos = NANOS_PER_SEC / 4;
 
 /// Event time between Boundary chunks.
 pub const BOUNDARY_NS: Nanos = 10 * NANOS_PER_SEC;
