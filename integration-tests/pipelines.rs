@@ -167,6 +167,21 @@ fn worker_count_does_not_change_the_output() {
 #[test]
 fn shipped_pipelines_validate_and_draw() {
     let dir = tempfile::tempdir().unwrap();
+    // pipelines/session-replay.toml reads the recording the README's session walkthrough makes
+    // (`heloflow record --bids-root data --subject P01 ...`): a short one stands in for it.
+    let record = r#"
+[sources.sim]
+kind = "simulator"
+streams = ["eeg", "eda", "ppg", "face", "markers"]
+duration_s = 3
+
+[sinks.session]
+kind = "xdf"
+inputs = ["sim.eeg", "sim.eda", "sim.ppg", "sim.face", "sim.markers"]
+bids = { root = "data", subject = "P01", session = "1", task = "film", run = 1 }
+"#;
+    fs::write(dir.path().join("record.toml"), record).unwrap();
+    heloflow_ok(dir.path(), &["run", "record.toml", "--status", "off"]);
     let mut files: Vec<_> = fs::read_dir(root().join("pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())

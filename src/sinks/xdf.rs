@@ -37,6 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
+use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::origin::{Origins, StreamOrigin};
 use crate::stream::{nanos_to_secs, secs_to_nanos, Nanos, StreamSchema, NANOS_PER_SEC};
@@ -59,18 +60,37 @@ pub struct XdfSinkConfig {
     pub overwrite: bool,
 }
 
+/// A BIDS name part: a string, or a whole number such as a run or session index.
+fn bids_label(bids: &mut Options, key: &'static str) -> Option<String> {
+    let node = bids.raw(key)?;
+    match node.get_ref() {
+        Node::Str(text) => Some(text.clone()),
+        Node::Int(number) if *number >= 0 => Some(number.to_string()),
+        other => {
+            bids.error_at(
+                key,
+                format!(
+                    "`bids.{key}` must be a label or a whole number, found {}",
+                    other.describe()
+                ),
+                format!("for example {key} = \"1\""),
+            );
+            None
+        }
+    }
+}
+
 impl Sink for XdfSinkConfig {
     fn parse(options: &mut Options) -> Self {
         let path = options.string("path").map(|p| p.into_inner());
         let bids = options.table("bids", |bids| {
-            let mut text = |key: &'static str| bids.string(key).map(|v| v.into_inner());
             let name = BidsName {
-                root: text("root").unwrap_or_default(),
-                subject: text("subject").unwrap_or_default(),
-                session: text("session"),
-                task: text("task").unwrap_or_default(),
-                run: text("run"),
-                modality: text("modality").unwrap_or_else(|| "eeg".to_string()),
+                root: bids_label(bids, "root").unwrap_or_default(),
+                subject: bids_label(bids, "subject").unwrap_or_default(),
+                session: bids_label(bids, "session"),
+                task: bids_label(bids, "task").unwrap_or_default(),
+                run: bids_label(bids, "run"),
+                modality: bids_label(bids, "modality").unwrap_or_else(|| "eeg".to_string()),
             };
             if let Err(message) = name.check() {
                 bids.error_at(
