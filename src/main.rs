@@ -140,34 +140,11 @@ enum Command {
     },
     /// Republish a recording's streams as live LSL outlets with their full metadata, in real time
     /// or at a speed factor, optionally looped (for testing LSL pipelines and tools).
-    Replay {
-        /// The XDF recording.
-        file: PathBuf,
-        /// Playback speed: 1 is real time, 10 ten times faster.
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
-        /// Start over at the end, until Ctrl-C.
-        #[arg(long = "loop")]
-        looped: bool,
-        #[command(flatten)]
-        select: heloflow::sources::selection::SelectArgs,
-        /// Keep the timestamps as recorded, without pyxdf's clock synchronisation.
-        #[arg(long)]
-        no_sync: bool,
-        /// Dejitter regular streams' timestamps as pyxdf does by default.
-        #[arg(long)]
-        dejitter: bool,
-        /// Appended to every source_id, to replay beside the devices that were recorded.
-        #[arg(long, default_value = "")]
-        source_id_suffix: String,
-        /// Wait up to this many seconds for every outlet to have a consumer before starting.
-        #[arg(long, default_value_t = 0.0)]
-        wait_for_consumers: f64,
-    },
+    Replay(heloflow::replay::ReplayArgs),
     /// Inspect and repair XDF recordings.
     Xdf {
         #[command(subcommand)]
-        command: heloflow::xdf::command::XdfCommand,
+        command: XdfCommand,
     },
     /// Record LSL streams from the network into one XDF file (LabRecorder, headless).
     Record(Box<heloflow::record::RecordArgs>),
@@ -209,7 +186,10 @@ fn execute(command: Command) -> Result<(), String> {
             run_pipeline(&pipeline, &run)
         }
         Command::Validate { files } => validate(&files),
-        Command::Record(args) => heloflow::record::main(&args),
+        Command::Record(args) => {
+            let stop = interrupt_flag("pulling what is left and writing footers")?;
+            heloflow::record::main(&args, stop)
+        }
         Command::Streams { timeout, json } => {
             list_streams(timeout, json);
             Ok(())
@@ -258,38 +238,10 @@ fn execute(command: Command) -> Result<(), String> {
             subjects,
             execution_provider,
         } => eval(&model, &recording, &truth, subjects, execution_provider),
-        Command::Xdf { command } => heloflow::xdf::command::run(command),
-        Command::Replay {
-            file,
-            speed,
-            looped,
-            select,
-            no_sync,
-            dejitter,
-            source_id_suffix,
-            wait_for_consumers,
-        } => {
-            let options = heloflow::replay::ReplayOptions {
-                speed,
-                looped,
-                selection: select.selection()?,
-                synchronize_clocks: !no_sync,
-                dejitter,
-                source_id_suffix,
-                wait_for_consumers_s: wait_for_consumers,
-            };
+        Command::Xdf { command } => run_xdf(command),
+        Command::Replay(args) => {
             let stop = interrupt_flag("closing the outlets")?;
-            let report = heloflow::replay::replay(&file, &options, &stop)
-                .map_err(|e| format!("heloflow replay: {}: {e}", file.display()))?;
-            for (label, pushed) in &report.streams {
-                eprintln!("heloflow replay: {label}: {pushed} samples published");
-            }
-            eprintln!(
-                "heloflow replay: {} pass(es) of {}",
-                report.passes,
-                file.display()
-            );
-            Ok(())
+            heloflow::replay::main(&args, &stop)
         }
         Command::Simulate {
             subjects,
@@ -576,4 +528,54 @@ fn quote_list(items: &[String]) -> String {
         .map(|s| format!("{s:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The `xdf` subcommands.
+#[derive(Clone, Debug, Subcommand)]
+enum XdfCommand {
+    /// Summarise a recording: streams, rates, clock offsets, gaps, markers, footers, damage.
+    Info {
+        /// The XDF file.
+        file: PathBuf,
+        /// JSON for programs instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Complete a cut-off or damaged recording: keep every intact chunk, add missing footers.
+    Repair {
+        /// The XDF file.
+        file: PathBuf,
+        /// Write the repaired file here instead of replacing FILE (safely, via a temporary file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `xdf` subcommand, printing its result; the error is the message to show.
+fn run_xdf(command: XdfCommand) -> Result<(), String> {
+    match command {
+        XdfCommand::Info { file, json } => {
+            let summary = heloflow::xdf::info::summarize(&file)
+                .map_err(|e| format!("heloflow xdf info: {}: {e}", file.display()))?;
+            if json {
+                println!("{}", summary.to_json());
+            } else {
+                print!("{}", summary.to_text());
+            }
+            Ok(())
+        }
+        XdfCommand::Repair { file, out, json } => {
+            let report = heloflow::xdf::repair::repair(&file, out.as_deref())
+                .map_err(|e| format!("heloflow xdf repair: {}: {e}", file.display()))?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
+    }
 }

@@ -330,19 +330,10 @@ impl Shared {
     }
 }
 
-/// Runs `heloflow record`: Ctrl-C and SIGTERM stop it cleanly; prints the summary.
-pub fn main(args: &RecordArgs) -> Result<(), String> {
+/// Runs `heloflow record` until its duration passes or `stop` is set (Ctrl-C, SIGTERM); prints
+/// the summary.
+pub fn main(args: &RecordArgs, stop: Arc<AtomicBool>) -> Result<(), String> {
     let plan = args.plan()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = stop.clone();
-    ctrlc::set_handler(move || {
-        if handler_stop.swap(true, Ordering::SeqCst) {
-            eprintln!("\nheloflow record: second interrupt, exiting without footers");
-            std::process::exit(130);
-        }
-        eprintln!("\nheloflow record: stopping: pulling what is left and writing footers");
-    })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     let report = record(&plan, stop)?;
     print!("{}", report.summary());
     Ok(())

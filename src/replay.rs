@@ -17,15 +17,68 @@
 //! replay("session.xdf".as_ref(), &options, &stop).unwrap();
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
 use crate::sources::lsl::metadata::full_info_xml;
-use crate::sources::selection::Selection;
+use crate::sources::selection::{SelectArgs, Selection};
 use crate::xdf::reader::{read, ReadOptions, Samples, Stream};
+
+/// The command line of `heloflow replay`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReplayArgs {
+    /// The XDF recording.
+    pub file: PathBuf,
+    /// Playback speed: 1 is real time, 10 ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Start over at the end, until Ctrl-C.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Which streams to replay (all when none is given).
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Keep the timestamps as recorded, without pyxdf's clock synchronisation.
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Dejitter regular streams' timestamps as pyxdf does by default.
+    #[arg(long)]
+    pub dejitter: bool,
+    /// Appended to every source_id, to replay beside the devices that were recorded.
+    #[arg(long, default_value = "")]
+    pub source_id_suffix: String,
+    /// Wait up to this many seconds for every outlet to have a consumer before starting.
+    #[arg(long, default_value_t = 0.0)]
+    pub wait_for_consumers: f64,
+}
+
+/// `heloflow replay`: replays as the arguments say until the end or `stop`, then prints what was
+/// published.
+pub fn main(args: &ReplayArgs, stop: &AtomicBool) -> Result<(), String> {
+    let options = ReplayOptions {
+        speed: args.speed,
+        looped: args.looped,
+        selection: args.select.selection()?,
+        synchronize_clocks: !args.no_sync,
+        dejitter: args.dejitter,
+        source_id_suffix: args.source_id_suffix.clone(),
+        wait_for_consumers_s: args.wait_for_consumers,
+    };
+    let report = replay(&args.file, &options, stop)
+        .map_err(|e| format!("heloflow replay: {}: {e}", args.file.display()))?;
+    for (label, pushed) in &report.streams {
+        eprintln!("heloflow replay: {label}: {pushed} samples published");
+    }
+    eprintln!(
+        "heloflow replay: {} pass(es) of {}",
+        report.passes,
+        args.file.display()
+    );
+    Ok(())
+}
 
 /// How to replay a recording.
 #[derive(Clone, Debug, PartialEq)]

@@ -2,11 +2,11 @@
 //! the byte format, reading with pyxdf's clock synchronisation and dejittering, crash-safe
 //! writing, file summaries and repair.
 //!
-//! This module knows nothing of pipelines: sources, sinks and commands build on it.
+//! This module knows nothing of pipelines or the command line: sources, sinks and commands
+//! build on it.
 
 pub mod bids;
 pub mod chunks;
-pub mod command;
 pub mod error;
 pub mod format;
 pub mod header;
