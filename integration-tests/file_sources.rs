@@ -466,7 +466,10 @@ fn xdf_sources_check_the_file_before_anything_runs() {
     let missing = check("path = \"nowhere.xdf\"\ntype = \"EEG\"");
     assert!(missing.contains("cannot open nowhere.xdf"), "{missing}");
     let speed = check(&format!("{path}\ntype = \"EEG\"\nspeed = 0"));
-    assert!(speed.contains("`speed` must be between"), "{speed}");
+    assert!(
+        speed.contains("`sources.rec.speed` must be between 0.001 and 1000000, found 0"),
+        "{speed}"
+    );
     assert!(check(&format!("{path}\ntype = \"EEG\"")).is_empty());
 }
 

@@ -24,18 +24,7 @@ fn peer_script() -> PathBuf {
 
 /// `python3` with the loopback configuration; fails the test clearly when pylsl is missing.
 fn python() -> Command {
-    let check = Command::new("python3")
-        .args(["-c", "import pylsl"])
-        .output()
-        .expect("python3 is on PATH (./scripts/test puts .venv/bin first)");
-    assert!(
-        check.status.success(),
-        "pylsl is not installed for python3: run ./scripts/test, which installs requirements-dev.txt into .venv ({})",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let mut command = Command::new("python3");
-    command.env("LSLAPICFG", lsl_config());
-    command
+    common::python("pylsl", &lsl_config())
 }
 
 /// Starts `heloflow args...` in `dir` with its output going to files there.

@@ -35,19 +35,7 @@ fn lsl_config() -> PathBuf {
 
 /// `python3` with the loopback configuration; fails clearly when pyxdf or pylsl is missing.
 fn python() -> Command {
-    let check = Command::new("python3")
-        .args(["-c", "import pyxdf, pylsl, numpy"])
-        .env("LSLAPICFG", lsl_config())
-        .output()
-        .expect("python3 is on PATH (./scripts/test puts .venv/bin first)");
-    assert!(
-        check.status.success(),
-        "pyxdf, pylsl and numpy are needed: run ./scripts/test, which installs requirements-dev.txt into .venv ({})",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let mut command = Command::new("python3");
-    command.env("LSLAPICFG", lsl_config());
-    command
+    common::python("pyxdf, pylsl, numpy", &lsl_config())
 }
 
 /// A prefix no other test (or test run) uses for its streams.
@@ -605,6 +593,35 @@ fn the_xdf_sink_refuses_paths_before_the_run_starts() {
     assert_eq!(streams(&loaded)[0]["count"], 8, "2 s of 4 Hz EDA");
 }
 
+/// `heloflow record` of the streams whose source_id starts with `tag:`, waiting up to 60 s for
+/// `min_streams` of them, with `args` saying where to write (its output goes to `record.*`).
+fn spawn_record(dir: &Path, tag: &str, min_streams: usize, args: &[&str]) -> Running {
+    let predicate = format!("starts-with(source_id, '{tag}:')");
+    let min_streams = min_streams.to_string();
+    let mut all = vec![
+        "record",
+        "--predicate",
+        &predicate,
+        "--min-streams",
+        &min_streams,
+        "--timeout",
+        "60",
+    ];
+    all.extend_from_slice(args);
+    spawn_heloflow(dir, &all, "record", None)
+}
+
+/// Waits for the publisher script to push everything it was asked to, failing with its and the
+/// recorder's messages otherwise.
+fn wait_for_publisher(outlets: Running, dir: &Path) {
+    let (published, _, outlet_err) = finish(outlets, dir, "outlets", Duration::from_secs(120));
+    assert!(
+        published.success(),
+        "publisher: {outlet_err}\nrecord: {}",
+        read(dir, "record.stderr")
+    );
+}
+
 // --- heloflow record ----------------------------------------------------------------------------
 
 const FORMATS: [&str; 7] = [
@@ -624,17 +641,11 @@ fn every_format_round_trips_through_record_into_pyxdf() {
         &["formats", &tag, "12", "pushed.json"],
         "outlets",
     );
-    let predicate = format!("starts-with(source_id, '{tag}:')");
-    let record = spawn_heloflow(
+    let record = spawn_record(
         dir.path(),
+        &tag,
+        7,
         &[
-            "record",
-            "--predicate",
-            &predicate,
-            "--min-streams",
-            "7",
-            "--timeout",
-            "60",
             "--bids-root",
             "study",
             "--subject",
@@ -646,16 +657,8 @@ fn every_format_round_trips_through_record_into_pyxdf() {
             "--run",
             "2",
         ],
-        "record",
-        None,
     );
-    let (published, _, outlet_err) =
-        finish(outlets, dir.path(), "outlets", Duration::from_secs(120));
-    assert!(
-        published.success(),
-        "publisher: {outlet_err}\nrecord: {}",
-        read(dir.path(), "record.stderr")
-    );
+    wait_for_publisher(outlets, dir.path());
     signal(&record, "INT");
     let (status, stdout, stderr) = finish(record, dir.path(), "record", Duration::from_secs(30));
     assert!(status.success(), "{stderr}");
@@ -768,30 +771,8 @@ fn record_keeps_up_with_a_full_lab() {
         &["throughput", &tag, "10", "pushed.json"],
         "outlets",
     );
-    let predicate = format!("starts-with(source_id, '{tag}:')");
-    let record = spawn_heloflow(
-        dir.path(),
-        &[
-            "record",
-            "--predicate",
-            &predicate,
-            "--min-streams",
-            "21",
-            "--timeout",
-            "60",
-            "--out",
-            "lab.xdf",
-        ],
-        "record",
-        None,
-    );
-    let (published, _, outlet_err) =
-        finish(outlets, dir.path(), "outlets", Duration::from_secs(120));
-    assert!(
-        published.success(),
-        "publisher: {outlet_err}\nrecord: {}",
-        read(dir.path(), "record.stderr")
-    );
+    let record = spawn_record(dir.path(), &tag, 21, &["--out", "lab.xdf"]);
+    wait_for_publisher(outlets, dir.path());
     // SIGTERM stops cleanly too (footers written).
     signal(&record, "TERM");
     let (status, stdout, stderr) = finish(record, dir.path(), "record", Duration::from_secs(60));

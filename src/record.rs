@@ -35,7 +35,7 @@ use crossbeam_channel::{
 };
 use lsl::{ContinuousResolver, Pullable, StreamInfo, StreamInlet};
 
-use crate::sources::lsl::metadata::visible_streams;
+use crate::sources::lsl::metadata::visible_streams_listing;
 use crate::sources::selection::{xpath_literal, SelectArgs};
 use crate::xdf::bids::BidsName;
 use crate::xdf::format::ValueFormat;
@@ -518,16 +518,7 @@ impl Recorder {
                 };
             }
             if Instant::now() >= deadline {
-                let visible = visible_streams(1.0);
-                let list = if visible.is_empty() {
-                    "  (none: no LSL stream is visible; check that the outlets run and that LSLAPICFG allows this network)".to_string()
-                } else {
-                    visible
-                        .iter()
-                        .map(|s| format!("  {s}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
+                let list = visible_streams_listing(1.0);
                 return Err(format!(
                     "error: found {} of {} stream(s) matching [{}] within {} s, so nothing was recorded (the file is removed); visible streams:\n{list}",
                     self.keys.len(),

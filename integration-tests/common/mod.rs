@@ -35,6 +35,24 @@ pub fn heloflow_ok(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// `python3` (./scripts/test puts the project's `.venv` first on PATH) with `LSLAPICFG` set to
+/// `lsl_config`; fails the test with instructions when `modules` (comma-separated) do not import.
+pub fn python(modules: &str, lsl_config: &Path) -> Command {
+    let check = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .env("LSLAPICFG", lsl_config)
+        .output()
+        .expect("python3 is on PATH (./scripts/test puts .venv/bin first)");
+    assert!(
+        check.status.success(),
+        "{modules} must be importable by python3: run ./scripts/test, which installs requirements-dev.txt into .venv ({})",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut command = Command::new("python3");
+    command.env("LSLAPICFG", lsl_config);
+    command
+}
+
 /// One parsed JSON Lines row.
 pub struct JsonRow {
     pub time: f64,

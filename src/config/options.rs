@@ -138,6 +138,33 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A number within `range` (inclusive), or `default` when absent or out of range (the error is
+    /// recorded): every numeric option that validates must be one the run can use.
+    pub fn number_in(
+        &mut self,
+        key: &'static str,
+        default: f64,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> f64 {
+        match self.number(key) {
+            None => default,
+            Some(v) if range.contains(&v) => v,
+            Some(v) => {
+                self.error_at(
+                    key,
+                    format!(
+                        "`{}.{key}` must be between {} and {}, found {v}",
+                        self.path,
+                        range.start(),
+                        range.end()
+                    ),
+                    format!("for example {key} = {default}"),
+                );
+                default
+            }
+        }
+    }
+
     /// A required number strictly greater than zero.
     pub fn required_positive(&mut self, key: &'static str, what: &str) -> f64 {
         if !self.entries.contains_key(key) {

@@ -27,8 +27,9 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use crate::config::options::Options;
-use crate::sources::playback::{drop_backward_samples, play, Track};
+use crate::sources::playback::{drop_backward_samples, report_dropped, Playback, Track};
 use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::sources::selection::modality_names;
 use crate::sources::Source;
 use crate::stream::{
     secs_to_nanos, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values,
@@ -66,10 +67,8 @@ pub struct CsvSourceConfig {
     pub subject: CsvSubject,
     /// A text column of markers.
     pub markers: Option<String>,
-    /// Event time per step, seconds.
-    pub chunk_s: f64,
-    /// Wall-clock pacing factor (`None`: as fast as possible).
-    pub speed: Option<f64>,
+    /// Step and pacing.
+    pub playback: Playback,
     /// Queue to the dataflow.
     pub queue: QueueConfig,
 }
@@ -132,19 +131,8 @@ impl Source for CsvSourceConfig {
         let time_name = options
             .string("time_column")
             .map_or_else(|| "timestamp".to_string(), |t| t.into_inner());
-        let time_scale = options.positive("time_scale", 1.0);
-        let start_s = match options.number("start_s") {
-            Some(s) if s.is_finite() && s.abs() <= MAX_TIME_S => s,
-            Some(s) => {
-                options.error_at(
-                    "start_s",
-                    format!("`start_s` must be within ±{MAX_TIME_S} s, found {s}"),
-                    "for example start_s = 0",
-                );
-                0.0
-            }
-            None => 0.0,
-        };
+        let time_scale = options.number_in("time_scale", 1.0, 1e-9..=1e6);
+        let start_s = options.number_in("start_s", 0.0, -MAX_TIME_S..=MAX_TIME_S);
         let declared_rate = match options.number("rate") {
             None => None,
             Some(0.0) => Some(Rate::Irregular),
@@ -164,11 +152,7 @@ impl Source for CsvSourceConfig {
         let fixed_subject = options.string("subject").map(|s| s.into_inner());
         let markers = options.string("markers").map(|m| m.into_inner());
         let chosen = options.string_list("channels");
-        let chunk_s = bounded(options, "chunk_s", 0.1, 1e-3, 3600.0);
-        let speed = options
-            .number("speed")
-            .is_some()
-            .then(|| bounded(options, "speed", 1.0, 1e-3, 1e6));
+        let playback = Playback::parse(options);
         let queue = QueueConfig::parse(options);
 
         let subject_given = subject_column.is_some() || fixed_subject.is_some();
@@ -199,8 +183,7 @@ impl Source for CsvSourceConfig {
             start_s,
             rate: declared_rate.unwrap_or(Rate::Irregular),
             markers,
-            chunk_s,
-            speed,
+            playback,
             queue,
         };
         if config.path.is_empty() {
@@ -330,7 +313,7 @@ impl Source for CsvSourceConfig {
     }
 
     fn is_live(&self) -> bool {
-        self.speed.is_some()
+        self.playback.is_live()
     }
 
     fn queue(&self) -> QueueConfig {
@@ -344,25 +327,15 @@ impl Source for CsvSourceConfig {
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
         let config = self.clone();
-        let name = source_name.to_string();
-        std::thread::Builder::new()
-            .name(format!("source {source_name}"))
-            .spawn(move || match config.load(&stream_ids) {
-                Ok((tracks, dropped)) => {
-                    if dropped > 0 {
-                        sender
-                            .metrics()
-                            .dropped
-                            .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
-                        eprintln!(
-                            "heloflow: csv source `{name}`: dropped {dropped} row(s) of {} whose time goes back",
-                            config.path
-                        );
-                    }
-                    play(&tracks, secs_to_nanos(config.chunk_s), config.speed, &sender);
-                }
-                Err(message) => sender.fail(format!("csv source `{name}`: {message}")),
-            })
+        let source = format!("csv source `{source_name}`");
+        self.playback.spawn(source.clone(), sender, move |sender| {
+            let (tracks, dropped) = config
+                .load(&stream_ids)
+                .map_err(|e| format!("{source}: {e}"))?;
+            let why = format!("of {} whose time goes back", config.path);
+            report_dropped(sender, &source, dropped, &why);
+            Ok(tracks)
+        })
     }
 }
 
@@ -371,30 +344,6 @@ const MAX_RATE_HZ: f64 = 1e6;
 
 /// Largest time a file source accepts, seconds (about 292 years: the event-time range).
 const MAX_TIME_S: f64 = 9.0e9;
-
-/// A number option within `[low, high]`, or `default` (the error is recorded).
-fn bounded(options: &mut Options, key: &'static str, default: f64, low: f64, high: f64) -> f64 {
-    match options.number(key) {
-        None => default,
-        Some(v) if (low..=high).contains(&v) => v,
-        Some(v) => {
-            options.error_at(
-                key,
-                format!("`{key}` must be between {low} and {high}, found {v}"),
-                format!("for example {key} = {default}"),
-            );
-            default
-        }
-    }
-}
-
-fn modality_names() -> String {
-    Modality::ALL
-        .iter()
-        .map(|m| m.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl CsvSourceConfig {
     fn reader(&self) -> Result<csv::Reader<std::fs::File>, String> {

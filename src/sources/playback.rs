@@ -23,10 +23,68 @@
 //! assert_eq!(sent, vec![(15, vec![(0, 2)]), (30, vec![(0, 1), (1, 1)]), (45, vec![(0, 1)])]);
 //! ```
 
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::config::options::Options;
 use crate::sources::queue::SourceSender;
-use crate::stream::{Batch, Nanos, Values};
+use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
+
+/// How a file source plays its recording: event time per step, and wall-clock pacing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Playback {
+    /// Event time per step, seconds.
+    pub chunk_s: f64,
+    /// Wall-clock pacing factor (`None`: as fast as possible; 1 is real time).
+    pub speed: Option<f64>,
+}
+
+impl Playback {
+    /// Reads `chunk_s` (0.001 to 3600 s, default 0.1) and `speed` (0.001 to 1e6).
+    pub fn parse(options: &mut Options) -> Self {
+        Playback {
+            chunk_s: options.number_in("chunk_s", 0.1, 1e-3..=3600.0),
+            speed: options
+                .number("speed")
+                .is_some()
+                .then(|| options.number_in("speed", 1.0, 1e-3..=1e6)),
+        }
+    }
+
+    /// Whether the recording is paced by the wall clock (then it counts as a live source).
+    pub fn is_live(&self) -> bool {
+        self.speed.is_some()
+    }
+
+    /// Starts the source thread: `load` reads the recording into tracks (reporting what it
+    /// dropped through [`report_dropped`]), then they are played; a load error fails the run.
+    pub fn spawn(
+        self,
+        source: String,
+        sender: SourceSender,
+        load: impl FnOnce(&SourceSender) -> Result<Vec<Track>, String> + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("source {source}"))
+            .spawn(move || match load(&sender) {
+                Ok(tracks) => play(&tracks, secs_to_nanos(self.chunk_s), self.speed, &sender),
+                Err(message) => sender.fail(message),
+            })
+    }
+}
+
+/// Counts samples a file source could not play (and says why on standard error), so the run's
+/// summary includes them.
+pub fn report_dropped(sender: &SourceSender, source: &str, dropped: u64, why: &str) {
+    if dropped > 0 {
+        sender
+            .metrics()
+            .dropped
+            .fetch_add(dropped, Ordering::Relaxed);
+        eprintln!("heloflow: {source}: dropped {dropped} sample(s) {why}");
+    }
+}
 
 /// One recorded stream of one subject: timestamps (non-decreasing) and row-major values.
 #[derive(Clone, Debug, PartialEq)]

@@ -38,7 +38,7 @@ use std::thread::JoinHandle;
 use crate::config::options::Options;
 use crate::origin::StreamOrigin;
 use crate::sources::lsl::metadata::full_info_xml;
-use crate::sources::playback::{drop_backward_samples, play, Track};
+use crate::sources::playback::{drop_backward_samples, report_dropped, Playback, Track};
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{
     modality_names, Declaration, Selection, StreamFields, SubjectRule,
@@ -79,10 +79,8 @@ pub struct XdfSourceConfig {
     pub handle_clock_resets: bool,
     /// Replace regular streams' timestamps by a least-squares line per segment, as pyxdf.
     pub dejitter: bool,
-    /// Event time per step, seconds.
-    pub chunk_s: f64,
-    /// Wall-clock pacing factor (`None`: as fast as possible).
-    pub speed: Option<f64>,
+    /// Step and pacing.
+    pub playback: Playback,
     /// Queue to the dataflow.
     pub queue: QueueConfig,
 }
@@ -97,22 +95,6 @@ pub fn channel_format(format: ValueFormat) -> ChannelFormat {
         ValueFormat::Float32 => ChannelFormat::Float32,
         ValueFormat::Double64 => ChannelFormat::Double64,
         ValueFormat::String => ChannelFormat::String,
-    }
-}
-
-/// A number option within `[low, high]`, or `default` (the error is recorded).
-fn bounded(options: &mut Options, key: &'static str, default: f64, low: f64, high: f64) -> f64 {
-    match options.number(key) {
-        None => default,
-        Some(v) if (low..=high).contains(&v) => v,
-        Some(v) => {
-            options.error_at(
-                key,
-                format!("`{key}` must be between {low} and {high}, found {v}"),
-                format!("for example {key} = {default}"),
-            );
-            default
-        }
     }
 }
 
@@ -173,11 +155,7 @@ impl Source for XdfSourceConfig {
             synchronize_clocks: options.boolean("synchronize_clocks", true),
             handle_clock_resets: options.boolean("handle_clock_resets", true),
             dejitter: options.boolean("dejitter", false),
-            chunk_s: bounded(options, "chunk_s", 0.1, 1e-3, 3600.0),
-            speed: options
-                .number("speed")
-                .is_some()
-                .then(|| bounded(options, "speed", 1.0, 1e-3, 1e6)),
+            playback: Playback::parse(options),
             queue: QueueConfig::parse(options),
         };
         config.resolve(options, wanted, &subjects)
@@ -203,7 +181,7 @@ impl Source for XdfSourceConfig {
     }
 
     fn is_live(&self) -> bool {
-        self.speed.is_some()
+        self.playback.is_live()
     }
 
     fn queue(&self) -> QueueConfig {
@@ -217,18 +195,12 @@ impl Source for XdfSourceConfig {
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
         let config = self.clone();
-        let name = source_name.to_string();
-        std::thread::Builder::new()
-            .name(format!("source {source_name}"))
-            .spawn(move || match config.load(&name, &stream_ids, &sender) {
-                Ok(tracks) => play(
-                    &tracks,
-                    secs_to_nanos(config.chunk_s),
-                    config.speed,
-                    &sender,
-                ),
-                Err(message) => sender.fail(format!("xdf source `{name}`: {message}")),
-            })
+        let source = format!("xdf source `{source_name}`");
+        self.playback.spawn(source.clone(), sender, move |sender| {
+            config
+                .load(&source, &stream_ids, sender)
+                .map_err(|e| format!("{source}: {e}"))
+        })
     }
 }
 
@@ -450,7 +422,7 @@ impl XdfSourceConfig {
     /// Reads the matched streams and turns them into tracks on the pipeline's stream ids.
     fn load(
         &self,
-        source_name: &str,
+        source: &str,
         stream_ids: &[u32],
         sender: &SourceSender,
     ) -> Result<Vec<Track>, String> {
@@ -468,10 +440,7 @@ impl XdfSourceConfig {
         };
         let recording = read(Path::new(&self.path), &options).map_err(|e| e.to_string())?;
         for damage in &recording.damage {
-            eprintln!(
-                "heloflow: xdf source `{source_name}`: {}: {damage}",
-                self.path
-            );
+            eprintln!("heloflow: {source}: {}: {damage}", self.path);
         }
         let mut tracks = Vec::new();
         let mut dropped = 0u64;
@@ -506,16 +475,11 @@ impl XdfSourceConfig {
                 });
             }
         }
-        if dropped > 0 {
-            sender
-                .metrics()
-                .dropped
-                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
-            eprintln!(
-                "heloflow: xdf source `{source_name}`: dropped {dropped} sample(s) of {} whose timestamps go back in time or cannot be represented",
-                self.path
-            );
-        }
+        let why = format!(
+            "of {} whose timestamps go back in time or cannot be represented",
+            self.path
+        );
+        report_dropped(sender, source, dropped, &why);
         Ok(tracks)
     }
 }

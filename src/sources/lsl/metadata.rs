@@ -193,6 +193,20 @@ pub fn visible_streams(wait_s: f64) -> Vec<String> {
     lines
 }
 
+/// Every stream visible within `wait_s` seconds, a line each (indented), or a line saying none is
+/// and what to check: what a "no matching stream" error lists.
+pub fn visible_streams_listing(wait_s: f64) -> String {
+    let visible = visible_streams(wait_s);
+    if visible.is_empty() {
+        return "  (none: no LSL stream is visible; check that the outlets run and that LSLAPICFG allows this network)".to_string();
+    }
+    visible
+        .iter()
+        .map(|s| format!("  {s}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Every stream visible within `wait_s` seconds with its full metadata (read through a short-lived
 /// inlet, since resolver results carry no `desc`), sorted by type, name and source_id.
 pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {

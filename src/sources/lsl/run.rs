@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 
 use super::link::Link;
-use super::metadata::{visible_streams, StreamMetadata};
+use super::metadata::{visible_streams_listing, StreamMetadata};
 use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
@@ -81,16 +81,7 @@ impl LslSource<'_> {
                 break;
             }
             if Instant::now() >= deadline {
-                let visible = visible_streams(1.0);
-                let list = if visible.is_empty() {
-                    "  (none: no LSL stream is visible; check that the outlets run and that LSLAPICFG allows this network)".to_string()
-                } else {
-                    visible
-                        .iter()
-                        .map(|s| format!("  {s}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
+                let list = visible_streams_listing(1.0);
                 return Err(format!(
                     "lsl source `{}`: found {} of {} stream(s) matching [{}] within {} s; visible streams:\n{list}",
                     self.name,
