@@ -470,6 +470,13 @@ fn xdf_sources_check_the_file_before_anything_runs() {
         speed.contains("`sources.rec.speed` must be between 0.001 and 1000000, found 0"),
         "{speed}"
     );
+    let misplaced = check(&format!(
+        "{path}\nunit = \"uV\"\nstreams = {{ eeg = {{ type = \"EEG\" }} }}"
+    ));
+    assert!(
+        misplaced.contains("with `streams`, `unit` belongs in each entry of `streams`"),
+        "{misplaced}"
+    );
     assert!(check(&format!("{path}\ntype = \"EEG\"")).is_empty());
 }
 

@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{
     bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
 };
-use lsl::{ContinuousResolver, Pullable, StreamInfo, StreamInlet};
+use lsl::{ContinuousResolver, Pullable, StreamInlet};
 
-use crate::sources::lsl::metadata::visible_streams_listing;
+use crate::sources::lsl::metadata::{stream_key, visible_streams_listing};
 use crate::sources::selection::{xpath_literal, SelectArgs};
 use crate::xdf::bids::BidsName;
 use crate::xdf::format::ValueFormat;
@@ -495,13 +495,6 @@ struct Recorder {
 }
 
 /// The key a stream is known by: its `source_id`, or its uid when it has none.
-fn stream_key(info: &StreamInfo) -> String {
-    match info.source_id() {
-        id if id.is_empty() => format!("uid:{}", info.uid()),
-        id => id,
-    }
-}
-
 impl Recorder {
     fn wait_for_streams(
         &mut self,

@@ -25,7 +25,7 @@ use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
 use crate::sources::lsl::metadata::full_info_xml;
 use crate::sources::selection::{SelectArgs, Selection};
-use crate::xdf::reader::{read, ReadOptions, Samples, Stream};
+use crate::xdf::reader::{read, read_headers, ReadOptions, Samples, Stream};
 
 /// The command line of `heloflow replay`.
 #[derive(clap::Args, Clone, Debug)]
@@ -128,11 +128,43 @@ struct Player {
     outlet: StreamOutlet,
     label: String,
     stream: Stream,
+    /// Samples to play, in order: those with a finite timestamp at or after the previous one.
+    playable: Vec<usize>,
+    /// Samples left out (timestamps not finite, or going back after synchronisation).
+    dropped: u64,
     next: usize,
     pushed: u64,
 }
 
 impl Player {
+    fn new(outlet: StreamOutlet, label: String, stream: Stream) -> Player {
+        let mut playable = Vec::with_capacity(stream.time_stamps.len());
+        let mut last = f64::NEG_INFINITY;
+        for (index, &t) in stream.time_stamps.iter().enumerate() {
+            if t.is_finite() && t >= last {
+                playable.push(index);
+                last = t;
+            }
+        }
+        let dropped = (stream.time_stamps.len() - playable.len()) as u64;
+        Player {
+            outlet,
+            label,
+            stream,
+            playable,
+            dropped,
+            next: 0,
+            pushed: 0,
+        }
+    }
+
+    /// Timestamps of the first and last playable samples.
+    fn span(&self) -> Option<(f64, f64)> {
+        let first = self.stream.time_stamps[*self.playable.first()?];
+        let last = self.stream.time_stamps[*self.playable.last()?];
+        Some((first, last))
+    }
+
     /// Pushes the sample at `index` stamped `stamp` (local LSL clock).
     fn push(&mut self, index: usize, stamp: f64) -> Result<(), String> {
         let width = self.stream.info.channel_count;
@@ -146,8 +178,9 @@ impl Player {
             Samples::Double64(v) => self.outlet.push_sample_ex(&v[range].to_vec(), stamp, true),
             Samples::String(v) => self.outlet.push_sample_ex(&v[range].to_vec(), stamp, true),
         };
+        pushed.map_err(|e| format!("cannot push to the outlet of {}: {e:?}", self.label))?;
         self.pushed += 1;
-        pushed.map_err(|e| format!("cannot push to the outlet of {}: {e:?}", self.label))
+        Ok(())
     }
 }
 
@@ -171,7 +204,21 @@ pub fn replay(
             options.wait_for_consumers_s
         ));
     }
+    let headers = read_headers(path).map_err(|e| e.to_string())?;
+    let selected: Vec<u32> = headers
+        .iter()
+        .filter(|(_, info)| options.selection.matches_xml(&full_info_xml(info)))
+        .map(|(id, _)| *id)
+        .collect();
+    if selected.is_empty() {
+        return Err(format!(
+            "no stream of {} matches [{}]",
+            path.display(),
+            options.selection.predicate
+        ));
+    }
     let read_options = ReadOptions {
+        select: Some(selected),
         synchronize_clocks: options.synchronize_clocks,
         dejitter_timestamps: options.dejitter,
         ..ReadOptions::default()
@@ -182,20 +229,9 @@ pub fn replay(
     }
     let mut players = Vec::new();
     for stream in recording.streams {
-        let xml = full_info_xml(&stream.info);
-        if !options.selection.matches_xml(&xml) {
-            continue;
-        }
-        let xml = if options.source_id_suffix.is_empty() {
-            xml
-        } else {
-            let source_id = format!("{}{}", stream.info.source_id, options.source_id_suffix);
-            full_info_xml(&crate::xdf::header::StreamInfo {
-                source_id,
-                ..stream.info.clone()
-            })
-        };
-        let info = StreamInfo::from_xml(&xml).map_err(|e| {
+        let mut header = stream.info.clone();
+        header.source_id.push_str(&options.source_id_suffix);
+        let info = StreamInfo::from_xml(&full_info_xml(&header)).map_err(|e| {
             format!(
                 "stream {} \"{}\": liblsl refuses its header: {e:?}",
                 stream.id, stream.info.name
@@ -220,20 +256,14 @@ pub fn replay(
             stream.info.nominal_srate,
             stream.time_stamps.len()
         );
-        players.push(Player {
-            outlet,
-            label,
-            stream,
-            next: 0,
-            pushed: 0,
-        });
-    }
-    if players.is_empty() {
-        return Err(format!(
-            "no stream of {} matches [{}]",
-            path.display(),
-            options.selection.predicate
-        ));
+        let player = Player::new(outlet, label, stream);
+        if player.dropped > 0 {
+            eprintln!(
+                "heloflow replay: {}: {} sample(s) left out: their timestamps are not finite or go back in time",
+                player.label, player.dropped
+            );
+        }
+        players.push(player);
     }
     if options.wait_for_consumers_s > 0.0 {
         let deadline = Instant::now() + Duration::from_secs_f64(options.wait_for_consumers_s);
@@ -244,23 +274,10 @@ pub fn replay(
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let finite = |p: &Player| -> Vec<f64> {
-        p.stream
-            .time_stamps
-            .iter()
-            .copied()
-            .filter(|t| t.is_finite())
-            .collect()
-    };
-    let first = players
-        .iter()
-        .filter_map(|p| finite(p).first().copied())
-        .fold(f64::INFINITY, f64::min);
-    let last = players
-        .iter()
-        .filter_map(|p| finite(p).last().copied())
-        .fold(f64::NEG_INFINITY, f64::max);
-    if !first.is_finite() {
+    let spans: Vec<(f64, f64)> = players.iter().filter_map(Player::span).collect();
+    let first = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+    let last = spans.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+    if spans.is_empty() {
         return Err(format!("{} holds no samples to replay", path.display()));
     }
     // One pass lasts the recording plus the longest nominal interval, so a loop does not push two
@@ -285,21 +302,14 @@ pub fn replay(
             let now = started.elapsed().as_secs_f64() * options.speed;
             let mut pending = false;
             for player in &mut players {
-                while player.next < player.stream.time_stamps.len() {
-                    let t = player.stream.time_stamps[player.next];
-                    if !t.is_finite() {
-                        player.next += 1;
-                        continue;
-                    }
-                    let at = t - first + pass_offset;
+                while let Some(&index) = player.playable.get(player.next) {
+                    let at = player.stream.time_stamps[index] - first + pass_offset;
                     if at > now {
                         pending = true;
                         break;
                     }
-                    let stamp = started_clock + at / options.speed;
-                    let index = player.next;
                     player.next += 1;
-                    player.push(index, stamp)?;
+                    player.push(index, started_clock + at / options.speed)?;
                 }
             }
             if !pending {

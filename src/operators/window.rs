@@ -24,6 +24,9 @@
 use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
 
+/// Window lengths and hops a pipeline may ask for, seconds: from a millisecond to a day.
+const WINDOW_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=86_400.0;
+
 /// Where a subject's first window starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowAlign {
@@ -56,8 +59,8 @@ impl WindowSpec {
 
     /// Reads `window_s`, `hop_s` (seconds, with defaults) and `align` (`clock` or `first_sample`).
     pub fn parse(options: &mut Options, default_length_s: f64, default_hop_s: f64) -> Self {
-        let length_s = options.positive("window_s", default_length_s);
-        let hop_s = options.positive("hop_s", default_hop_s);
+        let length_s = options.number_in("window_s", default_length_s, WINDOW_RANGE_S);
+        let hop_s = options.number_in("hop_s", default_hop_s, WINDOW_RANGE_S);
         let align = match options.choice("align", "clock", &["clock", "first_sample"]) {
             "first_sample" => WindowAlign::FirstSample,
             _ => WindowAlign::Clock,
@@ -87,7 +90,7 @@ impl WindowSpec {
                 if past == 0 {
                     end
                 } else {
-                    end - past + self.hop
+                    (end - past).saturating_add(self.hop)
                 }
             }
         }

@@ -232,7 +232,17 @@ impl<'s> Checker<'s> {
             let mut names = Vec::new();
             for schema in config.component().outputs(component.name()) {
                 let id = pipeline.streams.len() as StreamId;
-                by_name.insert(schema.name.clone(), id);
+                if by_name.insert(schema.name.clone(), id).is_some() {
+                    self.error(
+                        component.table.name.span(),
+                        format!(
+                            "`{}` would produce two streams named `{}`",
+                            component.path(),
+                            schema.name
+                        ),
+                        "give each stream of the source its own name",
+                    );
+                }
                 names.push(schema.name.clone());
                 outputs.push(id);
                 pipeline.streams.push(schema);

@@ -124,6 +124,13 @@ impl Source for CsvSourceConfig {
                 Modality::Features
             }
         };
+        if modality == Modality::Markers {
+            options.error_at(
+                "modality",
+                "a `csv` source's channels are numbers; markers come from a text column",
+                "name the column with markers = \"event\", and set modality to what the channels measure",
+            );
+        }
         let unit = options
             .string("unit")
             .map(|u| u.into_inner())
@@ -391,7 +398,7 @@ impl CsvSourceConfig {
         let mut signals: BTreeMap<String, (Vec<Nanos>, Vec<f64>)> = BTreeMap::new();
         let mut markers: BTreeMap<String, (Vec<Nanos>, Vec<String>)> = BTreeMap::new();
         let mut record = csv::StringRecord::new();
-        let mut row_index: u64 = 0;
+        let mut rows_of: BTreeMap<String, u64> = BTreeMap::new();
         loop {
             let more = reader
                 .read_record(&mut record)
@@ -400,6 +407,16 @@ impl CsvSourceConfig {
                 break;
             }
             let line = record.position().map_or(0, |p| p.line());
+            let subject = match subject_column {
+                Some(column) => record.get(column).unwrap_or("").to_string(),
+                None => match &self.subject {
+                    CsvSubject::Fixed(id) => id.clone(),
+                    CsvSubject::Column(_) => String::new(),
+                },
+            };
+            if subject.is_empty() {
+                return Err(format!("{}:{line}: the subject cell is empty", self.path));
+            }
             let time = match time_column {
                 Some(column) => {
                     let text = record.get(column).unwrap_or("").trim();
@@ -416,21 +433,14 @@ impl CsvSourceConfig {
                     secs_to_nanos(seconds)
                 }
                 None => {
+                    // Without a time column each subject's rows are its samples, one per 1 / rate.
+                    let index = rows_of.entry(subject.clone()).or_insert(0u64);
                     let hz = self.rate.hz().unwrap_or(1.0);
-                    secs_to_nanos(self.start_s + row_index as f64 / hz)
+                    let time = secs_to_nanos(self.start_s + *index as f64 / hz);
+                    *index += 1;
+                    time
                 }
             };
-            row_index += 1;
-            let subject = match subject_column {
-                Some(column) => record.get(column).unwrap_or("").to_string(),
-                None => match &self.subject {
-                    CsvSubject::Fixed(id) => id.clone(),
-                    CsvSubject::Column(_) => String::new(),
-                },
-            };
-            if subject.is_empty() {
-                return Err(format!("{}:{line}: the subject cell is empty", self.path));
-            }
             if let Some(column) = marker_column {
                 let text = record.get(column).unwrap_or("").trim();
                 if !text.is_empty() {
@@ -591,6 +601,36 @@ mod tests {
             panic!("a csv source")
         };
         assert_eq!(config.time_column.as_deref(), Some("timestamp"));
+    }
+
+    #[test]
+    fn without_a_time_column_each_subject_counts_its_own_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = parse(
+            dir.path(),
+            "subject,EDA\nP01,1\nP02,5\nP01,2\nP02,6\n",
+            "modality = \"eda\"\nrate = 4\nstart_s = 10\n",
+        )
+        .expect("valid");
+        let SourceConfig::Csv(config) = &pipeline.sources[0].config else {
+            panic!("a csv source")
+        };
+        let (tracks, dropped) = config.load(&[0, 1]).expect("loads");
+        assert_eq!(dropped, 0);
+        for track in &tracks {
+            assert_eq!(
+                track.times,
+                [10_000_000_000, 10_250_000_000],
+                "{}",
+                track.subject
+            );
+        }
+        let markers =
+            parse(dir.path(), "t,EDA\n", "modality = \"markers\"\nrate = 4\n").unwrap_err();
+        assert!(
+            markers.contains("markers come from a text column"),
+            "{markers}"
+        );
     }
 
     #[test]

@@ -189,7 +189,12 @@ pub fn steps(tracks: &[Track], step: Nanos) -> impl Iterator<Item = Step> + '_ {
         index += 1;
         let mut batches = Vec::new();
         for (track, cursor) in tracks.iter().zip(cursors.iter_mut()) {
-            let to = *cursor + track.times[*cursor..].partition_point(|&t| t < end);
+            // The last step (event time saturated) takes everything left.
+            let to = if end == Nanos::MAX {
+                track.times.len()
+            } else {
+                *cursor + track.times[*cursor..].partition_point(|&t| t < end)
+            };
             if to > *cursor {
                 batches.push(track.batch(*cursor, to));
                 *cursor = to;
@@ -259,6 +264,15 @@ mod tests {
                 assert!(batch.timestamps.iter().all(|&t| t < step.end));
             }
         }
+    }
+
+    #[test]
+    fn samples_at_the_end_of_event_time_are_played() {
+        let tracks = vec![track(0, vec![0, Nanos::MAX - 1, Nanos::MAX])];
+        let all: Vec<Step> = steps(&tracks, 1 << 60).collect();
+        let sent: usize = all.iter().flat_map(|s| &s.batches).map(|b| b.len()).sum();
+        assert_eq!(sent, 3);
+        assert_eq!(all.last().unwrap().end, Nanos::MAX);
     }
 
     #[test]

@@ -142,12 +142,28 @@ impl Source for XdfSourceConfig {
                 declared: top_declared,
                 anchor: "type",
             });
-        } else if !top.is_empty() {
-            options.error_at(
-                "type",
-                "give either `streams` or a top-level selection (type, name, source_id, hostname, predicate), not both",
-                "move the selection into an entry of `streams`",
-            );
+        } else {
+            if !top.is_empty() {
+                options.error_at(
+                    "type",
+                    "give either `streams` or a top-level selection (type, name, source_id, hostname, predicate), not both",
+                    "move the selection into an entry of `streams`",
+                );
+            }
+            let declared = [
+                ("modality", top_declared.modality.is_some()),
+                ("channels", top_declared.channels.is_some()),
+                ("unit", !top_declared.unit.is_empty()),
+                ("format", top_declared.format.is_some()),
+                ("rate", top_declared.rate.is_some()),
+            ];
+            if let Some((key, _)) = declared.into_iter().find(|(_, given)| *given) {
+                options.error_at(
+                    key,
+                    format!("with `streams`, `{key}` belongs in each entry of `streams`"),
+                    format!("move it into the entries it describes, e.g. streams = {{ eeg = {{ type = \"EEG\", {key} = ... }} }}"),
+                );
+            }
         }
         let config = XdfSourceConfig {
             path,

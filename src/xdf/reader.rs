@@ -263,6 +263,7 @@ pub fn read_from<R: Read + Seek>(reader: R, options: &ReadOptions) -> Result<Rec
         damage: Vec::new(),
     };
     let mut index_of: HashMap<u32, usize> = HashMap::new();
+    let mut footer_offsets: HashMap<u32, u64> = HashMap::new();
     for event in Chunks::with_options(reader, chunk_options)? {
         let chunk = match event? {
             Event::Chunk(chunk) => chunk,
@@ -322,15 +323,19 @@ pub fn read_from<R: Read + Seek>(reader: R, options: &ReadOptions) -> Result<Rec
                         ));
                     } else {
                         stream.footer = Some(footer);
+                        footer_offsets.insert(stream_id, chunk.offset);
                     }
                 }
             }
         }
     }
-    recording.damage.sort_by_key(|d| d.offset);
     for stream in &mut recording.streams {
-        post_process(stream, options);
+        let footer_at = footer_offsets.get(&stream.id).copied().unwrap_or(0);
+        if let Some(damage) = post_process(stream, footer_at, options) {
+            recording.damage.push(damage);
+        }
     }
+    recording.damage.sort_by_key(|d| d.offset);
     Ok(recording)
 }
 
@@ -343,8 +348,9 @@ fn stream_mut<'a>(
     index_of.get(&id).and_then(|i| streams.get_mut(*i))
 }
 
-/// pyxdf's post-processing of one stream, in its order.
-fn post_process(stream: &mut Stream, options: &ReadOptions) {
+/// pyxdf's post-processing of one stream, in its order; says what it dropped.
+fn post_process(stream: &mut Stream, footer_at: u64, options: &ReadOptions) -> Option<Damage> {
+    let mut dropped = None;
     if options.synchronize_clocks {
         let footer_count = stream.footer.as_ref().and_then(|f| f.sample_count);
         if let Some(keep) = sync::corrupted_offset_truncation(
@@ -353,6 +359,15 @@ fn post_process(stream: &mut Stream, options: &ReadOptions) {
             &stream.clock_times,
             &stream.clock_values,
         ) {
+            dropped = Some(Damage::new(
+                footer_at,
+                format!(
+                    "stream {} \"{}\": {} sample(s) past the footer's count and the last clock offset dropped, as pyxdf does (an outlet destroyed while connected, pylsl#67)",
+                    stream.id,
+                    stream.info.name,
+                    stream.time_stamps.len() - keep
+                ),
+            ));
             stream.clock_times.pop();
             stream.clock_values.pop();
             stream.time_stamps.truncate(keep);
@@ -379,6 +394,7 @@ fn post_process(stream: &mut Stream, options: &ReadOptions) {
     };
     stream.effective_srate = jitter.effective_srate;
     stream.segments = jitter.segments;
+    dropped
 }
 
 #[cfg(test)]
@@ -420,6 +436,41 @@ mod tests {
             bytes.extend_from_slice(chunk);
         }
         bytes
+    }
+
+    #[test]
+    fn samples_dropped_for_a_corrupted_last_offset_are_reported() {
+        let mut chunks = vec![encode_chunk(Tag::StreamHeader, Some(1), &header(1, "int8"))];
+        for k in 0..4 {
+            chunks.push(encode_chunk(
+                Tag::Samples,
+                Some(1),
+                &samples(k as f64 * 0.1, &[k as u8]),
+            ));
+        }
+        for k in 0..5 {
+            chunks.push(encode_chunk(
+                Tag::ClockOffset,
+                Some(1),
+                &clock_offset_content(k as f64 * 5.0, -0.001),
+            ));
+        }
+        // The pylsl#67 signature: one sample more than the footer counts, a garbage last offset.
+        chunks.push(encode_chunk(
+            Tag::ClockOffset,
+            Some(1),
+            &clock_offset_content(1e6, 123.0),
+        ));
+        let footer = "<info><first_timestamp>0</first_timestamp><last_timestamp>0.2</last_timestamp><sample_count>3</sample_count></info>";
+        chunks.push(encode_chunk(Tag::StreamFooter, Some(1), footer.as_bytes()));
+        let recording = read_bytes(&file(&chunks), &ReadOptions::default()).unwrap();
+        assert_eq!(recording.streams[0].time_stamps.len(), 3);
+        let dropped = recording
+            .damage
+            .iter()
+            .find(|d| d.message.contains("1 sample(s) past the footer's count"))
+            .unwrap_or_else(|| panic!("{:?}", recording.damage));
+        assert!(dropped.offset > 4, "at the footer: {dropped}");
     }
 
     #[test]

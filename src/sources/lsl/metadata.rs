@@ -163,6 +163,20 @@ impl StreamMetadata {
     }
 }
 
+/// What identifies a stream across outlet restarts: its `source_id` with its name and type (a
+/// device may publish several streams under one `source_id`, as muselsl does for EEG, PPG and
+/// accelerometer), or its uid when it has no `source_id` (then a restart is a new stream).
+pub fn stream_key(info: &StreamInfo) -> String {
+    match info.source_id() {
+        id if id.is_empty() => format!("uid:{}", info.uid()),
+        id => format!(
+            "{id}\u{1f}{}\u{1f}{}",
+            info.stream_name(),
+            info.stream_type()
+        ),
+    }
+}
+
 /// A one-line summary of a resolver result (which has no `desc`).
 pub fn short_summary(info: &StreamInfo) -> String {
     let rate = info.nominal_srate();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 
 use super::link::Link;
-use super::metadata::{visible_streams_listing, StreamMetadata};
+use super::metadata::{stream_key, visible_streams_listing, StreamMetadata};
 use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
@@ -60,7 +60,7 @@ struct LslSource<'a> {
     events_id: u32,
     sender: &'a SourceSender,
     links: Vec<Link>,
-    /// Keys (source_id, or uid when empty) of streams already taken or rejected.
+    /// Keys (see `stream_key`) of streams already taken or rejected.
     seen: BTreeSet<String>,
     /// The last watermark sent.
     emitted: Nanos,
@@ -107,11 +107,8 @@ impl LslSource<'_> {
     /// Opens an inlet on a newly seen stream and checks it; `Ok` without a link for streams
     /// already known (a restarted outlet is recovered by its existing inlet).
     fn connect(&mut self, info: StreamInfo) -> Result<(), String> {
-        let key = match info.source_id() {
-            id if id.is_empty() => info.uid(),
-            id => id,
-        };
-        if self.seen.contains(&key) || crate::sinks::lsl::is_own_outlet(&key) {
+        let key = stream_key(&info);
+        if self.seen.contains(&key) || crate::sinks::lsl::is_own_outlet(&info.source_id()) {
             return Ok(());
         }
         self.seen.insert(key);
