@@ -12,13 +12,13 @@
 use std::process::Command;
 use std::time::Instant;
 
-use heloflow::xdf::format::ValueFormat;
+use heloflow::stream::ChannelFormat;
 use heloflow::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter};
 
 struct Stream {
     channels: usize,
     rate: f64,
-    format: ValueFormat,
+    format: ChannelFormat,
 }
 
 /// One stream's data for one 0.1 s step.
@@ -33,27 +33,27 @@ fn lab() -> Vec<Stream> {
     let mut streams = vec![Stream {
         channels: 64,
         rate: 2000.0,
-        format: ValueFormat::Float32,
+        format: ChannelFormat::Float32,
     }];
     streams.extend((0..10).map(|_| Stream {
         channels: 8,
         rate: 500.0,
-        format: ValueFormat::Float32,
+        format: ChannelFormat::Float32,
     }));
     streams.extend((0..5).map(|_| Stream {
         channels: 3,
         rate: 100.0,
-        format: ValueFormat::Int16,
+        format: ChannelFormat::Int16,
     }));
     streams.extend((0..4).map(|_| Stream {
         channels: 1,
         rate: 50.0,
-        format: ValueFormat::Double64,
+        format: ChannelFormat::Double64,
     }));
     streams.push(Stream {
         channels: 1,
         rate: 2.0,
-        format: ValueFormat::String,
+        format: ChannelFormat::String,
     });
     streams
 }
@@ -79,13 +79,15 @@ fn main() {
                 .collect();
             let n = per_step * stream.channels;
             let block = match stream.format {
-                ValueFormat::Float32 => Block::Float32(
+                ChannelFormat::Float32 => Block::Float32(
                     (0..n)
                         .map(|i| ((first * 7 + i) % 4093) as f32 * 0.25)
                         .collect(),
                 ),
-                ValueFormat::Int16 => Block::Int16((0..n).map(|i| (i % 30_000) as i16).collect()),
-                ValueFormat::Double64 => Block::Double64((0..n).map(|i| i as f64 * 0.1).collect()),
+                ChannelFormat::Int16 => Block::Int16((0..n).map(|i| (i % 30_000) as i16).collect()),
+                ChannelFormat::Double64 => {
+                    Block::Double64((0..n).map(|i| i as f64 * 0.1).collect())
+                }
                 _ => Block::Strings(
                     (0..n)
                         .map(|i| format!("stimulus {} onset", first + i))

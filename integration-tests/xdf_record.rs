@@ -14,7 +14,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use heloflow::xdf::format::ValueFormat;
+use heloflow::stream::ChannelFormat;
 use heloflow::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter};
 use serde_json::Value;
 
@@ -290,7 +290,7 @@ fn every_state_a_kill_can_leave_loads_in_pyxdf() {
     let mut segments: Vec<(u64, u64, u64)> = vec![(4, writer.bytes_written(), 0)];
     let mut samples = 0u64;
     let mut ids = Vec::new();
-    let formats = ValueFormat::ALL;
+    let formats = ChannelFormat::ALL;
     for flush in 0..12u32 {
         let before = writer.bytes_written();
         // Streams join over time (new headers mid-file).
@@ -301,7 +301,7 @@ fn every_state_a_kill_can_leave_loads_in_pyxdf() {
                     ChannelDesc::new("a", "microvolts", "EEG"),
                     ChannelDesc::new("b", "microvolts", "EEG"),
                 ];
-                let header = StreamHeader::new(format.name(), "EEG", format, 10.0, channels);
+                let header = StreamHeader::new(format.lsl_name(), "EEG", format, 10.0, channels);
                 ids.push((writer.add_stream(&header).unwrap(), format));
             }
         }
@@ -312,7 +312,7 @@ fn every_state_a_kill_can_leave_loads_in_pyxdf() {
                 .collect();
             let numbers: Vec<f64> = (0..rows * 2).map(|i| i as f64 * 1.5 - 3.0).collect();
             let texts: Vec<String> = (0..rows * 2).map(|i| format!("marker <{i}> é")).collect();
-            let values = if format == ValueFormat::String {
+            let values = if format == ChannelFormat::String {
                 Values::Strings(&texts)
             } else {
                 Values::Numbers(&numbers)

@@ -35,10 +35,10 @@ use crossbeam_channel::{
 };
 use lsl::{ContinuousResolver, Pullable, StreamInlet};
 
-use crate::sources::lsl::metadata::{stream_key, visible_streams_listing};
+use crate::sources::lsl::metadata::{format_name, stream_key, visible_streams_listing};
 use crate::sources::selection::{xpath_literal, SelectArgs};
+use crate::stream::ChannelFormat;
 use crate::xdf::bids::BidsName;
-use crate::xdf::format::ValueFormat;
 use crate::xdf::writer::{local_hostname, CreateOptions, FileSummary, Values, XdfWriter, XmlNode};
 
 /// How often the writer thread flushes what it has.
@@ -280,7 +280,7 @@ enum Message {
     Stream {
         slot: usize,
         xml: String,
-        format: ValueFormat,
+        format: ChannelFormat,
         channels: usize,
     },
     /// Samples with the sender's timestamps.
@@ -665,19 +665,6 @@ where
     Ok(())
 }
 
-fn value_format(format: lsl::ChannelFormat) -> Option<ValueFormat> {
-    Some(match format {
-        lsl::ChannelFormat::Int8 => ValueFormat::Int8,
-        lsl::ChannelFormat::Int16 => ValueFormat::Int16,
-        lsl::ChannelFormat::Int32 => ValueFormat::Int32,
-        lsl::ChannelFormat::Int64 => ValueFormat::Int64,
-        lsl::ChannelFormat::Float32 => ValueFormat::Float32,
-        lsl::ChannelFormat::Double64 => ValueFormat::Double64,
-        lsl::ChannelFormat::String => ValueFormat::String,
-        lsl::ChannelFormat::Undefined => return None,
-    })
-}
-
 impl InletThread {
     fn run(mut self, uid: &str) {
         let description = self
@@ -722,11 +709,11 @@ impl InletThread {
     }
 
     /// Hands the stream's full info over (its header) and measures its first clock offset.
-    fn announce(&mut self, inlet: &StreamInlet) -> Result<ValueFormat, String> {
+    fn announce(&mut self, inlet: &StreamInlet) -> Result<ChannelFormat, String> {
         let full = inlet
             .info(10.0)
             .map_err(|e| format!("cannot read its full info: {e:?}"))?;
-        let format = value_format(full.channel_format())
+        let format = ChannelFormat::from_lsl_name(format_name(full.channel_format()))
             .ok_or("its channel format is undefined, so it cannot be recorded")?;
         let channels = full.channel_count().max(0) as usize;
         let full_xml = full
@@ -749,7 +736,7 @@ impl InletThread {
     }
 
     /// Pulls until the stop, then what the inlet still holds.
-    fn stream(&mut self, inlet: &StreamInlet, format: ValueFormat) -> Result<(), String> {
+    fn stream(&mut self, inlet: &StreamInlet, format: ChannelFormat) -> Result<(), String> {
         let mut last_offset = Instant::now();
         loop {
             let stop = self.shared.stop.load(Ordering::SeqCst);
@@ -790,7 +777,7 @@ impl InletThread {
     fn pull_chunk(
         &self,
         inlet: &StreamInlet,
-        format: ValueFormat,
+        format: ChannelFormat,
         wait: f64,
     ) -> Result<Option<Message>, lsl::Error> {
         let mut stamps = Vec::new();
@@ -809,10 +796,10 @@ impl InletThread {
             }};
         }
         let values = match format {
-            ValueFormat::Int8 => typed!(i8, Int8),
-            ValueFormat::Int16 => typed!(i16, Int16),
-            ValueFormat::Int32 => typed!(i32, Int32),
-            ValueFormat::Int64 => {
+            ChannelFormat::Int8 => typed!(i8, Int8),
+            ChannelFormat::Int16 => typed!(i16, Int16),
+            ChannelFormat::Int32 => typed!(i32, Int32),
+            ChannelFormat::Int64 => {
                 // liblsl 1.13's typed int64 pull never returns on 64-bit Linux (its `long`
                 // overload calls itself); its text conversion of int64 values is exact.
                 let (mut buffer, mut texts) = (Vec::<Vec<u8>>::new(), Vec::<Vec<u8>>::new());
@@ -828,9 +815,9 @@ impl InletThread {
                     .collect::<Result<Vec<i64>, _>>()?;
                 Pulled::Int64(numbers)
             }
-            ValueFormat::Float32 => typed!(f32, Float32),
-            ValueFormat::Double64 => typed!(f64, Double64),
-            ValueFormat::String => typed!(Vec<u8>, Bytes),
+            ChannelFormat::Float32 => typed!(f32, Float32),
+            ChannelFormat::Double64 => typed!(f64, Double64),
+            ChannelFormat::String => typed!(Vec<u8>, Bytes),
         };
         Ok((!stamps.is_empty()).then_some(Message::Samples {
             slot: self.slot,
@@ -1089,7 +1076,7 @@ mod tests {
         inlet.hand_over(Message::Stream {
             slot: 0,
             xml: "<info/>".into(),
-            format: ValueFormat::Double64,
+            format: ChannelFormat::Double64,
             channels: 1,
         });
         for _ in 0..5 {

@@ -252,7 +252,7 @@ pub fn replay(
         eprintln!(
             "heloflow replay: {label}: {} ch {} at {} Hz, {} samples",
             stream.info.channel_count,
-            stream.info.channel_format.name(),
+            stream.info.channel_format.lsl_name(),
             stream.info.nominal_srate,
             stream.time_stamps.len()
         );

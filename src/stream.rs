@@ -188,15 +188,15 @@ impl ChannelFormat {
             .find(|f| f.lsl_name() == name)
     }
 
-    /// Whether values are integers (rounded when written).
-    pub fn is_integer(self) -> bool {
-        matches!(
-            self,
-            ChannelFormat::Int8
-                | ChannelFormat::Int16
-                | ChannelFormat::Int32
-                | ChannelFormat::Int64
-        )
+    /// Bytes per value as LSL and XDF store it, or `None` for strings (variable length).
+    pub fn size(self) -> Option<usize> {
+        match self {
+            ChannelFormat::Int8 => Some(1),
+            ChannelFormat::Int16 => Some(2),
+            ChannelFormat::Int32 | ChannelFormat::Float32 => Some(4),
+            ChannelFormat::Int64 | ChannelFormat::Double64 => Some(8),
+            ChannelFormat::String => None,
+        }
     }
 
     /// Whether values are numbers (signal processing applies) rather than strings.
@@ -407,6 +407,17 @@ mod tests {
                 Some(modality)
             );
         }
+    }
+
+    #[test]
+    fn formats_round_trip_by_name() {
+        for format in ChannelFormat::ALL {
+            assert_eq!(
+                ChannelFormat::from_lsl_name(format.lsl_name()),
+                Some(format)
+            );
+        }
+        assert_eq!(ChannelFormat::from_lsl_name("float"), None);
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn compare(ours: &Recording, theirs: &Value, tolerance: f64, what: &str) -> 
         );
         assert_eq!(
             info["channel_format"].as_str(),
-            Some(stream.info.channel_format.name()),
+            Some(stream.info.channel_format.lsl_name()),
             "{what}: channel_format"
         );
         assert_eq!(

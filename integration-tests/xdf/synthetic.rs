@@ -6,9 +6,10 @@
 
 #![allow(dead_code)]
 
+use heloflow::stream::ChannelFormat;
 use heloflow::xdf::format::{
     boundary_chunk, clock_offset_content, encode_chunk, write_varlen, xml_escape, Footer, Tag,
-    ValueFormat, MAGIC,
+    MAGIC,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +20,7 @@ pub struct StreamSpec {
     pub id: u32,
     pub name: &'static str,
     pub kind: &'static str,
-    pub format: ValueFormat,
+    pub format: ChannelFormat,
     pub channels: usize,
     /// Nominal rate; 0 for irregular streams.
     pub srate: f64,
@@ -80,31 +81,31 @@ pub fn default_streams(channel_scale: usize) -> Vec<StreamSpec> {
                 1,
                 "amp",
                 "EEG",
-                ValueFormat::Float32,
+                ChannelFormat::Float32,
                 8 * channel_scale,
                 250.0,
             )
         },
         StreamSpec {
             reset: true,
-            ..spec(2, "belt", "RESP", ValueFormat::Int16, 3, 100.0)
+            ..spec(2, "belt", "RESP", ChannelFormat::Int16, 3, 100.0)
         },
-        spec(3, "counter", "Misc", ValueFormat::Int64, 2, 10.0),
-        spec(4, "markers", "Markers", ValueFormat::String, 1, 0.0),
+        spec(3, "counter", "Misc", ChannelFormat::Int64, 2, 10.0),
+        spec(4, "markers", "Markers", ChannelFormat::String, 1, 0.0),
         StreamSpec {
             drops_frames: true,
-            ..spec(5, "camera", "Video", ValueFormat::Double64, 1, 60.0)
+            ..spec(5, "camera", "Video", ChannelFormat::Double64, 1, 60.0)
         },
-        spec(6, "ppg", "PPG", ValueFormat::Int8, 4, 50.0),
+        spec(6, "ppg", "PPG", ChannelFormat::Int8, 4, 50.0),
         StreamSpec {
             offsets: false,
-            ..spec(7, "slow", "Misc", ValueFormat::Int32, 1, 1.0)
+            ..spec(7, "slow", "Misc", ChannelFormat::Int32, 1, 1.0)
         },
         StreamSpec {
             empty: true,
-            ..spec(8, "idle", "EDA", ValueFormat::Float32, 2, 4.0)
+            ..spec(8, "idle", "EDA", ChannelFormat::Float32, 2, 4.0)
         },
-        spec(9, "labels", "Markers", ValueFormat::String, 2, 5.0),
+        spec(9, "labels", "Markers", ChannelFormat::String, 2, 5.0),
     ]
 }
 
@@ -127,7 +128,7 @@ fn header_xml(spec: &StreamSpec) -> String {
         spec.kind,
         spec.channels,
         spec.srate,
-        spec.format.name(),
+        spec.format.lsl_name(),
         spec.id,
         spec.id,
         xml_escape("P<01>")
@@ -160,19 +161,19 @@ fn reset_shift(spec: &StreamSpec, t: f64, start: f64, duration: f64) -> f64 {
     }
 }
 
-fn push_value(content: &mut Vec<u8>, format: ValueFormat, rng: &mut ChaCha8Rng, index: u64) {
+fn push_value(content: &mut Vec<u8>, format: ChannelFormat, rng: &mut ChaCha8Rng, index: u64) {
     match format {
-        ValueFormat::Int8 => content.push(rng.random::<u8>()),
-        ValueFormat::Int16 => content.extend_from_slice(&rng.random::<i16>().to_le_bytes()),
-        ValueFormat::Int32 => content.extend_from_slice(&(index as i32).to_le_bytes()),
-        ValueFormat::Int64 => content.extend_from_slice(&(i64::MAX - index as i64).to_le_bytes()),
-        ValueFormat::Float32 => {
+        ChannelFormat::Int8 => content.push(rng.random::<u8>()),
+        ChannelFormat::Int16 => content.extend_from_slice(&rng.random::<i16>().to_le_bytes()),
+        ChannelFormat::Int32 => content.extend_from_slice(&(index as i32).to_le_bytes()),
+        ChannelFormat::Int64 => content.extend_from_slice(&(i64::MAX - index as i64).to_le_bytes()),
+        ChannelFormat::Float32 => {
             content.extend_from_slice(&(rng.random::<f32>() * 200.0 - 100.0).to_le_bytes())
         }
-        ValueFormat::Double64 => {
+        ChannelFormat::Double64 => {
             content.extend_from_slice(&(rng.random::<f64>() * 1e6).to_le_bytes())
         }
-        ValueFormat::String => {
+        ChannelFormat::String => {
             let choices: [&[u8]; 5] = [
                 b"start",
                 b"stop",

@@ -40,9 +40,9 @@ use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::origin::{Origins, StreamOrigin};
+use crate::stream::ChannelFormat;
 use crate::stream::{nanos_to_secs, secs_to_nanos, Nanos, StreamSchema, NANOS_PER_SEC};
 use crate::xdf::bids::BidsName;
-use crate::xdf::format::ValueFormat;
 use crate::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter, XmlNode};
 
 /// Event time each Samples chunk covers.
@@ -313,8 +313,7 @@ impl XdfSink {
     fn header(&self, input: usize, subject: &str, first: Nanos) -> (StreamHeader, bool) {
         let source = &self.inputs[input];
         let schema = &source.schema;
-        let format =
-            ValueFormat::from_name(schema.format.lsl_name()).unwrap_or(ValueFormat::Float32);
+        let format = schema.format;
         let channels = schema
             .channels
             .iter()
@@ -512,8 +511,10 @@ fn keep_sender_identity(header: &mut StreamHeader, desc: &mut Vec<XmlNode>, orig
     if let Some(created) = field("created_at").and_then(|t| t.trim().parse::<f64>().ok()) {
         header.created_at = created;
     }
-    if let Some(format) = field("channel_format").and_then(|f| ValueFormat::from_name(f.trim())) {
-        if (format == ValueFormat::String) == (header.format == ValueFormat::String) {
+    if let Some(format) =
+        field("channel_format").and_then(|f| ChannelFormat::from_lsl_name(f.trim()))
+    {
+        if (format == ChannelFormat::String) == (header.format == ChannelFormat::String) {
             header.format = format;
         }
     }

@@ -45,7 +45,6 @@ use crate::sources::selection::{
 };
 use crate::sources::Source;
 use crate::stream::{secs_to_nanos, Channel, ChannelFormat, Modality, Rate, StreamSchema, Values};
-use crate::xdf::format::ValueFormat;
 use crate::xdf::header::StreamInfo;
 use crate::xdf::reader::{read, read_headers, ReadOptions, Samples};
 
@@ -83,19 +82,6 @@ pub struct XdfSourceConfig {
     pub playback: Playback,
     /// Queue to the dataflow.
     pub queue: QueueConfig,
-}
-
-/// The channel format heloflow carries an XDF value format in.
-pub fn channel_format(format: ValueFormat) -> ChannelFormat {
-    match format {
-        ValueFormat::Int8 => ChannelFormat::Int8,
-        ValueFormat::Int16 => ChannelFormat::Int16,
-        ValueFormat::Int32 => ChannelFormat::Int32,
-        ValueFormat::Int64 => ChannelFormat::Int64,
-        ValueFormat::Float32 => ChannelFormat::Float32,
-        ValueFormat::Double64 => ChannelFormat::Double64,
-        ValueFormat::String => ChannelFormat::String,
-    }
 }
 
 /// The selection and declaration of one output, before the file is consulted.
@@ -247,7 +233,7 @@ impl XdfSourceConfig {
                         info.kind,
                         info.source_id,
                         info.channel_count,
-                        info.channel_format.name(),
+                        info.channel_format.lsl_name(),
                         info.nominal_srate
                     )
                 })
@@ -320,7 +306,7 @@ impl XdfSourceConfig {
                 ));
             }
         }
-        let format = channel_format(first.channel_format);
+        let format = first.channel_format;
         if modality == Modality::Markers && format.is_numeric() {
             return Err(format!(
                 "\"{}\" carries {} numbers, not marker strings",

@@ -65,67 +65,6 @@ impl Tag {
     }
 }
 
-/// How one channel value is stored (the LSL channel formats).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ValueFormat {
-    /// Signed 8-bit integer.
-    Int8,
-    /// Signed 16-bit integer.
-    Int16,
-    /// Signed 32-bit integer.
-    Int32,
-    /// Signed 64-bit integer.
-    Int64,
-    /// IEEE 754 single precision.
-    Float32,
-    /// IEEE 754 double precision.
-    Double64,
-    /// Length-prefixed UTF-8 text.
-    String,
-}
-
-impl ValueFormat {
-    /// Every format, in LSL's order of names.
-    pub const ALL: [ValueFormat; 7] = [
-        ValueFormat::Int8,
-        ValueFormat::Int16,
-        ValueFormat::Int32,
-        ValueFormat::Int64,
-        ValueFormat::Float32,
-        ValueFormat::Double64,
-        ValueFormat::String,
-    ];
-
-    /// The name used in `channel_format` (`int16`, `float32`, `double64`, `string`...).
-    pub fn name(self) -> &'static str {
-        match self {
-            ValueFormat::Int8 => "int8",
-            ValueFormat::Int16 => "int16",
-            ValueFormat::Int32 => "int32",
-            ValueFormat::Int64 => "int64",
-            ValueFormat::Float32 => "float32",
-            ValueFormat::Double64 => "double64",
-            ValueFormat::String => "string",
-        }
-    }
-
-    /// Parses a `channel_format` name.
-    pub fn from_name(name: &str) -> Option<ValueFormat> {
-        ValueFormat::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// Bytes per value, or `None` for strings (variable length).
-    pub fn size(self) -> Option<usize> {
-        match self {
-            ValueFormat::Int8 => Some(1),
-            ValueFormat::Int16 => Some(2),
-            ValueFormat::Int32 | ValueFormat::Float32 => Some(4),
-            ValueFormat::Int64 | ValueFormat::Double64 => Some(8),
-            ValueFormat::String => None,
-        }
-    }
-}
-
 /// Appends `value` as an XDF variable-length integer: a byte giving the width (1, 4 or 8), then the
 /// value in that many little-endian bytes (the narrowest width that holds it).
 pub fn write_varlen(out: &mut Vec<u8>, value: u64) {
@@ -268,14 +207,6 @@ mod tests {
         assert_eq!(read_varlen(&[2, 0, 0]), None);
         assert_eq!(read_varlen(&[4, 0, 0]), None);
         assert_eq!(read_varlen(&[]), None);
-    }
-
-    #[test]
-    fn formats_round_trip_by_name() {
-        for format in ValueFormat::ALL {
-            assert_eq!(ValueFormat::from_name(format.name()), Some(format));
-        }
-        assert_eq!(ValueFormat::from_name("float"), None);
     }
 
     #[test]

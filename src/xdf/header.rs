@@ -7,7 +7,7 @@
 //! re-recording can copy it byte for byte.
 //!
 //! ```
-//! use heloflow::xdf::format::ValueFormat;
+//! use heloflow::stream::ChannelFormat;
 //! use heloflow::xdf::header::StreamInfo;
 //!
 //! let xml = "<info><name>amp</name><type>EEG</type><channel_count>2</channel_count>\
@@ -16,7 +16,7 @@
 //!            </channels><acquisition><subject>P01</subject></acquisition></desc></info>";
 //! let info = StreamInfo::parse(xml, 42).unwrap();
 //! assert_eq!((info.kind.as_str(), info.channel_count), ("EEG", 2));
-//! assert_eq!(info.channel_format, ValueFormat::Float32);
+//! assert_eq!(info.channel_format, ChannelFormat::Float32);
 //! assert_eq!(info.channels[0].label, "Cz");
 //! assert_eq!(info.channels[1].label, ""); // exactly channel_count entries
 //! assert_eq!(info.desc_value("acquisition/subject").as_deref(), Some("P01"));
@@ -31,7 +31,7 @@ use roxmltree::{Document, Node, ParsingOptions};
 use serde::Serialize;
 
 use super::error::XdfError;
-use super::format::ValueFormat;
+use crate::stream::ChannelFormat;
 
 /// The most channels a stream header may declare (a corrupted count must not make the reader
 /// allocate per-channel metadata for billions of channels).
@@ -146,7 +146,7 @@ pub struct StreamInfo {
     /// `nominal_srate` in Hz; 0 for irregular streams.
     pub nominal_srate: f64,
     /// `channel_format`.
-    pub channel_format: ValueFormat,
+    pub channel_format: ChannelFormat,
     /// `source_id` (empty when absent).
     pub source_id: String,
     /// `hostname` (empty when absent).
@@ -224,8 +224,8 @@ impl StreamInfo {
                 )
             })?;
         let format_text = field("channel_format")?;
-        let channel_format = ValueFormat::from_name(&format_text).ok_or_else(|| {
-            let names: Vec<&str> = ValueFormat::ALL.iter().map(|f| f.name()).collect();
+        let channel_format = ChannelFormat::from_lsl_name(&format_text).ok_or_else(|| {
+            let names: Vec<&str> = ChannelFormat::ALL.iter().map(|f| f.lsl_name()).collect();
             invalid(
                 "channel_format",
                 &format_text,
@@ -457,7 +457,7 @@ mod tests {
     fn headers_keep_every_field_and_the_exact_desc_text() {
         let info = StreamInfo::parse(HEADER, 7).unwrap();
         assert_eq!(info.name, "BioSemi");
-        assert_eq!(info.channel_format, ValueFormat::Int64);
+        assert_eq!(info.channel_format, ChannelFormat::Int64);
         assert_eq!(info.created_at, "653103.26692229998".parse().ok());
         assert_eq!(info.source_id, "s1");
         assert_eq!(info.hostname, "");

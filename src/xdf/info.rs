@@ -24,9 +24,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::{Damage, XdfError};
-use super::format::ValueFormat;
 use super::reader::{read, ReadOptions, Samples, Stream};
 use super::sync::{self, ClockSyncOptions, JitterOptions};
+use crate::stream::ChannelFormat;
 
 /// Distinct marker values listed per string stream.
 pub const TOP_MARKERS: usize = 10;
@@ -157,7 +157,7 @@ pub fn summarize(path: &Path) -> Result<Summary, XdfError> {
     let string_ids: Vec<u32> = timestamps
         .streams
         .iter()
-        .filter(|s| s.info.channel_format == ValueFormat::String)
+        .filter(|s| s.info.channel_format == ChannelFormat::String)
         .map(|s| s.id)
         .collect();
     let mut markers: HashMap<u32, Samples> = HashMap::new();
@@ -211,7 +211,7 @@ fn summarize_stream(stream: &Stream, values: Option<&Samples>) -> StreamSummary 
         name: info.name.clone(),
         kind: info.kind.clone(),
         source_id: info.source_id.clone(),
-        format: info.channel_format.name().to_string(),
+        format: info.channel_format.lsl_name().to_string(),
         channel_count: info.channel_count,
         channels: info.channels.iter().map(|c| c.label.clone()).collect(),
         nominal_srate: info.nominal_srate,

@@ -29,8 +29,9 @@
 
 use std::fmt;
 
-use super::format::{read_varlen, ValueFormat};
+use super::format::read_varlen;
 use super::header::StreamInfo;
+use crate::stream::ChannelFormat;
 
 /// A stream's values in its channel format, row-major (`sample * channels + channel`).
 #[derive(Clone, Debug, PartialEq)]
@@ -68,28 +69,28 @@ macro_rules! each_variant {
 
 impl Samples {
     /// No values, in `format`.
-    pub fn empty(format: ValueFormat) -> Samples {
+    pub fn empty(format: ChannelFormat) -> Samples {
         match format {
-            ValueFormat::Int8 => Samples::Int8(Vec::new()),
-            ValueFormat::Int16 => Samples::Int16(Vec::new()),
-            ValueFormat::Int32 => Samples::Int32(Vec::new()),
-            ValueFormat::Int64 => Samples::Int64(Vec::new()),
-            ValueFormat::Float32 => Samples::Float32(Vec::new()),
-            ValueFormat::Double64 => Samples::Double64(Vec::new()),
-            ValueFormat::String => Samples::String(Vec::new()),
+            ChannelFormat::Int8 => Samples::Int8(Vec::new()),
+            ChannelFormat::Int16 => Samples::Int16(Vec::new()),
+            ChannelFormat::Int32 => Samples::Int32(Vec::new()),
+            ChannelFormat::Int64 => Samples::Int64(Vec::new()),
+            ChannelFormat::Float32 => Samples::Float32(Vec::new()),
+            ChannelFormat::Double64 => Samples::Double64(Vec::new()),
+            ChannelFormat::String => Samples::String(Vec::new()),
         }
     }
 
     /// The channel format these values are in.
-    pub fn format(&self) -> ValueFormat {
+    pub fn format(&self) -> ChannelFormat {
         match self {
-            Samples::Int8(_) => ValueFormat::Int8,
-            Samples::Int16(_) => ValueFormat::Int16,
-            Samples::Int32(_) => ValueFormat::Int32,
-            Samples::Int64(_) => ValueFormat::Int64,
-            Samples::Float32(_) => ValueFormat::Float32,
-            Samples::Double64(_) => ValueFormat::Double64,
-            Samples::String(_) => ValueFormat::String,
+            Samples::Int8(_) => ChannelFormat::Int8,
+            Samples::Int16(_) => ChannelFormat::Int16,
+            Samples::Int32(_) => ChannelFormat::Int32,
+            Samples::Int64(_) => ChannelFormat::Int64,
+            Samples::Float32(_) => ChannelFormat::Float32,
+            Samples::Double64(_) => ChannelFormat::Double64,
+            Samples::String(_) => ChannelFormat::String,
         }
     }
 
@@ -199,7 +200,7 @@ pub fn decode_samples(
             0,
             format!(
                 "{count} samples of {channels} {} channels need at least {} bytes, the chunk has {available}",
-                format.name(),
+                format.lsl_name(),
                 u128::from(count) * min_sample_bytes
             ),
         ));
@@ -449,13 +450,13 @@ mod tests {
 
     #[test]
     fn samples_append_and_truncate_by_format() {
-        let mut samples = Samples::empty(ValueFormat::Int64);
+        let mut samples = Samples::empty(ChannelFormat::Int64);
         assert!(samples.append(Samples::Int64(vec![1, 2])));
         assert!(samples.append(Samples::Int64(vec![3])));
         assert!(!samples.append(Samples::Int8(vec![3])));
         samples.truncate(2);
         assert_eq!(samples, Samples::Int64(vec![1, 2]));
         assert_eq!(samples.value_f64(1), Some(2.0));
-        assert_eq!(samples.format(), ValueFormat::Int64);
+        assert_eq!(samples.format(), ChannelFormat::Int64);
     }
 }

@@ -3,7 +3,7 @@
 //! and stream footers at the end.
 //!
 //! ```
-//! use heloflow::xdf::format::ValueFormat;
+//! use heloflow::stream::ChannelFormat;
 //! use heloflow::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter};
 //!
 //! let path = std::env::temp_dir().join(format!("heloflow-doc-{}.xdf", std::process::id()));
@@ -11,7 +11,7 @@
 //! let mut writer = XdfWriter::create(&path, &options).unwrap();
 //! let channels = vec![ChannelDesc::new("C3", "microvolts", "EEG")];
 //! let amp = writer
-//!     .add_stream(&StreamHeader::new("amp", "EEG", ValueFormat::Float32, 250.0, channels))
+//!     .add_stream(&StreamHeader::new("amp", "EEG", ChannelFormat::Float32, 250.0, channels))
 //!     .unwrap();
 //! writer.push_samples(amp, &[10.0, 10.004], Values::Numbers(&[1.5, 2.5])).unwrap();
 //! writer.push_clock_offset(amp, 10.01, -0.002).unwrap();
@@ -60,8 +60,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::format::{
     boundary_chunk, clock_offset_content, encode_chunk, write_varlen, xml_escape, xml_number,
-    Footer, Tag, ValueFormat, MAGIC,
+    Footer, Tag, MAGIC,
 };
+use crate::stream::ChannelFormat;
 
 /// How to create a file.
 #[derive(Clone, Debug)]
@@ -200,7 +201,7 @@ pub struct StreamHeader {
     /// Nominal rate in Hz; 0 for irregular streams.
     pub nominal_srate: f64,
     /// How values are stored.
-    pub format: ValueFormat,
+    pub format: ChannelFormat,
     /// Unique, stable id of the sender.
     pub source_id: String,
     /// When the sender was created, seconds on its clock.
@@ -223,7 +224,7 @@ impl StreamHeader {
     pub fn new(
         name: impl Into<String>,
         kind: impl Into<String>,
-        format: ValueFormat,
+        format: ChannelFormat,
         nominal_srate: f64,
         channels: Vec<ChannelDesc>,
     ) -> Self {
@@ -249,7 +250,7 @@ impl StreamHeader {
             XmlNode::text("name", &self.name),
             XmlNode::text("type", &self.kind),
             XmlNode::text("channel_count", self.channel_count.to_string()),
-            XmlNode::text("channel_format", self.format.name()),
+            XmlNode::text("channel_format", self.format.lsl_name()),
             XmlNode::text("source_id", &self.source_id),
             XmlNode::text("nominal_srate", xml_number(self.nominal_srate)),
             XmlNode::text("version", "1.1"),
@@ -368,17 +369,17 @@ impl Values<'_> {
         }
     }
 
-    fn fits(&self, format: ValueFormat) -> bool {
+    fn fits(&self, format: ChannelFormat) -> bool {
         matches!(
             (self, format),
-            (Values::Int8(_), ValueFormat::Int8)
-                | (Values::Int16(_), ValueFormat::Int16)
-                | (Values::Int32(_), ValueFormat::Int32)
-                | (Values::Int64(_), ValueFormat::Int64)
-                | (Values::Float32(_), ValueFormat::Float32)
-                | (Values::Double64(_), ValueFormat::Double64)
-                | (Values::Strings(_) | Values::Bytes(_), ValueFormat::String)
-        ) || (matches!(self, Values::Numbers(_)) && format != ValueFormat::String)
+            (Values::Int8(_), ChannelFormat::Int8)
+                | (Values::Int16(_), ChannelFormat::Int16)
+                | (Values::Int32(_), ChannelFormat::Int32)
+                | (Values::Int64(_), ChannelFormat::Int64)
+                | (Values::Float32(_), ChannelFormat::Float32)
+                | (Values::Double64(_), ChannelFormat::Double64)
+                | (Values::Strings(_) | Values::Bytes(_), ChannelFormat::String)
+        ) || (matches!(self, Values::Numbers(_)) && format != ChannelFormat::String)
     }
 
     fn kind(&self) -> &'static str {
@@ -455,7 +456,7 @@ pub struct FileSummary {
 }
 
 struct StreamState {
-    format: ValueFormat,
+    format: ChannelFormat,
     channels: usize,
     summary: StreamSummary,
 }
@@ -637,7 +638,7 @@ impl XdfWriter {
     pub fn add_stream_xml(
         &mut self,
         xml: &str,
-        format: ValueFormat,
+        format: ChannelFormat,
         channel_count: usize,
     ) -> Result<u32, WriteError> {
         self.check_usable()?;
@@ -671,7 +672,7 @@ impl XdfWriter {
         if !values.fits(format) {
             return Err(WriteError::usage(format!(
                 "stream {id} is {}, but {} values were given",
-                format.name(),
+                format.lsl_name(),
                 values.kind()
             )));
         }
@@ -904,7 +905,7 @@ fn encode_rows(
     timestamps: &[f64],
     channels: usize,
     values: Values<'_>,
-    format: ValueFormat,
+    format: ChannelFormat,
 ) {
     fn rows<T: Copy, const N: usize>(
         out: &mut Vec<u8>,
@@ -948,22 +949,22 @@ fn encode_rows(
         Values::Strings(v) => texts(out, timestamps, channels, v),
         Values::Bytes(v) => texts(out, timestamps, channels, v),
         Values::Numbers(v) => match format {
-            ValueFormat::Int8 => rows(out, timestamps, channels, v, |x| {
+            ChannelFormat::Int8 => rows(out, timestamps, channels, v, |x| {
                 (x.round() as i8).to_le_bytes()
             }),
-            ValueFormat::Int16 => rows(out, timestamps, channels, v, |x| {
+            ChannelFormat::Int16 => rows(out, timestamps, channels, v, |x| {
                 (x.round() as i16).to_le_bytes()
             }),
-            ValueFormat::Int32 => rows(out, timestamps, channels, v, |x| {
+            ChannelFormat::Int32 => rows(out, timestamps, channels, v, |x| {
                 (x.round() as i32).to_le_bytes()
             }),
-            ValueFormat::Int64 => rows(out, timestamps, channels, v, |x| {
+            ChannelFormat::Int64 => rows(out, timestamps, channels, v, |x| {
                 (x.round() as i64).to_le_bytes()
             }),
-            ValueFormat::Float32 => {
+            ChannelFormat::Float32 => {
                 rows(out, timestamps, channels, v, |x| (x as f32).to_le_bytes())
             }
-            ValueFormat::Double64 | ValueFormat::String => {
+            ChannelFormat::Double64 | ChannelFormat::String => {
                 rows(out, timestamps, channels, v, f64::to_le_bytes)
             }
         },
@@ -1015,7 +1016,7 @@ mod tests {
         let header = StreamHeader::new(
             "s",
             "EEG",
-            ValueFormat::Int16,
+            ChannelFormat::Int16,
             100.0,
             vec![ChannelDesc::new("a", "", ""), ChannelDesc::new("b", "", "")],
         );
@@ -1060,7 +1061,7 @@ mod tests {
             .add_stream(&StreamHeader::new(
                 "m",
                 "Markers",
-                ValueFormat::String,
+                ChannelFormat::String,
                 0.0,
                 vec![ChannelDesc::new("Marker", "", "")],
             ))
@@ -1131,7 +1132,7 @@ mod tests {
             .add_stream(&StreamHeader::new(
                 "s",
                 "EEG",
-                ValueFormat::Float32,
+                ChannelFormat::Float32,
                 1.0,
                 vec![ChannelDesc::new("a", "", "")],
             ))
@@ -1142,7 +1143,7 @@ mod tests {
         assert!(writer.push_samples(id, &[1.0], Values::Int8(&[1])).is_err());
         assert!(writer.push_clock_offset(id, f64::NAN, 0.0).is_err());
         assert!(writer
-            .add_stream_xml("<info><name>x</info>", ValueFormat::Float32, 1)
+            .add_stream_xml("<info><name>x</info>", ChannelFormat::Float32, 1)
             .is_err());
         writer.finish().unwrap();
     }
@@ -1152,7 +1153,7 @@ mod tests {
         let mut header = StreamHeader::new(
             "a<b>&\u{1}",
             "EEG",
-            ValueFormat::Double64,
+            ChannelFormat::Double64,
             0.0,
             vec![ChannelDesc::new("\"q\"", "µV", "EEG")],
         );
@@ -1225,14 +1226,14 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Step {
-        Samples(ValueFormat, Vec<f64>),
+        Samples(ChannelFormat, Vec<f64>),
         Offset(f64),
         Boundary,
         Flush,
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        let format = prop::sample::select(ValueFormat::ALL.to_vec());
+        let format = prop::sample::select(ChannelFormat::ALL.to_vec());
         prop_oneof![
             4 => (format, prop::collection::vec(-1e6f64..1e6, 0..40))
                 .prop_map(|(f, v)| Step::Samples(f, v)),
@@ -1256,10 +1257,10 @@ mod tests {
             for step in &steps {
                 match step {
                     Step::Samples(format, values) => {
-                        let id = *ids.entry(format.name()).or_insert_with(|| {
+                        let id = *ids.entry(format.lsl_name()).or_insert_with(|| {
                             writer
                                 .add_stream(&StreamHeader::new(
-                                    format.name(),
+                                    format.lsl_name(),
                                     "T",
                                     *format,
                                     0.0,
@@ -1270,7 +1271,7 @@ mod tests {
                         let rows = values.len() / 2;
                         let times: Vec<f64> = (0..rows).map(|i| i as f64 * 0.25).collect();
                         let texts: Vec<String> = values[..rows * 2].iter().map(|v| v.to_string()).collect();
-                        let values = if *format == ValueFormat::String {
+                        let values = if *format == ChannelFormat::String {
                             Values::Strings(&texts)
                         } else {
                             Values::Numbers(&values[..rows * 2])

@@ -65,7 +65,7 @@ pub fn full_info_xml(info: &crate::xdf::header::StreamInfo) -> String {
         xml_escape(&info.name),
         xml_escape(&info.kind),
         info.channel_count,
-        info.channel_format.name(),
+        info.channel_format.lsl_name(),
         xml_escape(&info.source_id),
         xml_number(info.nominal_srate),
         xml_number(info.created_at.unwrap_or(0.0)),
