@@ -798,6 +798,37 @@ fn record_keeps_up_with_a_full_lab() {
     assert!(total >= 77_000, "{total} samples");
 }
 
+/// One device publishing several streams under one source_id (muselsl's EEG, PPG and ACC):
+/// every one of them is recorded, told apart by name and type.
+#[test]
+fn streams_sharing_a_source_id_are_all_recorded() {
+    let _turn = lsl_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let tag = prefix("dev");
+    let outlets = publisher(dir.path(), &["device", &tag, "3"], "outlets");
+    let record = spawn_record(dir.path(), &tag, 3, &["--out", "device.xdf"]);
+    wait_for_publisher(outlets, dir.path());
+    signal(&record, "INT");
+    let (status, stdout, stderr) = finish(record, dir.path(), "record", Duration::from_secs(30));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("recorded 3 stream(s)"),
+        "{stdout}\n{stderr}"
+    );
+    let loaded = load(&dir.path().join("device.xdf"), &[]);
+    let mut kinds: Vec<&str> = streams(&loaded).iter().map(|s| field(s, "type")).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["ACC", "EEG", "PPG"]);
+    for stream in streams(&loaded) {
+        assert_eq!(field(stream, "source_id"), format!("{tag}:muse"));
+        assert!(
+            stream["count"].as_u64().unwrap() > 100,
+            "{}",
+            field(stream, "type")
+        );
+    }
+}
+
 /// A stream that appears during the recording is added; one whose outlet vanishes is reported,
 /// and recorded again when it returns (same source_id); `--duration` ends the recording.
 #[test]

@@ -37,7 +37,8 @@ pub struct StreamOrigin {
     /// Clock offsets measured so far, oldest first (empty when timestamps need no correction).
     pub clock_offsets: Vec<ClockOffset>,
     /// The offset the source added to event times from each event time on, oldest first, so the
-    /// sender's own timestamps can be recovered exactly.
+    /// sender's own timestamps can be recovered (to the nanosecond while the clocks read under
+    /// 2^22 s, within one beyond).
     pub applied: Vec<(Nanos, f64)>,
 }
 
@@ -52,9 +53,27 @@ impl StreamOrigin {
 
     /// The offset added to a sample at event time `time` (0 before any was applied).
     pub fn offset_applied_at(&self, time: Nanos) -> f64 {
-        let index = self.applied.partition_point(|(from, _)| *from <= time);
-        index.checked_sub(1).map_or(0.0, |i| self.applied[i].1)
+        offset_applied_at(&self.applied, time)
     }
+}
+
+/// The offset in effect at `time` in a list of (from event time, offset) steps (0 before any).
+pub fn offset_applied_at(applied: &[(Nanos, f64)], time: Nanos) -> f64 {
+    let index = applied.partition_point(|(from, _)| *from <= time);
+    index.checked_sub(1).map_or(0.0, |i| applied[i].1)
+}
+
+/// A stream's clock news for a recorder that already has the first `from` measurements: the
+/// measurements after them and every applied step (what writing timestamps needs, without the
+/// sender's stream info).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClockSince {
+    /// Measurements `from..`.
+    pub offsets: Vec<ClockOffset>,
+    /// Measurements in all, so the next call can start after them.
+    pub total: usize,
+    /// The offset the source applied from each event time on.
+    pub applied: Vec<(Nanos, f64)>,
 }
 
 /// The origins of every (stream, subject) of a run, shared by sources and sinks.
@@ -92,6 +111,18 @@ impl Origins {
         {
             origin.applied.push((applies_from, offset));
         }
+    }
+
+    /// The clock measurements of `stream` of `subject` after the first `from`, and its applied
+    /// offsets; `None` if its source said nothing.
+    pub fn clock_since(&self, stream: u32, subject: &str, from: usize) -> Option<ClockSince> {
+        let map = self.lock();
+        let origin = map.get(&(stream, subject.to_string()))?;
+        Some(ClockSince {
+            offsets: origin.clock_offsets[from.min(origin.clock_offsets.len())..].to_vec(),
+            total: origin.clock_offsets.len(),
+            applied: origin.applied.clone(),
+        })
     }
 
     /// What is known about `stream` of `subject`, if its source said anything.

@@ -277,12 +277,7 @@ impl Pulled {
 /// What inlet threads tell the writer thread.
 enum Message {
     /// A stream joined: its full info.
-    Stream {
-        slot: usize,
-        xml: String,
-        format: ChannelFormat,
-        channels: usize,
-    },
+    Stream { slot: usize, xml: String },
     /// Samples with the sender's timestamps.
     Samples {
         slot: usize,
@@ -489,8 +484,8 @@ impl FinishedRecording {
 struct Recorder {
     shared: Arc<Shared>,
     sender: Sender<Message>,
-    /// Stream key (source_id, or uid when empty) -> whether it is visible now.
-    keys: BTreeMap<String, bool>,
+    /// Stream key (see `stream_key`) -> whether it is visible now, and how messages name it.
+    keys: BTreeMap<String, (bool, String)>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -545,18 +540,22 @@ impl Recorder {
             if report {
                 eprintln!("heloflow record: new stream {description}: recording it too");
             }
-            self.keys.insert(key, true);
+            let label = match info.source_id() {
+                id if id.is_empty() => format!("\"{}\" (uid {uid})", info.stream_name()),
+                id => id,
+            };
+            self.keys.insert(key, (true, label));
             self.start_inlet(uid, description);
         }
         if report {
-            for (key, present) in &mut self.keys {
+            for (key, (present, label)) in &mut self.keys {
                 let now = visible.contains(key);
                 if *present && !now {
                     eprintln!(
-                        "heloflow record: stream {key} vanished (its outlet is gone); it is recorded again if it returns"
+                        "heloflow record: stream {label} vanished (its outlet is gone); it is recorded again if it returns"
                     );
                 } else if !*present && now {
-                    eprintln!("heloflow record: stream {key} is back");
+                    eprintln!("heloflow record: stream {label} is back");
                 }
                 *present = now;
             }
@@ -715,7 +714,6 @@ impl InletThread {
             .map_err(|e| format!("cannot read its full info: {e:?}"))?;
         let format = ChannelFormat::from_lsl_name(format_name(full.channel_format()))
             .ok_or("its channel format is undefined, so it cannot be recorded")?;
-        let channels = full.channel_count().max(0) as usize;
         let full_xml = full
             .to_xml()
             .map_err(|e| format!("cannot read its full info: {e:?}"))?;
@@ -728,8 +726,6 @@ impl InletThread {
         self.hand_over(Message::Stream {
             slot: self.slot,
             xml: full_xml,
-            format,
-            channels,
         });
         self.measure_offset(inlet, 2.0);
         Ok(format)
@@ -928,12 +924,7 @@ fn write_loop(
         }
         let result = match message {
             None => Ok(()),
-            Some(Message::Stream {
-                slot,
-                xml,
-                format,
-                channels,
-            }) => writer.add_stream_xml(&xml, format, channels).map(|id| {
+            Some(Message::Stream { slot, xml }) => writer.add_stream_xml(&xml).map(|id| {
                 ids.insert(slot, id);
                 slot_of_stream.push(slot);
             }),
@@ -1076,8 +1067,6 @@ mod tests {
         inlet.hand_over(Message::Stream {
             slot: 0,
             xml: "<info/>".into(),
-            format: ChannelFormat::Double64,
-            channels: 1,
         });
         for _ in 0..5 {
             inlet.hand_over(samples(10));

@@ -11,6 +11,8 @@ Scenarios (run with LSLAPICFG pointing at a loopback-only configuration):
                                     killed
   comings PREFIX OUT.json           `a` from the start, `b` joining after 2 s, `a` gone for 4 s
                                     then back (same source_id); what was pushed to OUT.json
+  device PREFIX SECONDS             one device's EEG, PPG and ACC streams under one source_id (as
+                                    muselsl publishes them), pushed in real time
 
 Floats are written as repr() strings (exact). Stamps are explicit: start + i / rate for regular
 streams, pushed once the local clock reaches them.
@@ -259,6 +261,27 @@ def comings(prefix, out):
         json.dump({f"{prefix}:a": a_sent, f"{prefix}:b": b_sent}, f)
 
 
+def device(prefix, seconds):
+    specs = [("eeg", "EEG", ["TP9", "AF7", "AF8", "TP10"], 256.0),
+             ("ppg", "PPG", ["PPG1"], 64.0),
+             ("acc", "ACC", ["X", "Y", "Z"], 52.0)]
+    streams = [outlet(f"{prefix}-{name}", kind, labels, rate, "float32", f"{prefix}:muse")
+               for name, kind, labels, rate in specs]
+    rates = [rate for _, _, _, rate in specs]
+    wait_for(streams)
+    start = pylsl.local_clock()
+    pushed = [0] * len(streams)
+    while pylsl.local_clock() < start + seconds:
+        now = pylsl.local_clock()
+        for k, o in enumerate(streams):
+            rate = rates[k]
+            while start + pushed[k] / rate <= now:
+                o.push_sample([float(pushed[k])] * o.channel_count, start + pushed[k] / rate)
+                pushed[k] += 1
+        time.sleep(0.005)
+    time.sleep(1.0)
+
+
 def markers(prefix, subject):
     info = pylsl.StreamInfo(f"{prefix}-stim", "Markers", 1, 0.0, "string", f"{prefix}:stim")
     info.desc().append_child_value("subject", subject)
@@ -283,6 +306,8 @@ if __name__ == "__main__":
         stream(sys.argv[2], sys.argv[3])
     elif scenario == "comings":
         comings(sys.argv[2], sys.argv[3])
+    elif scenario == "device":
+        device(sys.argv[2], float(sys.argv[3]))
     elif scenario == "markers":
         markers(sys.argv[2], sys.argv[3])
     else:

@@ -107,7 +107,8 @@ pub trait Operator {
     }
 }
 
-impl Operator for Box<ModelConfig> {
+/// A boxed kind (large configs such as models are boxed in the registry) behaves as the kind.
+impl<T: Operator + ?Sized> Operator for Box<T> {
     fn output_schema(
         &self,
         name: &str,
@@ -132,6 +133,10 @@ impl Operator for Box<ModelConfig> {
 
     fn prepare(&mut self, name: &str) -> Result<(), String> {
         self.as_mut().prepare(name)
+    }
+
+    fn offline_only(&self) -> Option<&'static str> {
+        self.as_ref().offline_only()
     }
 }
 

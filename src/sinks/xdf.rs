@@ -39,7 +39,7 @@ use std::sync::Arc;
 use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::document::Node;
 use crate::config::options::Options;
-use crate::origin::{Origins, StreamOrigin};
+use crate::origin::{offset_applied_at, Origins, StreamOrigin};
 use crate::stream::ChannelFormat;
 use crate::stream::{nanos_to_secs, secs_to_nanos, Nanos, StreamSchema, NANOS_PER_SEC};
 use crate::xdf::bids::BidsName;
@@ -407,19 +407,20 @@ impl XdfSink {
             return Err(io::Error::other("the XDF file is already finished"));
         };
         for stream in &mut self.streams {
-            let origin = if stream.from_sender {
-                self.origins
-                    .get(self.inputs[stream.input].id, &stream.subject)
+            let clock = if stream.from_sender {
+                self.origins.clock_since(
+                    self.inputs[stream.input].id,
+                    &stream.subject,
+                    stream.offsets_written,
+                )
             } else {
                 None
             };
-            if let Some(origin) = &origin {
-                for offset in
-                    &origin.clock_offsets[stream.offsets_written.min(origin.clock_offsets.len())..]
-                {
+            if let Some(clock) = &clock {
+                for offset in &clock.offsets {
                     writer.push_clock_offset(stream.id, offset.collected, offset.offset)?;
                 }
-                stream.offsets_written = origin.clock_offsets.len();
+                stream.offsets_written = clock.total;
             }
             if stream.times.is_empty() {
                 continue;
@@ -428,7 +429,9 @@ impl XdfSink {
                 .times
                 .iter()
                 .map(|&t| {
-                    let applied = origin.as_ref().map_or(0.0, |o| o.offset_applied_at(t));
+                    let applied = clock
+                        .as_ref()
+                        .map_or(0.0, |c| offset_applied_at(&c.applied, t));
                     stamp_seconds(t, applied)
                 })
                 .collect();
@@ -487,7 +490,7 @@ impl XdfSink {
 /// creation time, format (when it carries the same kind of values) and `desc` children other
 /// than the channels, subject and heloflow elements written here.
 fn keep_sender_identity(header: &mut StreamHeader, desc: &mut Vec<XmlNode>, origin: &StreamOrigin) {
-    let Ok(document) = roxmltree::Document::parse(&origin.info_xml) else {
+    let Ok(document) = crate::xdf::header::parse_xml(&origin.info_xml) else {
         return;
     };
     let info = document.root_element();

@@ -27,7 +27,9 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use crate::config::options::Options;
-use crate::sources::playback::{drop_backward_samples, report_dropped, Playback, Track};
+use crate::sources::playback::{
+    drop_backward_samples, report_dropped, Playback, Track, MAX_TIME_S,
+};
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::modality_names;
 use crate::sources::Source;
@@ -348,9 +350,6 @@ impl Source for CsvSourceConfig {
 
 /// Largest rate a file source accepts, Hz.
 const MAX_RATE_HZ: f64 = 1e6;
-
-/// Largest time a file source accepts, seconds (about 292 years: the event-time range).
-const MAX_TIME_S: f64 = 9.0e9;
 
 impl CsvSourceConfig {
     fn reader(&self) -> Result<csv::Reader<std::fs::File>, String> {

@@ -31,6 +31,10 @@ use crate::config::options::Options;
 use crate::sources::queue::SourceSender;
 use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
 
+/// Largest timestamp a file source plays, seconds (about 285 years: within the range of event
+/// time, i64 nanoseconds); samples beyond are dropped and counted.
+pub const MAX_TIME_S: f64 = 9.0e9;
+
 /// How a file source plays its recording: event time per step, and wall-clock pacing.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Playback {

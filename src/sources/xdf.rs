@@ -38,7 +38,9 @@ use std::thread::JoinHandle;
 use crate::config::options::Options;
 use crate::origin::StreamOrigin;
 use crate::sources::lsl::metadata::full_info_xml;
-use crate::sources::playback::{drop_backward_samples, report_dropped, Playback, Track};
+use crate::sources::playback::{
+    drop_backward_samples, report_dropped, Playback, Track, MAX_TIME_S,
+};
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{
     modality_names, Declaration, Selection, StreamFields, SubjectRule,
@@ -444,11 +446,14 @@ impl XdfSourceConfig {
         for damage in &recording.damage {
             eprintln!("heloflow: {source}: {}: {damage}", self.path);
         }
+        // Each stream's typed values are dropped once its track is built (peak memory).
+        let mut streams: std::collections::HashMap<u32, _> =
+            recording.streams.into_iter().map(|s| (s.id, s)).collect();
         let mut tracks = Vec::new();
         let mut dropped = 0u64;
         for (output, &pipeline_id) in self.outputs.iter().zip(stream_ids) {
             for (file_id, subject) in &output.streams {
-                let Some(stream) = recording.stream(*file_id) else {
+                let Some(stream) = streams.remove(file_id) else {
                     return Err(format!("stream {file_id} is no longer in {}", self.path));
                 };
                 sender.origins().set(
@@ -460,8 +465,7 @@ impl XdfSourceConfig {
                 let mut times = Vec::with_capacity(stream.time_stamps.len());
                 let mut keep = Vec::with_capacity(stream.time_stamps.len());
                 for (index, &t) in stream.time_stamps.iter().enumerate() {
-                    // Beyond about 292 years event time (i64 nanoseconds) cannot hold it.
-                    if t.is_finite() && t.abs() < 9.2e9 {
+                    if t.is_finite() && t.abs() <= MAX_TIME_S {
                         times.push(secs_to_nanos(t));
                         keep.push(index);
                     }

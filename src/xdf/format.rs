@@ -80,6 +80,17 @@ pub fn write_varlen(out: &mut Vec<u8>, value: u64) {
     }
 }
 
+/// Bytes [`write_varlen`] takes for `value`: the width byte and the value.
+pub fn varlen_size(value: u64) -> usize {
+    if value <= u64::from(u8::MAX) {
+        2
+    } else if value <= u64::from(u32::MAX) {
+        5
+    } else {
+        9
+    }
+}
+
 /// Decodes a variable-length integer at the start of `bytes`: the value and the bytes it took, or
 /// `None` when the width byte is not 1, 4 or 8 or the bytes end first.
 pub fn read_varlen(bytes: &[u8]) -> Option<(u64, usize)> {
@@ -203,6 +214,7 @@ mod tests {
             let mut bytes = Vec::new();
             write_varlen(&mut bytes, value);
             assert_eq!(read_varlen(&bytes), Some((value, bytes.len())), "{value}");
+            assert_eq!(varlen_size(value), bytes.len(), "{value}");
         }
         assert_eq!(read_varlen(&[2, 0, 0]), None);
         assert_eq!(read_varlen(&[4, 0, 0]), None);

@@ -39,7 +39,7 @@ pub const MAX_CHANNELS: usize = 1_000_000;
 
 /// Parses XML the way the XDF chunks need: DTDs allowed (expat, pyxdf's parser, allows them), and
 /// a node limit so a corrupted chunk cannot make the parser build an enormous tree.
-pub(crate) fn parse_xml(text: &str) -> Result<Document<'_>, roxmltree::Error> {
+pub fn parse_xml(text: &str) -> Result<Document<'_>, roxmltree::Error> {
     Document::parse_with_options(
         text,
         ParsingOptions {

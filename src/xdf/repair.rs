@@ -1,12 +1,15 @@
 //! `heloflow xdf repair`: turns a cut-off or damaged recording into a complete one and says
 //! what it did.
 //!
-//! Every intact chunk is kept byte for byte (reading resynchronises past damage as the reader
-//! does); a truncated last chunk and every damaged range are dropped; a StreamFooter (first and
-//! last timestamp as stored, sample count, clock offsets) is added for each stream without an
-//! intact one; a Boundary chunk ends the file. Without an output path the file is repaired in
-//! place safely: the result is written to a temporary file in the same directory, synced, and
-//! renamed over the original. A complete file is left unchanged.
+//! The chunks the reader reads are kept byte for byte; a truncated last chunk and every damaged
+//! range are dropped. After damage that breaks the framing, reading resumes at the next Boundary
+//! chunk as the spec describes, so intact chunks between the damage and that boundary (up to
+//! about 10 s of a heloflow or LabRecorder recording) go with it, and the report says which
+//! bytes. A StreamFooter (first and last timestamp as stored, sample count, clock offsets) is
+//! added for each stream without an intact one; a Boundary chunk ends the file. Without an
+//! output path the file is repaired in place safely: the result is written to a temporary file
+//! in the same directory, synced, and renamed over the original. A complete file is left
+//! unchanged.
 //!
 //! ```no_run
 //! use heloflow::xdf::repair::repair;

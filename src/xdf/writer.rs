@@ -59,8 +59,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::format::{
-    boundary_chunk, clock_offset_content, encode_chunk, write_varlen, xml_escape, xml_number,
-    Footer, Tag, MAGIC,
+    boundary_chunk, clock_offset_content, encode_chunk, varlen_size, write_varlen, xml_escape,
+    xml_number, Footer, Tag, MAGIC,
 };
 use crate::stream::ChannelFormat;
 
@@ -480,17 +480,6 @@ pub struct XdfWriter {
     closed: bool,
 }
 
-/// Bytes a variable-length integer of this value takes.
-fn varlen_size(value: u64) -> usize {
-    if value <= u64::from(u8::MAX) {
-        2
-    } else if value <= u64::from(u32::MAX) {
-        5
-    } else {
-        9
-    }
-}
-
 impl XdfWriter {
     /// Creates the file and writes the magic and the file header. Refuses, before anything is
     /// written, a path whose directory cannot be created, a location that cannot be written, and
@@ -574,19 +563,9 @@ impl XdfWriter {
         sync_directory(path)
     }
 
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Bytes of complete chunks in the file so far.
     pub fn bytes_written(&self) -> u64 {
         self.complete
-    }
-
-    /// Bytes encoded but not yet flushed.
-    pub fn bytes_pending(&self) -> usize {
-        self.pending.len()
     }
 
     /// Why writing stopped, if it did (nothing more is written after a failure).
@@ -629,24 +608,22 @@ impl XdfWriter {
                 header.channels.len()
             )));
         }
-        self.add_stream_xml(&header.to_xml(), header.format, header.channel_count)
+        self.add_stream_xml(&header.to_xml())
     }
 
-    /// Adds a stream from its stream info XML as a sender wrote it (`format` and `channel_count`
-    /// must be the ones it declares); returns its stream id. XML that does not parse is refused:
-    /// pyxdf would not load a file holding it.
-    pub fn add_stream_xml(
-        &mut self,
-        xml: &str,
-        format: ChannelFormat,
-        channel_count: usize,
-    ) -> Result<u32, WriteError> {
+    /// Adds a stream from its stream info XML as a sender wrote it; its format and channel count
+    /// are read from the XML, so the samples written are the ones a reader will expect. XML that
+    /// is not a stream header pyxdf can read (malformed, missing `channel_count`, `nominal_srate`
+    /// or `channel_format`) is refused. Returns the stream id.
+    pub fn add_stream_xml(&mut self, xml: &str) -> Result<u32, WriteError> {
         self.check_usable()?;
-        if let Err(e) = roxmltree::Document::parse(xml) {
-            return Err(WriteError::usage(format!(
-                "a stream header is not well-formed XML ({e}); it would make the file unreadable"
-            )));
-        }
+        let info = super::header::StreamInfo::parse(xml, 0).map_err(|e| {
+            WriteError::usage(format!(
+                "a stream header pyxdf could not read ({}); it would make the file unreadable",
+                e.message
+            ))
+        })?;
+        let (format, channel_count) = (info.channel_format, info.channel_count);
         let id = self.streams.len() as u32;
         self.pending
             .extend(encode_chunk(Tag::StreamHeader, Some(id), xml.as_bytes()));
@@ -1142,9 +1119,7 @@ mod tests {
             .is_err());
         assert!(writer.push_samples(id, &[1.0], Values::Int8(&[1])).is_err());
         assert!(writer.push_clock_offset(id, f64::NAN, 0.0).is_err());
-        assert!(writer
-            .add_stream_xml("<info><name>x</info>", ChannelFormat::Float32, 1)
-            .is_err());
+        assert!(writer.add_stream_xml("<info><name>x</info>").is_err());
         writer.finish().unwrap();
     }
 
