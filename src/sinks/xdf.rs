@@ -393,7 +393,7 @@ impl XdfSink {
     }
 
     /// Writes the chunks of the open window when `limit` is at or past its end (every row before
-    /// `limit` has been seen), then a Boundary chunk when one is due.
+    /// `limit` has been seen), then a Boundary chunk when one is due, and flushes them.
     fn close_until(&mut self, limit: Nanos) -> io::Result<()> {
         let Some(window) = self.window else {
             return Ok(());
@@ -452,6 +452,9 @@ impl XdfSink {
                     .saturating_mul(BOUNDARY_NS),
             );
         }
+        // Each window reaches the file on its own, so a failed write (a full disk) loses at most
+        // this window, however far event time advanced at once.
+        writer.flush()?;
         Ok(())
     }
 
