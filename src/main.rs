@@ -297,6 +297,10 @@ fn eval(
     };
     let evaluation = heloflow::model::eval::evaluate(model, recording, truth, &subjects, &options)
         .map_err(|e| format!("error: {e}"))?;
+    for warning in &evaluation.warnings {
+        eprintln!("heloflow eval: WARNING: {warning}");
+    }
+    eprintln!("heloflow eval: the model runs on {}", evaluation.provider);
     println!(
         "{} on {} (subjects {}):\n",
         model.display(),

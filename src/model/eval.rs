@@ -26,6 +26,11 @@ pub struct Evaluation {
     pub rows: Vec<(String, Scores)>,
     /// Subjects scored.
     pub subjects: Vec<String>,
+    /// The execution provider that ran the model (and the baseline models).
+    pub provider: &'static str,
+    /// What was skipped or changed, for the user: lines without event time, empty truths, a
+    /// provider fallback.
+    pub warnings: Vec<String>,
 }
 
 impl Evaluation {
@@ -52,15 +57,58 @@ impl Evaluation {
     }
 }
 
+/// What [`read_windows`] found besides the windows, counted for warnings.
+#[derive(Default)]
+struct Skipped {
+    /// Lines of the model's streams or the truth without a finite `t`.
+    without_time: u64,
+    /// Truth rows whose probabilities are all zero (nothing to score against).
+    zero_truth: u64,
+    /// Truth rows whose probabilities do not sum to 1 (scored as written).
+    unnormalised_truth: u64,
+}
+
+impl Skipped {
+    fn warnings(&self, recording: &Path, truth_stream: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.without_time > 0 {
+            warnings.push(format!(
+                "{}: {} line(s) without a finite `t` (event time) skipped",
+                recording.display(),
+                self.without_time
+            ));
+        }
+        if self.zero_truth > 0 {
+            warnings.push(format!(
+                "{}: {} `{truth_stream}` row(s) with every probability zero skipped (nothing to score against)",
+                recording.display(),
+                self.zero_truth
+            ));
+        }
+        if self.unnormalised_truth > 0 {
+            warnings.push(format!(
+                "{}: {} `{truth_stream}` row(s) do not sum to 1 (within 0.01); scored as written",
+                recording.display(),
+                self.unnormalised_truth
+            ));
+        }
+        warnings
+    }
+}
+
+/// How far a truth distribution's sum may be from 1 before it is reported.
+const SUM_TOLERANCE: f64 = 0.01;
+
 fn read_windows(
     recording: &Path,
     manifest: &Manifest,
     truth_stream: &str,
-) -> Result<Vec<Window>, String> {
+) -> Result<(Vec<Window>, Skipped), String> {
     let file = std::fs::File::open(recording)
         .map_err(|e| format!("cannot read recording {}: {e}", recording.display()))?;
     type Partial = (Vec<Option<Vec<f32>>>, Option<Vec<f64>>);
     let mut partial: BTreeMap<(String, String), Partial> = BTreeMap::new();
+    let mut skipped = Skipped::default();
     let roles: BTreeMap<&str, usize> = manifest
         .inputs
         .iter()
@@ -77,27 +125,54 @@ fn read_windows(
             )
         })?;
         let stream = row["stream"].as_str().unwrap_or("");
+        let role = roles.get(stream).copied();
+        if stream != truth_stream && role.is_none() {
+            continue;
+        }
+        if !row["t"].as_f64().is_some_and(f64::is_finite) {
+            skipped.without_time += 1;
+            continue;
+        }
         let subject = row["subject"].as_str().unwrap_or("").to_string();
         let time = row["t"].to_string();
         let values = &row["values"];
         let number_of = |label: &str| values.get(label).and_then(serde_json::Value::as_f64);
-        if stream == truth_stream {
-            let truth: Option<Vec<f64>> = manifest.labels.iter().map(|l| number_of(l)).collect();
-            let entry = partial
-                .entry((subject, time))
-                .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
-            entry.1 = truth;
-        } else if let Some(&role) = roles.get(stream) {
-            let input = &manifest.inputs[role];
-            let vector: Option<Vec<f32>> = input
-                .channels
-                .iter()
-                .map(|label| number_of(label).map(|v| v as f32))
-                .collect();
-            let entry = partial
-                .entry((subject, time))
-                .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
-            entry.0[role] = vector;
+        let entry = partial
+            .entry((subject, time))
+            .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
+        match role {
+            None => {
+                let truth: Option<Vec<f64>> =
+                    manifest.labels.iter().map(|l| number_of(l)).collect();
+                if let Some(truth) = &truth {
+                    if let Some((label, value)) =
+                        manifest.labels.iter().zip(truth).find(|(_, v)| **v < 0.0)
+                    {
+                        return Err(format!(
+                            "{}:{}: `{truth_stream}` gives `{label}` the probability {value}; probabilities cannot be negative",
+                            recording.display(),
+                            number + 1
+                        ));
+                    }
+                    let total: f64 = truth.iter().sum();
+                    if total == 0.0 {
+                        skipped.zero_truth += 1;
+                        continue;
+                    }
+                    if (total - 1.0).abs() > SUM_TOLERANCE {
+                        skipped.unnormalised_truth += 1;
+                    }
+                }
+                entry.1 = truth;
+            }
+            Some(role) => {
+                let input = &manifest.inputs[role];
+                entry.0[role] = input
+                    .channels
+                    .iter()
+                    .map(|label| number_of(label).map(|v| v as f32))
+                    .collect();
+            }
         }
     }
     let windows: Vec<Window> = partial
@@ -119,7 +194,7 @@ fn read_windows(
             streams.join(", ")
         ));
     }
-    Ok(windows)
+    Ok((windows, skipped))
 }
 
 fn run_model(session: &mut ModelSession, windows: &[&Window]) -> Result<Vec<Vec<f64>>, String> {
@@ -155,7 +230,10 @@ pub fn evaluate(
 ) -> Result<Evaluation, String> {
     let loaded = LoadedManifest::read(manifest_path)?;
     let manifest = &loaded.manifest;
-    let windows = read_windows(recording, manifest, truth_stream)?;
+    // The model is opened (and its graph checked against the manifest) before anything is read.
+    let mut session = ModelSession::open(&loaded, options)?;
+    let (windows, skipped) = read_windows(recording, manifest, truth_stream)?;
+    let mut warnings = skipped.warnings(recording, truth_stream);
     let selected: Vec<&Window> = windows
         .iter()
         .filter(|w| subjects.is_empty() || subjects.contains(&w.subject))
@@ -173,7 +251,7 @@ pub fn evaluate(
     scored_subjects.dedup();
 
     let mut rows = Vec::new();
-    let mut session = ModelSession::open(&loaded, options)?;
+    warnings.extend(session.fallback_warning(&format!("{} {}", manifest.name, manifest.version)));
     let predictions = run_model(&mut session, &selected)?;
     rows.push((
         format!("{} {}", manifest.name, manifest.version),
@@ -202,6 +280,8 @@ pub fn evaluate(
     Ok(Evaluation {
         rows,
         subjects: scored_subjects,
+        provider: session.provider,
+        warnings,
     })
 }
 

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorElementType, ValueType};
 
 use super::manifest::LoadedManifest;
 
@@ -144,7 +144,24 @@ fn environment(explicit: Option<&Path>) -> Result<&'static Environment, String> 
         .map_err(Clone::clone)
 }
 
+/// Loads ONNX Runtime (from `library` or the usual places), so a missing or broken library is
+/// reported before a model is checked against its manifest.
+pub fn load_runtime(library: Option<&Path>) -> Result<(), String> {
+    environment(library).map(|_| ())
+}
+
 impl ModelSession {
+    /// Opens the model of `manifest` on CPU only to compare its graph with the manifest (inputs'
+    /// names and widths, the output's width against the labels), as validation does before
+    /// anything runs.
+    pub fn check(manifest: &LoadedManifest, library: Option<&Path>) -> Result<(), String> {
+        let options = SessionOptions {
+            library: library.map(Path::to_path_buf),
+            ..SessionOptions::default()
+        };
+        ModelSession::open(manifest, &options).map(drop)
+    }
+
     /// Opens the model of `manifest` with `options`; errors say what is missing and where.
     pub fn open(
         manifest: &LoadedManifest,
@@ -191,18 +208,14 @@ impl ModelSession {
             },
         };
         let m = &manifest.manifest;
-        let input_names: Vec<String> = session
-            .inputs()
-            .iter()
-            .map(|i| i.name().to_string())
-            .collect();
-        let expected: Vec<&str> = m.inputs.iter().map(|i| i.name.as_str()).collect();
-        if input_names != expected {
-            return Err(format!(
-                "model {} takes inputs {input_names:?} but its manifest lists {expected:?}",
-                model_path.display()
-            ));
-        }
+        check_graph(&session, manifest).map_err(|disagreement| {
+            format!(
+                "model file {} disagrees with its manifest {}: {disagreement}",
+                model_path.display(),
+                manifest.path.display()
+            )
+        })?;
+        let input_names: Vec<String> = m.inputs.iter().map(|i| i.name.clone()).collect();
         Ok(ModelSession {
             session,
             input_names,
@@ -210,6 +223,15 @@ impl ModelSession {
             labels: m.labels.len(),
             provider,
             fallback_reason,
+        })
+    }
+
+    /// The warning to print when the requested provider was not used (`None` when it was).
+    pub fn fallback_warning(&self, model: &str) -> Option<String> {
+        self.fallback_reason.as_ref().map(|reason| {
+            format!(
+                "CUDA execution provider unavailable, running {model} on CPU (fallback = \"cpu\"): {reason}"
+            )
         })
     }
 
@@ -242,5 +264,55 @@ impl ModelSession {
             ));
         }
         Ok(data.to_vec())
+    }
+}
+
+/// What the model's graph takes and returns agrees with the manifest: input names in order, each
+/// a float tensor `[batch, width]`, and a float output `[batch, labels]`.
+fn check_graph(session: &Session, manifest: &LoadedManifest) -> Result<(), String> {
+    let m = &manifest.manifest;
+    let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    let expected: Vec<&str> = m.inputs.iter().map(|i| i.name.as_str()).collect();
+    if names != expected {
+        return Err(format!(
+            "the model takes inputs {names:?} but the manifest lists {expected:?}"
+        ));
+    }
+    for (outlet, input) in session.inputs().iter().zip(&m.inputs) {
+        let what = format!("input `{}`", input.name);
+        check_matrix(outlet.dtype(), &what, input.width(), "features")?;
+    }
+    let Some(output) = session.outputs().first() else {
+        return Err("the model has no output".to_string());
+    };
+    if let Some(named) = &m.output {
+        if named.name != output.name() {
+            return Err(format!(
+                "the model's output is `{}` but the manifest names `{}`",
+                output.name(),
+                named.name
+            ));
+        }
+    }
+    let what = format!("output `{}`", output.name());
+    check_matrix(output.dtype(), &what, m.labels.len(), "labels")
+}
+
+/// `value` is a float tensor of rank 2 whose second dimension is `width` (or not fixed).
+fn check_matrix(value: &ValueType, what: &str, width: usize, unit: &str) -> Result<(), String> {
+    let (Some(shape), Some(TensorElementType::Float32)) =
+        (value.tensor_shape(), value.tensor_type())
+    else {
+        return Err(format!("{what} is {value}, not a float tensor"));
+    };
+    match **shape {
+        [_, columns] if columns < 0 || columns as usize == width => Ok(()),
+        [_, columns] => Err(format!(
+            "{what} has {columns} {unit}, but the manifest says {width}"
+        )),
+        _ => Err(format!(
+            "{what} has shape {:?}; a [batch, {unit}] matrix is needed",
+            &**shape
+        )),
     }
 }

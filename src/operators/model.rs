@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use super::{Operator, OperatorLogic, PortError, PortSite, Routing};
 use crate::config::options::Options;
 use crate::model::manifest::LoadedManifest;
-use crate::model::onnx::{Fallback, ModelSession, Provider, SessionOptions};
+use crate::model::onnx::{load_runtime, Fallback, ModelSession, Provider, SessionOptions};
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
 
 /// Manifest of the shipped HeLo model, the default of `kind = "helo"`.
@@ -111,6 +111,27 @@ impl ModelConfig {
                 return None;
             }
         };
+        if let Err(message) = load_runtime(library.as_deref()) {
+            let at = if library.is_some() {
+                "library"
+            } else {
+                "model"
+            };
+            options.error_at(
+                at,
+                message,
+                "install the onnxruntime wheel (./scripts/test does) or set `library`",
+            );
+            return None;
+        }
+        if let Err(message) = ModelSession::check(&manifest, library.as_deref()) {
+            options.error_at(
+                "model",
+                message,
+                "re-export the model and its manifest together (plugins/helo/helo/export.py)",
+            );
+            return None;
+        }
         if helo && !manifest.manifest.architecture.starts_with("HeLo") {
             options.error_at(
                 "model",
@@ -212,11 +233,8 @@ impl ModelConfig {
         let session = ModelSession::open(&self.manifest, &self.session)
             .map_err(|e| format!("operator `{operator}`: {e}"))?;
         let m = &self.manifest.manifest;
-        if let Some(reason) = &session.fallback_reason {
-            eprintln!(
-                "heloflow: WARNING: operator `{operator}`: CUDA execution provider unavailable, running {} {} on CPU (fallback = \"cpu\"): {reason}",
-                m.name, m.version
-            );
+        if let Some(warning) = session.fallback_warning(&format!("{} {}", m.name, m.version)) {
+            eprintln!("heloflow: WARNING: operator `{operator}`: {warning}");
         }
         eprintln!(
             "heloflow: operator `{operator}`: model {} {} runs on {}",
