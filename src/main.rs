@@ -162,6 +162,19 @@ enum Format {
     Csv,
 }
 
+/// Runs before Rust's runtime, which reopens a closed standard output on `/dev/null`: notes
+/// whether `heloflow ... >&-` closed it, so a sink writing there is refused instead of claiming
+/// rows nobody can read.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static NOTE_STDOUT_AT_START: extern "C" fn() = note_stdout_at_start;
+
+#[cfg(target_os = "linux")]
+extern "C" fn note_stdout_at_start() {
+    heloflow::sinks::destination::note_stdout_at_start();
+}
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran.");
@@ -373,9 +386,12 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
     if options.status != StatusMode::Off {
         summarise(&pipeline.name, &report);
     }
+    warn_closed_outputs(&pipeline.name, &report);
     Ok(())
 }
 
+/// Prints the run's summary on standard error ("rows written" counts only rows flushed to their
+/// destination).
 fn summarise(name: &str, report: &RunReport) {
     let seconds = report.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
@@ -391,6 +407,17 @@ fn summarise(name: &str, report: &RunReport) {
         report.rows_out,
         report.dropped
     );
+}
+
+/// Warns, whatever the status mode, of every output its reader closed (`| head`): the run goes on
+/// to its end and exits 0, but the rows after the close are not written and are not counted.
+fn warn_closed_outputs(name: &str, report: &RunReport) {
+    for closed in &report.closed_outputs {
+        eprintln!(
+            "{name}: WARNING: sink `{}`: {} was closed by its reader (e.g. `| head`): {} rows confirmed written, {} rows not written",
+            closed.sink, closed.destination, closed.rows, closed.unwritten
+        );
+    }
 }
 
 /// Prints the LSL streams on the network (`heloflow streams`).

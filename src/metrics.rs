@@ -3,7 +3,7 @@
 //! Plain atomics, written by one thread each and read by the status reporter; designed so later
 //! telemetry (Prometheus) can export the same figures.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Counters of one source.
@@ -51,6 +51,10 @@ pub struct InletStats {
 pub struct SinkMetrics {
     /// Rows written.
     pub rows: AtomicU64,
+    /// Whether the destination was closed by its reader (a broken pipe): later rows are lost.
+    pub closed: AtomicBool,
+    /// Rows not written because the destination was closed.
+    pub unwritten: AtomicU64,
 }
 
 /// Counters of a whole pipeline run.

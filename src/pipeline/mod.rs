@@ -28,7 +28,7 @@ pub mod graph;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
@@ -38,7 +38,7 @@ use crate::config::options::Options;
 use crate::config::source_text::SourceText;
 use crate::config::{PortError, PortSite};
 use crate::operators::{OperatorConfig, OPERATOR_KINDS};
-use crate::sinks::{SinkConfig, SINK_KINDS};
+use crate::sinks::{Destination, SinkConfig, SINK_KINDS};
 use crate::sources::{SourceConfig, SOURCE_KINDS};
 use crate::stream::StreamSchema;
 
@@ -54,6 +54,8 @@ pub struct Pipeline {
     pub description: String,
     /// The pipeline file's full text, as parsed (recordings keep it as provenance).
     pub text: String,
+    /// The file it was read from, when it was (no sink may overwrite it).
+    pub file: Option<PathBuf>,
     /// Schemas of every stream, indexed by [`StreamId`].
     pub streams: Vec<StreamSchema>,
     /// Sources in file order.
@@ -119,24 +121,31 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Reads and validates a pipeline file.
+/// Reads and validates a pipeline file (refusing sinks that would overwrite it).
 pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError::Io(format!("cannot read pipeline file {}: {e}", path.display())))?;
-    parse(&path.display().to_string(), &text).map_err(LoadError::Invalid)
+    validate(&path.display().to_string(), &text, Some(path)).map_err(LoadError::Invalid)
 }
 
 /// Validates a pipeline file's text; `path` is only used in messages and as the default name.
 pub fn parse(path: &str, text: &str) -> Result<Pipeline, Diagnostics> {
+    validate(path, text, None)
+}
+
+/// Validates `text`, read from the file `file` when it was (named `path` in messages).
+fn validate(path: &str, text: &str, file: Option<&Path>) -> Result<Pipeline, Diagnostics> {
     let source = SourceText::new(path, text);
     let document = Document::parse(&source).map_err(Diagnostics)?;
     let mut checker = Checker {
         source: &source,
+        pipeline_file: file.and_then(|f| f.to_str()).map(Destination::parse),
         errors: Vec::new(),
     };
     let mut pipeline = checker.check(&document);
     if checker.errors.is_empty() {
         pipeline.text = text.to_string();
+        pipeline.file = file.map(Path::to_path_buf);
         Ok(pipeline)
     } else {
         let mut errors = checker.errors;
@@ -168,6 +177,8 @@ impl Component<'_> {
 
 struct Checker<'s> {
     source: &'s SourceText,
+    /// The pipeline file itself, when it was read from one (no sink may overwrite it).
+    pipeline_file: Option<Destination>,
     errors: Vec<Diagnostic>,
 }
 
@@ -202,6 +213,7 @@ impl<'s> Checker<'s> {
             name,
             description,
             text: String::new(),
+            file: None,
             streams: Vec::new(),
             sources: Vec::new(),
             operators: Vec::new(),
@@ -348,7 +360,8 @@ impl<'s> Checker<'s> {
 
         self.check_offline_only(&operators, &pipeline);
 
-        let mut outputs_in_use: BTreeMap<String, String> = BTreeMap::new();
+        // Each file sink's destination, the sink's path in the file and the path as written.
+        let mut destinations_in_use: Vec<(Destination, String, String)> = Vec::new();
         for (offset, component) in sinks.iter().enumerate() {
             let Some(config) = &sink_configs[offset] else {
                 continue;
@@ -365,33 +378,50 @@ impl<'s> Checker<'s> {
                 self.port_error(component, error);
                 continue;
             }
-            let target = config
-                .component()
-                .destination()
-                .unwrap_or_default()
-                .to_string();
-            let previous = (!target.is_empty())
-                .then(|| outputs_in_use.insert(target.clone(), component.path()))
-                .flatten();
-            if let Some(previous) = previous {
+            if let Some(target) = config.component().destination() {
+                let destination = Destination::parse(target);
                 let span = component
                     .option_spans
                     .get("path")
                     .cloned()
                     .unwrap_or_else(|| component.table.name.span());
-                let shown = if target == "-" {
-                    "standard output".to_string()
-                } else {
-                    target
+                let shown = match &destination {
+                    Destination::Stdout => "standard output".to_string(),
+                    Destination::File(_) => target.to_string(),
                 };
-                self.error(
-                    span,
-                    format!(
-                        "`{}` writes to {shown}, which `{previous}` already writes to",
-                        component.path()
-                    ),
-                    "give each sink its own `path`",
-                );
+                if self
+                    .pipeline_file
+                    .as_ref()
+                    .is_some_and(|file| destination.same_place(file))
+                {
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "`{}` would overwrite the pipeline file itself ({shown})",
+                            component.path()
+                        ),
+                        "write the output to another file",
+                    );
+                } else if let Some((previous, previous_path)) = destinations_in_use
+                    .iter()
+                    .find(|(d, _, _)| d.same_place(&destination))
+                    .map(|(_, name, path)| (name.clone(), path.clone()))
+                {
+                    let spelled = if previous_path == target || destination.is_stdout() {
+                        String::new()
+                    } else {
+                        format!(" (as {previous_path:?})")
+                    };
+                    self.error(
+                        span,
+                        format!(
+                            "`{}` writes to {shown}, which `{previous}` already writes to{spelled}",
+                            component.path()
+                        ),
+                        "give each sink its own `path`",
+                    );
+                }
+                destinations_in_use.push((destination, component.path(), target.to_string()));
             }
             pipeline.sinks.push(SinkNode {
                 name: component.name().to_string(),

@@ -297,8 +297,15 @@ fn sink_operator<'s>(
                 Nanos,
                 timely::container::CapacityContainerBuilder<Vec<Batch>>,
             >| {
+                let closed = writer.borrow().is_none();
                 input.for_each(|_cap, data| {
                     for batch in data.drain(..) {
+                        if closed {
+                            shared.metrics.sinks[index]
+                                .unwritten
+                                .fetch_add(batch.timestamps.len() as u64, Ordering::Relaxed);
+                            continue;
+                        }
                         let port = input_ids
                             .iter()
                             .position(|&id| id == batch.stream)
@@ -316,19 +323,30 @@ fn sink_operator<'s>(
                 let Some(sink) = slot.as_mut() else {
                     return;
                 };
+                // Rows count as written once flushed: a release that fails leaves its rows
+                // buffered, a flush that fails loses the rows handed to the writer.
+                let mut handed = 0;
                 let result = rows
                     .release(time, &schemas, sink.as_mut())
-                    .and_then(|count| sink.advance(time).map(|()| count))
-                    .and_then(|count| sink.flush().map(|()| count));
+                    .and_then(|count| {
+                        handed = count;
+                        sink.advance(time)
+                    })
+                    .and_then(|()| sink.flush());
                 match result {
-                    Ok(count) => {
+                    Ok(()) => {
                         shared.metrics.sinks[index]
                             .rows
-                            .fetch_add(count as u64, Ordering::Relaxed);
+                            .fetch_add(handed as u64, Ordering::Relaxed);
                     }
                     Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                        // The reader went away (e.g. `| head`): stop quietly, keep draining.
+                        // The reader went away (e.g. `| head`): stop, keep draining, and count
+                        // every row not known to be written.
                         *slot = None;
+                        let sink = &shared.metrics.sinks[index];
+                        sink.closed.store(true, Ordering::Relaxed);
+                        sink.unwritten
+                            .fetch_add((handed + rows.discard()) as u64, Ordering::Relaxed);
                         shared.stop.store(true, Ordering::Relaxed);
                     }
                     Err(error) => {

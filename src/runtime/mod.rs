@@ -15,7 +15,8 @@ use timely::dataflow::ProbeHandle;
 use crate::metrics::PipelineMetrics;
 use crate::origin::Origins;
 use crate::pipeline::Pipeline;
-use crate::sinks::{ModelProvenance, SinkContext};
+use crate::sinks::destination::stdout_closed_at_start;
+use crate::sinks::{Destination, ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
 use crate::stream::Nanos;
 use dataflow::Shared;
@@ -52,6 +53,21 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Whether the run was stopped early (Ctrl-C or a closed output) and drained.
     pub interrupted: bool,
+    /// Sinks whose destination was closed by its reader (a broken pipe), in pipeline order.
+    pub closed_outputs: Vec<ClosedOutput>,
+}
+
+/// A sink whose destination was closed by its reader during the run (e.g. `| head`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedOutput {
+    /// The sink's name.
+    pub sink: String,
+    /// Where it wrote (`standard output` or a path).
+    pub destination: String,
+    /// Rows written before it closed (at least these reached it).
+    pub rows: u64,
+    /// Rows that were not written because it closed.
+    pub unwritten: u64,
 }
 
 /// Runs `pipeline` to completion, or until `stop` is set; then drains and flushes every sink.
@@ -74,6 +90,7 @@ pub fn run(
         pipeline.sinks.len(),
     ));
 
+    check_destinations(pipeline)?;
     let origins = Arc::new(Origins::default());
     let models = model_provenance(pipeline);
     let mut writers = Vec::new();
@@ -155,13 +172,69 @@ pub fn run(
     {
         return Err(failure);
     }
+    let closed_outputs = pipeline
+        .sinks
+        .iter()
+        .zip(&metrics.sinks)
+        .filter(|(_, m)| m.closed.load(Ordering::Relaxed))
+        .map(|(sink, m)| ClosedOutput {
+            sink: sink.name.clone(),
+            destination: sink
+                .config
+                .component()
+                .destination()
+                .map_or_else(String::new, |d| Destination::parse(d).describe()),
+            rows: m.rows.load(Ordering::Relaxed),
+            unwritten: m.unwritten.load(Ordering::Relaxed),
+        })
+        .collect();
     Ok(RunReport {
         samples_in: metrics.samples_in(),
         dropped: metrics.dropped(),
         rows_out: metrics.rows_out(),
         elapsed: started.elapsed(),
         interrupted,
+        closed_outputs,
     })
+}
+
+/// Refuses, before any file is opened for writing, sinks that write to one place (or onto the
+/// pipeline file), now that the files as they are can be compared: symlinks created since
+/// validation, hard links, standard output redirected onto a sink's file.
+fn check_destinations(pipeline: &Pipeline) -> Result<(), String> {
+    let file = pipeline
+        .file
+        .as_ref()
+        .and_then(|f| f.to_str())
+        .map(Destination::parse);
+    let mut seen: Vec<(&str, Destination)> = Vec::new();
+    for sink in &pipeline.sinks {
+        let Some(path) = sink.config.component().destination() else {
+            continue;
+        };
+        let destination = Destination::parse(path);
+        if destination.is_stdout() && stdout_closed_at_start() {
+            return Err(format!(
+                "sink `{}` writes to standard output, which is closed (e.g. `>&-`): nothing it wrote could be read; redirect standard output to a file or give the sink a `path`",
+                sink.name
+            ));
+        }
+        if file.as_ref().is_some_and(|f| destination.same_place(f)) {
+            return Err(format!(
+                "sink `{}` would overwrite the pipeline file itself ({path})",
+                sink.name
+            ));
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, d)| d.same_place(&destination)) {
+            return Err(format!(
+                "sinks `{other}` and `{}` would both write to {} ({path}); give each sink its own `path`",
+                sink.name,
+                destination.describe()
+            ));
+        }
+        seen.push((&sink.name, destination));
+    }
+    Ok(())
 }
 
 /// The models the pipeline's `helo`/`onnx` operators run, from their manifests.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::Pipeline;
-use crate::sinks::format_time;
+use crate::sinks::{format_time, Destination};
 
 /// How progress is shown (always on standard error).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,8 @@ impl StatusReporter {
         let stdout_shared = pipeline
             .sinks
             .iter()
-            .any(|s| s.config.component().destination() == Some("-"))
+            .filter_map(|s| s.config.component().destination())
+            .any(|d| Destination::parse(d).is_stdout())
             && std::io::stdout().is_terminal();
         let live = mode == StatusMode::Auto && std::io::stderr().is_terminal() && !stdout_shared;
         let plain =

@@ -5,12 +5,14 @@
 //! bytes a sink writes do not depend on thread timing or the number of workers.
 
 mod csv;
+pub mod destination;
 mod jsonl;
 pub mod lsl;
 pub mod ordering;
 mod xdf;
 
 pub use self::csv::CsvConfig;
+pub use self::destination::Destination;
 pub use self::jsonl::JsonlConfig;
 pub use self::lsl::LslSinkConfig;
 pub use self::xdf::XdfSinkConfig;
@@ -133,9 +135,9 @@ pub trait SinkWriter: Send {
     }
 }
 
-/// Opens `-` as standard output, anything else as a file (creating its parent directories).
+/// Opens standard output (`-` and its device paths) or a file (creating its parent directories).
 fn open_output(path: &str) -> Result<BufWriter<Box<dyn Write + Send>>, String> {
-    if path == "-" {
+    if Destination::parse(path).is_stdout() {
         return Ok(BufWriter::with_capacity(1 << 16, Box::new(io::stdout())));
     }
     let path_ref = Path::new(path);
@@ -147,12 +149,34 @@ fn open_output(path: &str) -> Result<BufWriter<Box<dyn Write + Send>>, String> {
     Ok(BufWriter::with_capacity(1 << 16, Box::new(file)))
 }
 
-/// Reads the `path` option shared by file sinks (default: standard output).
+/// Reads the `path` option shared by file sinks (default: standard output); an empty path, a
+/// NUL byte or an existing directory is refused at the option.
 fn parse_path(options: &mut Options) -> String {
-    options
-        .string("path")
-        .map(|p| p.into_inner())
-        .unwrap_or_else(|| "-".to_string())
+    let Some(path) = options.string("path").map(|p| p.into_inner()) else {
+        return "-".to_string();
+    };
+    if let Err(message) = check_file_path(&path) {
+        options.error_at(
+            "path",
+            message,
+            "give a file name, for example path = \"out/rows.jsonl\", or path = \"-\" for standard output",
+        );
+    }
+    path
+}
+
+/// Why `path` cannot name a file to write, if it cannot.
+fn check_file_path(path: &str) -> Result<(), String> {
+    if path.trim().is_empty() {
+        return Err("`path` is empty".to_string());
+    }
+    if path.contains('\0') {
+        return Err("`path` contains a NUL character, which no file name can hold".to_string());
+    }
+    if !Destination::parse(path).is_stdout() && Path::new(path).is_dir() {
+        return Err(format!("`path` names the directory {path}, not a file"));
+    }
+    Ok(())
 }
 
 /// Formats a number as the stream's format would carry it: float32 streams print the shortest

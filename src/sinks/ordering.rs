@@ -49,6 +49,17 @@ impl OrderedRows {
         self.pending.is_empty()
     }
 
+    /// Drops every buffered row (the destination went away) and returns how many there were.
+    pub fn discard(&mut self) -> usize {
+        let rows = self
+            .pending
+            .iter()
+            .map(|p| p.batch.timestamps.len() - p.cursor)
+            .sum();
+        self.pending.clear();
+        rows
+    }
+
     /// Writes every buffered row with event time below `frontier`, in order; returns how many.
     ///
     /// `schemas[input]` is the schema of input `input`.

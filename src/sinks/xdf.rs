@@ -36,7 +36,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
+use super::{
+    check_file_path, Destination, ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter,
+};
 use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::origin::{offset_applied_at, Origins, StreamOrigin};
@@ -111,7 +113,7 @@ impl Sink for XdfSinkConfig {
                 );
                 String::new()
             }
-            (Some(path), None) if path == "-" || path.trim().is_empty() => {
+            (Some(path), None) if Destination::parse(&path).is_stdout() => {
                 options.error_at(
                     "path",
                     "an `xdf` sink writes a file, not standard output",
@@ -119,7 +121,16 @@ impl Sink for XdfSinkConfig {
                 );
                 String::new()
             }
-            (Some(path), None) => path,
+            (Some(path), None) => {
+                if let Err(message) = check_file_path(&path) {
+                    options.error_at(
+                        "path",
+                        message,
+                        "give a file name, for example path = \"recordings/session.xdf\"",
+                    );
+                }
+                path
+            }
             (None, Some(bids)) => bids
                 .path()
                 .map(|p| p.display().to_string())
