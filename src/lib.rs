@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod display;
 pub mod dsp;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use heloflow::config::diagnostic::Diagnostics;
+use heloflow::display::{escaped, escaped_lines};
 use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{self, RunOptions, RunReport};
@@ -83,8 +85,8 @@ enum Command {
     },
     /// List the Lab Streaming Layer streams visible on the network, with their metadata.
     Streams {
-        /// Seconds to wait for streams to answer.
-        #[arg(long, default_value_t = 2.0)]
+        /// Seconds to wait for streams to answer (0 to 3600).
+        #[arg(long, default_value_t = 2.0, value_parser = wait_seconds, allow_hyphen_values = true)]
         timeout: f64,
         /// One JSON object per line instead of text.
         #[arg(long)]
@@ -186,7 +188,7 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("{message}");
+            eprintln!("{}", escaped_lines(&message));
             ExitCode::FAILURE
         }
     }
@@ -272,7 +274,7 @@ fn execute(command: Command) -> Result<(), String> {
             } else {
                 simulate_pipeline(subjects, seed, duration, &streams, realtime, format, &out)?
             };
-            let pipeline = pipeline::parse("simulate", &text).map_err(|e| e.to_string())?;
+            let pipeline = pipeline::parse("simulate", &text).map_err(|e| simulate_errors(&e))?;
             run_pipeline(&pipeline, &run)
         }
     }
@@ -311,7 +313,7 @@ fn eval(
     let evaluation = heloflow::model::eval::evaluate(model, recording, truth, &subjects, &options)
         .map_err(|e| format!("error: {e}"))?;
     for warning in &evaluation.warnings {
-        eprintln!("heloflow eval: WARNING: {warning}");
+        eprintln!("heloflow eval: WARNING: {}", escaped_lines(warning));
     }
     eprintln!("heloflow eval: the model runs on {}", evaluation.provider);
     println!(
@@ -345,7 +347,7 @@ fn validate(files: &[PathBuf]) -> Result<(), String> {
             ),
             Err(error) => {
                 failed += 1;
-                eprintln!("{error}\n");
+                eprintln!("{}\n", escaped_lines(&error.to_string()));
             }
         }
     }
@@ -393,6 +395,7 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
 /// Prints the run's summary on standard error ("rows written" counts only rows flushed to their
 /// destination).
 fn summarise(name: &str, report: &RunReport) {
+    let name = escaped(name);
     let seconds = report.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {} samples dropped",
@@ -414,8 +417,12 @@ fn summarise(name: &str, report: &RunReport) {
 fn warn_closed_outputs(name: &str, report: &RunReport) {
     for closed in &report.closed_outputs {
         eprintln!(
-            "{name}: WARNING: sink `{}`: {} was closed by its reader (e.g. `| head`): {} rows confirmed written, {} rows not written",
-            closed.sink, closed.destination, closed.rows, closed.unwritten
+            "{}: WARNING: sink `{}`: {} was closed by its reader (e.g. `| head`): {} rows confirmed written, {} rows not written",
+            escaped(name),
+            escaped(&closed.sink),
+            escaped(&closed.destination),
+            closed.rows,
+            closed.unwritten
         );
     }
 }
@@ -434,7 +441,7 @@ fn list_streams(timeout: f64, json: bool) {
         return;
     }
     for stream in &streams {
-        println!("{}", stream.summary());
+        println!("{}", escaped(&stream.summary()));
         let channels: Vec<String> = stream
             .channels
             .iter()
@@ -456,7 +463,7 @@ fn list_streams(timeout: f64, json: bool) {
                 }
             })
             .collect();
-        println!("    channels: {}", channels.join(", "));
+        println!("    channels: {}", escaped(&channels.join(", ")));
     }
 }
 
@@ -468,15 +475,17 @@ fn simulate_lsl_pipeline(
     duration: f64,
     streams: &[String],
 ) -> Result<String, String> {
-    if duration.is_nan() || duration < 0.0 {
-        return Err("error: --duration must be at least 0 (0 runs until Ctrl-C)".into());
+    if !duration.is_finite() || duration < 0.0 {
+        return Err(format!(
+            "error: --duration must be a number of seconds, at least 0 (0 runs until Ctrl-C), found {duration}"
+        ));
     }
     let names = stream_names(streams)?;
     if subjects == 0 {
         return Err("error: --subjects must be at least 1".into());
     }
     let duration_line = if duration > 0.0 {
-        format!("duration_s = {duration}\n")
+        format!("duration_s = {duration:?}\n")
     } else {
         String::new()
     };
@@ -517,12 +526,14 @@ fn simulate_pipeline(
     format: Format,
     out: &str,
 ) -> Result<String, String> {
-    if subjects == 0 || duration.is_nan() || duration <= 0.0 {
-        return Err("error: --subjects must be at least 1 and --duration greater than 0".into());
+    if subjects == 0 || !duration.is_finite() || duration <= 0.0 {
+        return Err(format!(
+            "error: --subjects must be at least 1 and --duration a number of seconds greater than 0, found --subjects {subjects} --duration {duration}"
+        ));
     }
     let names = stream_names(streams)?;
     let mut text = format!(
-        "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\nduration_s = {duration}\nrealtime = {realtime}\nstreams = [{}]\n",
+        "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\nduration_s = {duration:?}\nrealtime = {realtime}\nstreams = [{}]\n",
         quote_list(&names)
     );
     let inputs: Vec<String> = names.iter().map(|n| format!("sim.{n}")).collect();
@@ -550,6 +561,51 @@ fn simulate_pipeline(
         }
     }
     Ok(text)
+}
+
+/// The errors of the pipeline `heloflow simulate` builds, told by the flag that set the option
+/// (the pipeline text is internal: its line numbers would mean nothing to the user).
+fn simulate_errors(diagnostics: &Diagnostics) -> String {
+    const FLAGS: [(&str, &str); 5] = [
+        ("subjects", "--subjects"),
+        ("seed", "--seed"),
+        ("duration_s", "--duration"),
+        ("streams", "--streams"),
+        ("path", "--out"),
+    ];
+    let lines: Vec<String> = diagnostics
+        .0
+        .iter()
+        .map(|d| {
+            let key = d.line_text.split('=').next().unwrap_or("").trim();
+            match FLAGS.iter().find(|(option, _)| *option == key) {
+                Some((option, flag)) => format!(
+                    "error: heloflow simulate {flag}: {}",
+                    d.message
+                        .replace(&format!("`{option}`"), &format!("`{flag}`"))
+                        .replace("invalid TOML", "not a valid value")
+                ),
+                None => format!(
+                    "error: heloflow simulate: the pipeline it builds is invalid (a bug): {}",
+                    d.message
+                ),
+            }
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Seconds for `streams --timeout`: a finite number from 0 (the shortest wait, 0.1 s) to an hour.
+fn wait_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(0.0..=3600.0).contains(&seconds) {
+        return Err(format!(
+            "the wait must be from 0 to 3600 seconds, found {text}"
+        ));
+    }
+    Ok(seconds)
 }
 
 /// `"a", "b"`: strings quoted for a TOML array.

@@ -530,13 +530,15 @@ impl Recorder {
                 continue;
             }
             let uid = info.uid();
-            let description = format!(
+            // Names from the network are shown escaped (see `crate::display`).
+            let description = crate::display::escaped(&format!(
                 "\"{}\" type={} source_id={} host={}",
                 info.stream_name(),
                 info.stream_type(),
                 info.source_id(),
                 info.hostname()
-            );
+            ))
+            .into_owned();
             if report {
                 eprintln!("heloflow record: new stream {description}: recording it too");
             }
@@ -544,6 +546,7 @@ impl Recorder {
                 id if id.is_empty() => format!("\"{}\" (uid {uid})", info.stream_name()),
                 id => id,
             };
+            let label = crate::display::escaped(&label).into_owned();
             self.keys.insert(key, (true, label));
             self.start_inlet(uid, description);
         }

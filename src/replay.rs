@@ -243,12 +243,14 @@ pub fn replay(
                 stream.info.name
             )
         })?;
-        let label = format!(
+        // Names from the recording are shown escaped (see `crate::display`).
+        let label = crate::display::escaped(&format!(
             "\"{}\" type={} source_id={}",
             stream.info.name,
             stream.info.kind,
             info.source_id()
-        );
+        ))
+        .into_owned();
         eprintln!(
             "heloflow replay: {label}: {} ch {} at {} Hz, {} samples",
             stream.info.channel_count,

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Operator, OperatorLogic, PortError, PortSite, Routing};
 use crate::config::options::Options;
+use crate::display::escaped;
 use crate::model::manifest::LoadedManifest;
 use crate::model::onnx::{load_runtime, Fallback, ModelSession, Provider, SessionOptions};
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
@@ -234,11 +235,16 @@ impl ModelConfig {
             .map_err(|e| format!("operator `{operator}`: {e}"))?;
         let m = &self.manifest.manifest;
         if let Some(warning) = session.fallback_warning(&format!("{} {}", m.name, m.version)) {
-            eprintln!("heloflow: WARNING: operator `{operator}`: {warning}");
+            eprintln!(
+                "heloflow: WARNING: operator `{operator}`: {}",
+                escaped(&warning)
+            );
         }
         eprintln!(
             "heloflow: operator `{operator}`: model {} {} runs on {}",
-            m.name, m.version, session.provider
+            escaped(&m.name),
+            escaped(&m.version),
+            session.provider
         );
         self.prepared = PreparedSession(Some(Arc::new(Mutex::new(session))));
         self.operator = operator.to_string();
@@ -395,7 +401,11 @@ impl OperatorLogic for ModelLogic {
         let probabilities = match result {
             Ok(p) => p,
             Err(message) => {
-                eprintln!("heloflow: operator `{}`: {message}", self.operator);
+                eprintln!(
+                    "heloflow: operator `{}`: {}",
+                    self.operator,
+                    escaped(&message)
+                );
                 return;
             }
         };

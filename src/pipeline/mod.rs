@@ -562,7 +562,10 @@ impl<'s> Checker<'s> {
                 if !valid_name {
                     self.error(
                         table.name.span(),
-                        format!("invalid component name \"{}\"", table.name.get_ref()),
+                        format!(
+                            "invalid component name \"{}\"",
+                            crate::display::escaped(table.name.get_ref())
+                        ),
                         "use letters, digits, `_` and `-` only (dots separate a source from its stream)",
                     );
                 }

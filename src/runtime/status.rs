@@ -45,7 +45,7 @@ impl StatusReporter {
             return StatusReporter { done, thread: None };
         }
         let flag = done.clone();
-        let name = pipeline.name.clone();
+        let name = crate::display::escaped(&pipeline.name).into_owned();
         let thread = std::thread::Builder::new()
             .name("status".into())
             .spawn(move || report(&name, &metrics, &flag, live))

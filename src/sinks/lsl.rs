@@ -280,7 +280,7 @@ impl Drop for LslWriter {
         self.rows = None;
         if let Some(thread) = self.thread.take() {
             if let Ok(Err(message)) = thread.join() {
-                eprintln!("heloflow: lsl sink: {message}");
+                eprintln!("heloflow: lsl sink: {}", crate::display::escaped(&message));
             }
         }
     }

@@ -492,7 +492,7 @@ impl XdfSink {
         let samples: u64 = summary.streams.iter().map(|s| s.samples).sum();
         eprintln!(
             "heloflow: xdf: {}: {} stream(s), {samples} samples, {} bytes",
-            summary.path.display(),
+            crate::display::escaped(&summary.path.display().to_string()),
             summary.streams.len(),
             summary.bytes
         );
@@ -602,7 +602,10 @@ impl Drop for XdfSink {
     fn drop(&mut self) {
         if self.writer.as_ref().is_some_and(|w| w.failure().is_none()) {
             if let Err(error) = self.finish() {
-                eprintln!("heloflow: xdf: {error}");
+                eprintln!(
+                    "heloflow: xdf: {}",
+                    crate::display::escaped(&error.to_string())
+                );
             }
         }
     }

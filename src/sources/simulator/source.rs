@@ -105,10 +105,22 @@ impl Source for SimulatorConfig {
             },
         };
         let mut streams = Vec::new();
+        let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
         match options.string_list("streams") {
             None => streams = defaults.streams,
+            Some(names) if names.is_empty() => {
+                options.error_at(
+                    "streams",
+                    "`streams` is empty, so the simulator would produce nothing",
+                    format!(
+                        "list the streams to simulate, for example streams = [\"eeg\", \"eda\"] (valid: {}), or leave `streams` out for all of them",
+                        valid.join(", ")
+                    ),
+                );
+                // Go on as if left out, so the inputs naming its streams are not errors too.
+                streams = defaults.streams;
+            }
             Some(names) => {
-                let valid: Vec<&str> = SimStream::ALL.iter().map(|s| s.name()).collect();
                 for name in names {
                     match SimStream::from_name(name.get_ref()) {
                         Some(stream) if !streams.contains(&stream) => streams.push(stream),
