@@ -104,6 +104,21 @@ fn an_empty_path_is_refused_where_it_is_written() {
         let at = format!("pipeline.toml:{}:8", second_path_line(dir.path()));
         assert!(stderr.contains(&at), "{kind}: {stderr}");
     }
+    // Nor can a directory or a name with a NUL be written.
+    fs::create_dir(dir.path().join("out")).unwrap();
+    let stderr = refused(dir.path(), &two_sinks("out/a.jsonl", "out"));
+    assert!(
+        stderr.contains("`path` names the directory out"),
+        "{stderr}"
+    );
+    let stderr = refused(
+        dir.path(),
+        &two_sinks("out/a.jsonl", "x").replace("path = \"x\"", "path = \"a\\u0000b\""),
+    );
+    assert!(
+        stderr.contains("`path` contains a NUL character"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -320,7 +320,7 @@ fn eval(
         "{} on {} (subjects {}):\n",
         model.display(),
         recording.display(),
-        evaluation.subjects.join(", ")
+        escaped(&evaluation.subjects.join(", "))
     );
     print!("{}", evaluation.table());
     let (first, baselines) = evaluation.rows.split_first().ok_or("nothing scored")?;
