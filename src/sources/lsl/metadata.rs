@@ -136,14 +136,15 @@ impl StreamMetadata {
         Some(element.child_value()).filter(|v| !v.is_empty())
     }
 
-    /// One line: name, type, source_id, host, channels, format, rate.
+    /// One line: name, type, source_id, host, channels, format, rate (escaped for messages:
+    /// these come from the network, see `crate::display`).
     pub fn summary(&self) -> String {
         let rate = if self.nominal_srate > 0.0 {
             format!("{} Hz", self.nominal_srate)
         } else {
             "irregular".to_string()
         };
-        format!(
+        let line = format!(
             "\"{}\" type={} source_id={} host={} {} ch {} {rate}",
             self.name,
             if self.kind.is_empty() {
@@ -159,7 +160,8 @@ impl StreamMetadata {
             self.hostname,
             self.channel_count,
             self.format,
-        )
+        );
+        crate::display::escaped(&line).into_owned()
     }
 }
 
@@ -177,10 +179,11 @@ pub fn stream_key(info: &StreamInfo) -> String {
     }
 }
 
-/// A one-line summary of a resolver result (which has no `desc`).
+/// A one-line summary of a resolver result (which has no `desc`), escaped like
+/// [`StreamMetadata::summary`].
 pub fn short_summary(info: &StreamInfo) -> String {
     let rate = info.nominal_srate();
-    format!(
+    let line = format!(
         "\"{}\" type={} source_id={} host={} {} ch {} {}",
         info.stream_name(),
         info.stream_type(),
@@ -193,7 +196,8 @@ pub fn short_summary(info: &StreamInfo) -> String {
         } else {
             "irregular".to_string()
         }
-    )
+    );
+    crate::display::escaped(&line).into_owned()
 }
 
 /// Every stream visible on the network within `wait_s` seconds, as one-line summaries.
