@@ -375,7 +375,7 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
 fn summarise(name: &str, report: &RunReport) {
     let seconds = report.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
-        "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {} samples dropped",
+        "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {}",
         if report.interrupted {
             "stopped and drained after"
         } else {
@@ -385,8 +385,14 @@ fn summarise(name: &str, report: &RunReport) {
         seconds,
         report.samples_in as f64 / seconds,
         report.rows_out,
-        report.dropped
+        report.drops
     );
+    if report.behind_real_time_s >= heloflow::runtime::status::BEHIND_NOTICE_S {
+        eprintln!(
+            "{name}: warning: a realtime source fell behind real time by up to {:.1} s: the pipeline could not keep up (fewer subjects or workers, or a faster machine)",
+            report.behind_real_time_s
+        );
+    }
 }
 
 /// Prints the LSL streams on the network (`heloflow streams`).

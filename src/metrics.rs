@@ -13,10 +13,25 @@ pub struct SourceMetrics {
     pub samples: AtomicU64,
     /// Samples dropped because the queue was full (policy `drop_oldest`).
     pub dropped: AtomicU64,
+    /// Samples a file source could not play (out of order, non-finite times).
+    pub unplayable: AtomicU64,
+    /// How far a realtime source is behind the wall clock now, nanoseconds (0 when on time).
+    pub behind_ns: AtomicI64,
+    /// The most it was ever behind, nanoseconds.
+    pub max_behind_ns: AtomicI64,
     /// Event time up to which the source has produced everything (nanoseconds).
     pub watermark: AtomicI64,
     /// Per matched stream figures of network sources (LSL inlets); empty for other sources.
     pub inlets: Mutex<Vec<InletStats>>,
+}
+
+impl SourceMetrics {
+    /// Notes how far a realtime source is behind the wall clock now (zero when on time).
+    pub fn note_behind(&self, behind: std::time::Duration) {
+        let nanos = i64::try_from(behind.as_nanos()).unwrap_or(i64::MAX);
+        self.behind_ns.store(nanos, Ordering::Relaxed);
+        self.max_behind_ns.fetch_max(nanos, Ordering::Relaxed);
+    }
 }
 
 /// Live figures of one network stream a source reads (one LSL inlet), for telemetry.
@@ -36,14 +51,93 @@ pub struct InletStats {
     pub effective_rate_hz: f64,
     /// Samples received.
     pub samples: u64,
-    /// Gaps seen (the stream went silent longer than the stall timeout, then returned).
+    /// Gaps seen (the stream went silent longer than the stall timeout), the last one possibly
+    /// still open (then `live` is false).
     pub gaps: u64,
-    /// Total event time lost in those gaps, seconds.
+    /// Total event time lost in the gaps that ended, seconds.
     pub gap_s: f64,
-    /// Samples dropped because they arrived after event time had passed them.
-    pub late: u64,
+    /// Samples dropped because their timestamps could not be placed, by reason.
+    pub dropped: TimestampDrops,
+    /// Clock steps of the sender seen (its stamps jumped against the local clock and stayed).
+    pub clock_steps: u64,
+    /// Seconds added to its stamps because of those steps.
+    pub clock_shift_s: f64,
     /// Whether data is flowing now (false while the stream is silent).
     pub live: bool,
+}
+
+/// Samples of a network stream dropped because their timestamps could not be placed in event
+/// time, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimestampDrops {
+    /// Before event time already passed, or before the stream's previous sample (by less than a
+    /// clock step).
+    pub late: u64,
+    /// Stamped after their arrival on the local clock (beyond the tolerance), and no clock step
+    /// followed.
+    pub ahead: u64,
+    /// Stamped well before the stream's previous sample, and no clock step followed.
+    pub behind: u64,
+    /// Stamped with a non-finite time or one beyond event time's range.
+    pub invalid: u64,
+}
+
+impl TimestampDrops {
+    /// Every sample dropped.
+    pub fn total(&self) -> u64 {
+        self.late + self.ahead + self.behind + self.invalid
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &TimestampDrops) {
+        self.late += other.late;
+        self.ahead += other.ahead;
+        self.behind += other.behind;
+        self.invalid += other.invalid;
+    }
+}
+
+/// Samples a run dropped, by reason: what the summary and the status line show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// A source's queue was full (policy `drop_oldest`).
+    pub queue_full: u64,
+    /// A file source could not play them.
+    pub unplayable: u64,
+    /// A network stream's timestamps could not be placed in event time.
+    pub timestamps: TimestampDrops,
+}
+
+impl Drops {
+    /// Every sample dropped.
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.unplayable + self.timestamps.total()
+    }
+}
+
+/// `N samples dropped`, then the non-zero reasons in parentheses: `12 samples dropped (10 ahead
+/// of the clock, 2 late)`.
+impl std::fmt::Display for Drops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} samples dropped", self.total())?;
+        let t = &self.timestamps;
+        let reasons: Vec<String> = [
+            (self.queue_full, "queue full"),
+            (self.unplayable, "unplayable"),
+            (t.late, "late"),
+            (t.ahead, "ahead of the clock"),
+            (t.behind, "behind earlier samples"),
+            (t.invalid, "without a valid time"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, why)| format!("{count} {why}"))
+        .collect();
+        if !reasons.is_empty() {
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// Counters of one sink.
@@ -86,12 +180,42 @@ impl PipelineMetrics {
             .sum()
     }
 
-    /// Total samples dropped by full queues.
+    /// Total samples dropped, for every reason.
     pub fn dropped(&self) -> u64 {
-        self.sources
-            .iter()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
+        self.drops().total()
+    }
+
+    /// Samples dropped so far, by reason.
+    pub fn drops(&self) -> Drops {
+        let mut drops = Drops::default();
+        for source in &self.sources {
+            drops.queue_full += source.dropped.load(Ordering::Relaxed);
+            drops.unplayable += source.unplayable.load(Ordering::Relaxed);
+            if let Ok(inlets) = source.inlets.lock() {
+                for inlet in inlets.iter() {
+                    drops.timestamps.add(&inlet.dropped);
+                }
+            }
+        }
+        drops
+    }
+
+    /// How far the realtime sources are behind the wall clock now, and the most they ever were,
+    /// seconds (the worst source).
+    pub fn behind_real_time_s(&self) -> (f64, f64) {
+        let worst = |read: fn(&SourceMetrics) -> i64| {
+            self.sources
+                .iter()
+                .map(|s| read(s))
+                .max()
+                .unwrap_or(0)
+                .max(0) as f64
+                / 1e9
+        };
+        (
+            worst(|s| s.behind_ns.load(Ordering::Relaxed)),
+            worst(|s| s.max_behind_ns.load(Ordering::Relaxed)),
+        )
     }
 
     /// Total rows written by all sinks.
@@ -109,5 +233,38 @@ impl PipelineMetrics {
             .map(|s| s.watermark.load(Ordering::Relaxed))
             .min()
             .filter(|t| *t != i64::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_and_shown_by_reason() {
+        let metrics = PipelineMetrics::new(2, 0);
+        metrics.sources[0].dropped.store(3, Ordering::Relaxed);
+        metrics.sources[1].inlets.lock().unwrap().push(InletStats {
+            dropped: TimestampDrops {
+                ahead: 50,
+                late: 2,
+                ..TimestampDrops::default()
+            },
+            ..InletStats::default()
+        });
+        assert_eq!(metrics.dropped(), 55);
+        assert_eq!(
+            metrics.drops().to_string(),
+            "55 samples dropped (3 queue full, 2 late, 50 ahead of the clock)"
+        );
+        assert_eq!(Drops::default().to_string(), "0 samples dropped");
+    }
+
+    #[test]
+    fn falling_behind_real_time_keeps_its_worst() {
+        let metrics = PipelineMetrics::new(1, 0);
+        metrics.sources[0].note_behind(std::time::Duration::from_secs(3));
+        metrics.sources[0].note_behind(std::time::Duration::ZERO);
+        assert_eq!(metrics.behind_real_time_s(), (0.0, 3.0));
     }
 }

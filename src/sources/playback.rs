@@ -84,7 +84,7 @@ pub fn report_dropped(sender: &SourceSender, source: &str, dropped: u64, why: &s
     if dropped > 0 {
         sender
             .metrics()
-            .dropped
+            .unplayable
             .fetch_add(dropped, Ordering::Relaxed);
         eprintln!("heloflow: {source}: dropped {dropped} sample(s) {why}");
     }
@@ -226,6 +226,9 @@ pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSe
                 let left = due.saturating_sub(started.elapsed());
                 std::thread::sleep(left.min(Duration::from_millis(50)));
             }
+            sender
+                .metrics()
+                .note_behind(started.elapsed().saturating_sub(due));
         }
         for batch in step.batches {
             if !sender.data(batch) {

@@ -17,11 +17,19 @@
 //! ```
 //!
 //! Validation needs no network: the source declares what it expects and `outputs()` returns that
-//! schema (`<source>.<modality>`, plus `<source>.events`, a marker stream of `lost` / `resumed`
-//! events). At run start each matched stream's real metadata is checked against the declaration.
+//! schema (`<source>.<modality>`, plus `<source>.events`, a marker stream of `lost` / `resumed` /
+//! `clock_step` events). At run start each matched stream's real metadata is checked against the
+//! declaration.
+//!
+//! Timestamps a sender's clock gets wrong are placed by the rules of [`placement`]: a sample
+//! stamped more than 1 s after its arrival never advances event time, and a clock that jumps by
+//! more than 1 s and stays there for 1 s (or half `stall_timeout_s`, if less) is re-anchored so its
+//! data continues on the local clock (announced on standard error and as a `clock_step` event
+//! whose `seconds` is the shift). Every sample that cannot be placed is counted in the summary.
 
 mod link;
 pub mod metadata;
+pub mod placement;
 mod run;
 
 use std::thread::JoinHandle;
@@ -162,7 +170,7 @@ impl Source for LslSourceConfig {
                 channels: vec![
                     Channel::new("event", "", "Markers"),
                     Channel::new("source_id", "", "Markers"),
-                    Channel::new("gap_s", "s", "Markers"),
+                    Channel::new("seconds", "s", "Markers"),
                 ],
                 format: ChannelFormat::String,
                 rate: Rate::Irregular,

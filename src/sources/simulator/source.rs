@@ -223,6 +223,9 @@ impl SimulatorConfig {
                 if due > now {
                     std::thread::sleep(due - now);
                 }
+                sender
+                    .metrics()
+                    .note_behind(now.saturating_duration_since(due));
             }
             simulator.advance(target, &mut batches);
             for mut batch in batches.drain(..) {
