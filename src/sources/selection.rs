@@ -48,6 +48,13 @@ impl Selection {
             *slot = options.string(key).map(|v| v.into_inner());
         }
         let predicate = options.string("predicate").map(|p| p.into_inner());
+        if let Some(Err(error)) = predicate.as_deref().map(crate::sources::lsl::xpath::check) {
+            options.error_at(
+                "predicate",
+                format!("this is not a valid LSL predicate (XPath 1.0): {error}"),
+                "liblsl would match no stream with it; e.g. predicate = \"type='EEG' and starts-with(name, 'Muse')\"",
+            );
+        }
         let [name, kind, source_id, hostname] = fields;
         let selection = Selection::from_fields(
             name.as_deref(),
@@ -144,6 +151,17 @@ impl SelectArgs {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(format!("error: {flag} must not be empty"));
             }
+        }
+        if let Some(Err(error)) = self
+            .predicate
+            .as_deref()
+            .map(crate::sources::lsl::xpath::check)
+        {
+            return Err(format!(
+                "error: --predicate is not a valid LSL predicate (XPath 1.0): {error}\n  {}\n  {}^",
+                self.predicate.as_deref().unwrap_or_default(),
+                " ".repeat(error.column.saturating_sub(1))
+            ));
         }
         Ok(Selection::from_fields(
             self.name.as_deref(),

@@ -31,6 +31,7 @@ mod link;
 pub mod metadata;
 pub mod placement;
 mod run;
+pub mod xpath;
 
 use std::thread::JoinHandle;
 

@@ -1,0 +1,161 @@
+//! Senders' clocks that break event time, end to end: a real pylsl outlet stamps a burst of samples
+//! 11 days ahead, then steps its clock back 60 s and stays there; the `lsl` source must keep the
+//! real data flowing on the local clock and count what it dropped. Also the configuration problems
+//! that must stop a run before it starts: a missing `LSLAPICFG` file, a malformed predicate.
+//!
+//! Needs `python3` with pylsl on PATH; loopback-only liblsl configuration (fixtures/lsl/lsl_api.cfg).
+
+mod common;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::parse_jsonl;
+
+fn lsl_config() -> PathBuf {
+    common::root().join("fixtures/lsl/lsl_api.cfg")
+}
+
+/// Starts `heloflow args...` in `dir` with its output going to files there.
+fn spawn_heloflow(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(args)
+        .current_dir(dir)
+        .env("LSLAPICFG", lsl_config())
+        .stdout(File::create(dir.join("run.stdout")).unwrap())
+        .stderr(File::create(dir.join("run.stderr")).unwrap())
+        .spawn()
+        .expect("the heloflow binary starts")
+}
+
+/// Sends SIGINT and waits at most `limit`; returns (success, stderr).
+fn interrupt_and_finish(mut child: Child, dir: &Path, limit: Duration) -> (bool, String) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("heloflow did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(dir.join("run.stderr")).unwrap_or_default();
+    (status.success(), stderr)
+}
+
+const CLOCK: &str = r#"
+[pipeline]
+name = "clocks"
+
+[sources.wrist]
+kind = "lsl"
+source_id = "heloflow-test-clock"
+type = "GSR"
+channels = ["EDA"]
+rate = 100
+timeout_s = 30
+
+[operators.eda_mean]
+kind = "window_stats"
+inputs = ["wrist.eda"]
+window_s = 1.0
+hop_s = 1.0
+stats = ["mean", "count"]
+
+[sinks.out]
+kind = "jsonl"
+inputs = ["wrist.eda", "wrist.events", "eda_mean"]
+path = "out.jsonl"
+"#;
+
+#[test]
+fn a_future_burst_and_a_backward_clock_step_keep_real_data_flowing_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), CLOCK).unwrap();
+    let heloflow = spawn_heloflow(dir.path(), &["run", "p.toml", "--status", "plain"]);
+    let peer = common::python("pylsl", &lsl_config())
+        .arg(common::root().join("integration-tests/lsl/clock_peer.py"))
+        .output()
+        .expect("the pylsl peer runs");
+    let read_stderr = || std::fs::read_to_string(dir.path().join("run.stderr")).unwrap_or_default();
+    assert!(
+        peer.status.success(),
+        "pylsl peer failed: {}\nheloflow stderr:\n{}",
+        String::from_utf8_lossy(&peer.stderr),
+        read_stderr()
+    );
+    let phases: serde_json::Value = serde_json::from_slice(&peer.stdout).unwrap();
+    // The outlet is gone: let the stall timeout (2 s) pass, so the stream ends lost.
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, stderr) = interrupt_and_finish(heloflow, dir.path(), Duration::from_secs(20));
+    assert!(ok, "heloflow failed: {stderr}");
+    let rows = parse_jsonl(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let span = |phase: &str| {
+        let p = &phases[phase];
+        (p[0].as_f64().unwrap(), p[1].as_f64().unwrap())
+    };
+
+    let data: Vec<_> = rows.iter().filter(|r| r.stream == "wrist.eda").collect();
+    let count = |value: f64| data.iter().filter(|r| r.values["EDA"] == value).count();
+    assert_eq!(count(9.0), 0, "no sample of the future burst was placed");
+    assert_eq!((count(1.0), count(2.0)), (200, 200), "{stderr}");
+    assert_eq!(
+        count(3.0),
+        400,
+        "every sample after the step arrived: {stderr}"
+    );
+    // Event time stayed on the local clock: the stepped samples sit where they arrived.
+    let (step_start, step_end) = span("stepped_back");
+    for row in data.iter().filter(|r| r.values["EDA"] == 3.0) {
+        assert!(
+            row.time > step_start - 0.1 && row.time < step_end + 0.1,
+            "{} outside [{step_start}, {step_end}]",
+            row.time
+        );
+    }
+    let latest = rows.iter().map(|r| r.time).fold(f64::MIN, f64::max);
+    assert!(latest < step_end + 10.0, "event time ran ahead to {latest}");
+    let times: Vec<f64> = data.iter().map(|r| r.time).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "data in time order");
+
+    // Windows were not flooded by the burst (about 11 s of data: a dozen windows, not a million).
+    let windows = rows.iter().filter(|r| r.stream == "eda_mean").count();
+    assert!((8..40).contains(&windows), "{windows} windows");
+
+    let events: Vec<_> = rows.iter().filter(|r| r.stream == "wrist.events").collect();
+    let step = events
+        .iter()
+        .find(|e| e.values["event"] == "clock_step")
+        .unwrap_or_else(|| panic!("a clock_step event: {stderr}"));
+    let shift: f64 = step.values["seconds"].as_str().unwrap().parse().unwrap();
+    assert!((shift - 60.0).abs() < 0.1, "shift {shift}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.values["event"] == "lost" && e.time < step_end - 0.1),
+        "the stream was never declared lost while it delivered: {stderr}"
+    );
+
+    // The summaries count what was dropped, by reason; the stream lost at the end is an open gap.
+    assert!(stderr.contains("1 clock step(s)"), "{stderr}");
+    assert!(
+        stderr.contains("50 dropped (0 late, 50 ahead of the clock"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("50 samples dropped (50 ahead of the clock)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the last still open"), "{stderr}");
+    assert!(!stderr.contains(" 0 gap(s)"), "{stderr}");
+}
