@@ -159,3 +159,102 @@ fn a_future_burst_and_a_backward_clock_step_keep_real_data_flowing_and_are_count
     assert!(stderr.contains("the last still open"), "{stderr}");
     assert!(!stderr.contains(" 0 gap(s)"), "{stderr}");
 }
+
+/// `LSLAPICFG` naming a file that is not there: liblsl would only print a notice and use its
+/// network-wide default, so every command that uses LSL refuses to start.
+#[test]
+fn a_missing_lslapicfg_file_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), CLOCK).unwrap();
+    let missing = dir.path().join("no-such-lsl_api.cfg");
+    for args in [
+        &["run", "p.toml"][..],
+        &["streams", "--timeout", "0.5"],
+        &[
+            "record",
+            "--type",
+            "EEG",
+            "--out",
+            "x.xdf",
+            "--timeout",
+            "1",
+        ],
+        &["simulate", "--lsl", "--duration", "1"],
+        &["replay", "nothing.xdf"],
+    ] {
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("LSLAPICFG", &missing)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("LSLAPICFG names the liblsl configuration")
+                && stderr.contains("no-such-lsl_api.cfg")
+                && stderr.contains("cannot be opened"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} waited"
+        );
+        assert!(!dir.path().join("x.xdf").exists());
+    }
+    // A pipeline without LSL does not care.
+    let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(["simulate", "--duration", "0.1", "--out", "sim.jsonl"])
+        .current_dir(dir.path())
+        .env("LSLAPICFG", &missing)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// A malformed predicate is a located error, in a pipeline and on the command line, instead of
+/// "found 0 streams" after the timeout.
+#[test]
+fn a_malformed_predicate_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = CLOCK.replace(
+        "source_id = \"heloflow-test-clock\"",
+        "predicate = \"starts-with(name, 'Muse'\"",
+    );
+    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let output = common::heloflow(dir.path(), &["validate", "p.toml"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("not a valid LSL predicate") && stderr.contains("expected `,` or `)`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("p.toml:"), "located in the file: {stderr}");
+    for command in ["record", "replay"] {
+        let mut args = vec![command, "--predicate", "type='EEG' and"];
+        args.extend(if command == "record" {
+            ["--out", "x.xdf"]
+        } else {
+            ["rec.xdf", "--loop"]
+        });
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("LSLAPICFG", lsl_config())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{command}: {stderr}");
+        assert!(
+            stderr
+                .contains("--predicate is not a valid LSL predicate (XPath 1.0): at character 15"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{command} waited"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{self, RunOptions, RunReport};
+use heloflow::sinks::SinkConfig;
 use heloflow::sources::simulator::SimStream;
 use heloflow::sources::SourceConfig;
 
@@ -187,10 +188,12 @@ fn execute(command: Command) -> Result<(), String> {
         }
         Command::Validate { files } => validate(&files),
         Command::Record(args) => {
+            heloflow::sources::lsl::check_api_config()?;
             let stop = interrupt_flag("pulling what is left and writing footers")?;
             heloflow::record::main(&args, stop)
         }
         Command::Streams { timeout, json } => {
+            heloflow::sources::lsl::check_api_config()?;
             list_streams(timeout, json);
             Ok(())
         }
@@ -240,6 +243,7 @@ fn execute(command: Command) -> Result<(), String> {
         } => eval(&model, &recording, &truth, subjects, execution_provider),
         Command::Xdf { command } => run_xdf(command),
         Command::Replay(args) => {
+            heloflow::sources::lsl::check_api_config()?;
             let stop = interrupt_flag("closing the outlets")?;
             heloflow::replay::main(&args, &stop)
         }
@@ -355,6 +359,17 @@ fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
 }
 
 fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+    let uses_lsl = pipeline
+        .sources
+        .iter()
+        .any(|s| matches!(s.config, SourceConfig::Lsl(_)))
+        || pipeline
+            .sinks
+            .iter()
+            .any(|s| matches!(s.config, SinkConfig::Lsl(_)));
+    if uses_lsl {
+        heloflow::sources::lsl::check_api_config()?;
+    }
     let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
     let options = RunOptions {
         workers: args.workers,
