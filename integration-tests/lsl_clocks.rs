@@ -76,7 +76,40 @@ stats = ["mean", "count"]
 kind = "jsonl"
 inputs = ["wrist.eda", "wrist.events", "eda_mean"]
 path = "out.jsonl"
+
+[sinks.session]
+kind = "xdf"
+inputs = ["wrist.eda"]
+path = "session.xdf"
 "#;
+
+/// The `wrist.eda` stream of `session.xdf` as real pyxdf loads it (no clock synchronisation):
+/// (timestamp, value) pairs.
+fn recorded(dir: &Path) -> Vec<(f64, f64)> {
+    let output = common::python("pyxdf, numpy", &lsl_config())
+        .arg(common::root().join("integration-tests/xdf/load.py"))
+        .arg(dir.join("session.xdf"))
+        .output()
+        .expect("the pyxdf loader runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let loaded: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stream = &loaded["streams"][0];
+    let number = |v: &serde_json::Value| {
+        v.as_str()
+            .map_or_else(|| v.as_f64().unwrap(), |s| s.parse().unwrap())
+    };
+    stream["time_stamps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(stream["time_series"].as_array().unwrap())
+        .map(|(t, row)| (number(t), number(&row[0])))
+        .collect()
+}
 
 #[test]
 fn a_future_burst_and_a_backward_clock_step_keep_real_data_flowing_and_are_counted() {
@@ -145,6 +178,22 @@ fn a_future_burst_and_a_backward_clock_step_keep_real_data_flowing_and_are_count
             .any(|e| e.values["event"] == "lost" && e.time < step_end - 0.1),
         "the stream was never declared lost while it delivered: {stderr}"
     );
+
+    // The XDF file keeps the sender's own timestamps (as LabRecorder would): the stepped samples
+    // 60 s back, the others where they were stamped.
+    let stamps = recorded(dir.path());
+    assert_eq!(stamps.len(), data.len());
+    let (right_start, right_end) = span("right");
+    for (stamp, value) in &stamps {
+        let (from, to) = match *value as i64 {
+            3 => (step_start - 60.0, step_end - 60.0),
+            _ => (right_start, span("right_again").1),
+        };
+        assert!(
+            *stamp >= from - 1e-3 && *stamp <= to + 1e-3,
+            "value {value} stamped {stamp}, sent within [{from}, {to}] ({right_end})"
+        );
+    }
 
     // The summaries count what was dropped, by reason; the stream lost at the end is an open gap.
     assert!(stderr.contains("1 clock step(s)"), "{stderr}");

@@ -342,8 +342,9 @@ fn validate(files: &[PathBuf]) -> Result<(), String> {
     }
 }
 
-/// A flag set by the first Ctrl-C (or SIGTERM), announced with `stopping`; a second one exits at
-/// once.
+/// A flag set by the first Ctrl-C, SIGTERM or SIGHUP (the ctrlc crate's `termination` feature:
+/// systemd, Docker and `kill` stop a run exactly as Ctrl-C does), announced with `stopping`; a
+/// second one exits at once.
 fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
@@ -352,7 +353,7 @@ fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
             eprintln!("\nheloflow: second interrupt, exiting without flushing");
             std::process::exit(130);
         }
-        eprintln!("\nheloflow: stopping: {stopping} (Ctrl-C again to abort)");
+        eprintln!("\nheloflow: stopping: {stopping} (interrupt again to abort)");
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(stop)

@@ -247,6 +247,12 @@ impl WindowPlan {
             self.values.drain(..self.start * self.width);
             self.dropped += self.start as u64;
             self.start = 0;
+            // A burst (data far ahead of the frontier) grew the buffers; give the memory back, so a
+            // long run's memory does not keep the largest burst of every subject.
+            if self.times.capacity() > 4 * self.times.len().max(1024) {
+                self.times.shrink_to(2 * self.times.len());
+                self.values.shrink_to(2 * self.values.len());
+            }
         }
     }
 }

@@ -181,6 +181,18 @@ impl Link {
         Ok(pulled)
     }
 
+    /// Seconds the source adds to this stream's timestamps now: the clock offset plus the shift
+    /// of the clock steps seen.
+    pub fn applied_offset_s(&self) -> f64 {
+        self.offset_s + self.placement.shift_s()
+    }
+
+    /// How far behind its sender this stream is read (see [`Placement::recent_lag_s`]); `None`
+    /// while it is silent.
+    pub fn lag_s(&self) -> Option<f64> {
+        self.placement.recent_lag_s().filter(|_| !self.stalled)
+    }
+
     /// Drops what is still set aside as a possible clock step (the run is ending).
     pub fn finish(&mut self) -> Vec<Notice> {
         let mut notices = Vec::new();

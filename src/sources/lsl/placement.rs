@@ -200,6 +200,12 @@ impl<T> Placement<T> {
         self.shift_s
     }
 
+    /// The least lag (arrival minus timestamp) of the samples placed in the last second or two:
+    /// how far behind the sender the pipeline reads this stream, seconds.
+    pub fn recent_lag_s(&self) -> Option<f64> {
+        self.recent.least()
+    }
+
     /// Event time of the last sample placed.
     pub fn last(&self) -> Option<Nanos> {
         self.last

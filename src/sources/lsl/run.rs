@@ -255,13 +255,22 @@ impl LslSource<'_> {
                 let link = &mut self.links[index];
                 if let Some(offset) = link.refresh_clock(self.config.clock_refresh_s) {
                     let applies_from = link.last_time().map_or(Nanos::MIN, |t| t + 1);
-                    self.sender.origins().add_clock_offset(
+                    let origins = self.sender.origins();
+                    origins.add_clock_offset(
                         self.data_id,
                         &link.subject,
                         lsl::local_clock(),
                         offset,
                         applies_from,
                     );
+                    if link.applied_offset_s() != offset {
+                        origins.set_applied(
+                            self.data_id,
+                            &link.subject,
+                            applies_from,
+                            link.applied_offset_s(),
+                        );
+                    }
                 }
                 let pulled = match link.pull(self.emitted, MAX_CHUNK) {
                     Ok(pulled) => pulled,
@@ -284,6 +293,13 @@ impl LslSource<'_> {
                     );
                 }
                 for notice in &pulled.notices {
+                    if let Notice::Stepped { at: Some(at), .. } = notice {
+                        // Recorders recover the sender's own stamps from here on.
+                        let applied = self.links[index].applied_offset_s();
+                        self.sender
+                            .origins()
+                            .set_applied(self.data_id, &subject, *at, applied);
+                    }
                     if let Some(event) = self.announce_step(notice, &subject, &source_id) {
                         if !self.sender.data(event) {
                             return;
@@ -433,6 +449,14 @@ impl LslSource<'_> {
     }
 
     fn publish_stats(&self) {
+        let lag_s = self
+            .links
+            .iter()
+            .filter_map(Link::lag_s)
+            .fold(0.0, f64::max);
+        self.sender
+            .metrics()
+            .note_behind(Duration::from_secs_f64(lag_s.clamp(0.0, 1e6)));
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             for (slot, link) in inlets.iter_mut().zip(&self.links) {
                 slot.clone_from(&link.stats);
