@@ -4,7 +4,8 @@
 //! telemetry (Prometheus) can export the same figures.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Counters of one source.
 #[derive(Debug, Default)]
@@ -15,8 +16,10 @@ pub struct SourceMetrics {
     pub dropped: AtomicU64,
     /// Samples a file source could not play (out of order, non-finite times).
     pub unplayable: AtomicU64,
-    /// How far a realtime source is behind the wall clock now, nanoseconds (0 when on time).
-    pub behind_ns: AtomicI64,
+    /// When a realtime source was due to have sent what it is sending now: 1 + nanoseconds since
+    /// [`epoch`], or 0 (not a realtime source, or nothing due). A source blocked by a full queue
+    /// falls further behind while it waits.
+    pub due_ns: AtomicI64,
     /// The most it was ever behind, nanoseconds.
     pub max_behind_ns: AtomicI64,
     /// Event time up to which the source has produced everything (nanoseconds).
@@ -25,12 +28,48 @@ pub struct SourceMetrics {
     pub inlets: Mutex<Vec<InletStats>>,
 }
 
+/// The instant realtime sources' due times are counted from: an hour before its first use (when
+/// the clock allows), so that a source's earlier due times count too.
+pub fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(3600)).unwrap_or(now)
+    })
+}
+
+fn nanos_since_epoch(at: Instant) -> i64 {
+    i64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(i64::MAX - 1)
+}
+
 impl SourceMetrics {
-    /// Notes how far a realtime source is behind the wall clock now (zero when on time).
-    pub fn note_behind(&self, behind: std::time::Duration) {
-        let nanos = i64::try_from(behind.as_nanos()).unwrap_or(i64::MAX);
-        self.behind_ns.store(nanos, Ordering::Relaxed);
-        self.max_behind_ns.fetch_max(nanos, Ordering::Relaxed);
+    /// Notes when what a realtime source sends now was due by the wall clock; `None` when it has
+    /// nothing more to send (it ended).
+    pub fn note_due(&self, due: Option<Instant>) {
+        let due = due.map_or(0, |at| nanos_since_epoch(at) + 1);
+        self.due_ns.store(due, Ordering::Relaxed);
+        self.behind_now();
+    }
+
+    /// Notes that a realtime source reads its data `behind` the wall clock now (an LSL stream
+    /// read late).
+    pub fn note_behind(&self, behind: Duration) {
+        let now = Instant::now();
+        self.note_due(Some(now.checked_sub(behind).unwrap_or(now)));
+    }
+
+    /// How far the source is behind the wall clock now (zero when on time or not realtime); keeps
+    /// the largest seen.
+    pub fn behind_now(&self) -> Duration {
+        let due = self.due_ns.load(Ordering::Relaxed);
+        if due == 0 {
+            return Duration::ZERO;
+        }
+        let behind = (nanos_since_epoch(Instant::now()) + 1)
+            .saturating_sub(due)
+            .max(0);
+        self.max_behind_ns.fetch_max(behind, Ordering::Relaxed);
+        Duration::from_nanos(behind as u64)
     }
 }
 
@@ -203,19 +242,19 @@ impl PipelineMetrics {
     /// How far the realtime sources are behind the wall clock now, and the most they ever were,
     /// seconds (the worst source).
     pub fn behind_real_time_s(&self) -> (f64, f64) {
-        let worst = |read: fn(&SourceMetrics) -> i64| {
-            self.sources
-                .iter()
-                .map(|s| read(s))
-                .max()
-                .unwrap_or(0)
-                .max(0) as f64
-                / 1e9
-        };
-        (
-            worst(|s| s.behind_ns.load(Ordering::Relaxed)),
-            worst(|s| s.max_behind_ns.load(Ordering::Relaxed)),
-        )
+        let now = self
+            .sources
+            .iter()
+            .map(|s| s.behind_now())
+            .max()
+            .unwrap_or_default();
+        let most = self
+            .sources
+            .iter()
+            .map(|s| s.max_behind_ns.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        (now.as_secs_f64(), most.max(0) as f64 / 1e9)
     }
 
     /// Total rows written by all sinks.
@@ -263,8 +302,12 @@ mod tests {
     #[test]
     fn falling_behind_real_time_keeps_its_worst() {
         let metrics = PipelineMetrics::new(1, 0);
-        metrics.sources[0].note_behind(std::time::Duration::from_secs(3));
-        metrics.sources[0].note_behind(std::time::Duration::ZERO);
-        assert_eq!(metrics.behind_real_time_s(), (0.0, 3.0));
+        assert_eq!(metrics.behind_real_time_s(), (0.0, 0.0));
+        metrics.sources[0].note_behind(Duration::from_secs(3));
+        let (now, most) = metrics.behind_real_time_s();
+        assert!((3.0..3.5).contains(&now) && (3.0..3.5).contains(&most));
+        metrics.sources[0].note_due(None);
+        let (now, most) = metrics.behind_real_time_s();
+        assert!(now == 0.0 && (3.0..3.5).contains(&most));
     }
 }

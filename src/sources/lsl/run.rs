@@ -51,6 +51,7 @@ pub fn run(config: &LslSourceConfig, name: &str, stream_ids: &[u32], sender: &So
         return;
     }
     source.stream(&resolver);
+    sender.metrics().note_due(None);
     source.finish();
     source.summarise();
 }
