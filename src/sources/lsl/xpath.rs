@@ -13,7 +13,7 @@
 //! assert!(check("type='EEG' and starts-with(name, 'Muse')").is_ok());
 //! assert!(check("count(desc/channels/channel) >= 4").is_ok());
 //! let error = check("type='EEG' and (name='x'").unwrap_err();
-//! assert_eq!(error.column, 26);
+//! assert_eq!(error.column, 25); // one past the end: the `)` is missing
 //! ```
 
 /// Where and why a predicate is not valid XPath.
