@@ -12,6 +12,7 @@ use heloflow::display::{escaped, escaped_lines};
 use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{self, RunOptions, RunReport};
+use heloflow::sinks::SinkConfig;
 use heloflow::sources::simulator::SimStream;
 use heloflow::sources::SourceConfig;
 
@@ -202,10 +203,12 @@ fn execute(command: Command) -> Result<(), String> {
         }
         Command::Validate { files } => validate(&files),
         Command::Record(args) => {
+            heloflow::sources::lsl::check_api_config()?;
             let stop = interrupt_flag("pulling what is left and writing footers")?;
             heloflow::record::main(&args, stop)
         }
         Command::Streams { timeout, json } => {
+            heloflow::sources::lsl::check_api_config()?;
             list_streams(timeout, json);
             Ok(())
         }
@@ -255,6 +258,7 @@ fn execute(command: Command) -> Result<(), String> {
         } => eval(&model, &recording, &truth, subjects, execution_provider),
         Command::Xdf { command } => run_xdf(command),
         Command::Replay(args) => {
+            heloflow::sources::lsl::check_api_config()?;
             let stop = interrupt_flag("closing the outlets")?;
             heloflow::replay::main(&args, &stop)
         }
@@ -357,8 +361,9 @@ fn validate(files: &[PathBuf]) -> Result<(), String> {
     }
 }
 
-/// A flag set by the first Ctrl-C (or SIGTERM), announced with `stopping`; a second one exits at
-/// once.
+/// A flag set by the first Ctrl-C, SIGTERM or SIGHUP (the ctrlc crate's `termination` feature:
+/// systemd, Docker and `kill` stop a run exactly as Ctrl-C does), announced with `stopping`; a
+/// second one exits at once.
 fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
@@ -367,13 +372,24 @@ fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
             eprintln!("\nheloflow: second interrupt, exiting without flushing");
             std::process::exit(130);
         }
-        eprintln!("\nheloflow: stopping: {stopping} (Ctrl-C again to abort)");
+        eprintln!("\nheloflow: stopping: {stopping} (interrupt again to abort)");
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(stop)
 }
 
 fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+    let uses_lsl = pipeline
+        .sources
+        .iter()
+        .any(|s| matches!(s.config, SourceConfig::Lsl(_)))
+        || pipeline
+            .sinks
+            .iter()
+            .any(|s| matches!(s.config, SinkConfig::Lsl(_)));
+    if uses_lsl {
+        heloflow::sources::lsl::check_api_config()?;
+    }
     let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
     let options = RunOptions {
         workers: args.workers,
@@ -398,7 +414,7 @@ fn summarise(name: &str, report: &RunReport) {
     let name = escaped(name);
     let seconds = report.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
-        "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {} samples dropped",
+        "{name}: {} {} samples in {:.2} s ({:.0} samples/s), {} rows written, {}",
         if report.interrupted {
             "stopped and drained after"
         } else {
@@ -408,8 +424,14 @@ fn summarise(name: &str, report: &RunReport) {
         seconds,
         report.samples_in as f64 / seconds,
         report.rows_out,
-        report.dropped
+        report.drops
     );
+    if report.behind_real_time_s >= heloflow::runtime::status::BEHIND_NOTICE_S {
+        eprintln!(
+            "{name}: warning: a realtime source fell behind real time by up to {:.1} s: the pipeline could not keep up (fewer subjects or workers, or a faster machine)",
+            report.behind_real_time_s
+        );
+    }
 }
 
 /// Warns, whatever the status mode, of every output its reader closed (`| head`): the run goes on

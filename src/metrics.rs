@@ -4,7 +4,8 @@
 //! telemetry (Prometheus) can export the same figures.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Counters of one source.
 #[derive(Debug, Default)]
@@ -13,10 +14,63 @@ pub struct SourceMetrics {
     pub samples: AtomicU64,
     /// Samples dropped because the queue was full (policy `drop_oldest`).
     pub dropped: AtomicU64,
+    /// Samples a file source could not play (out of order, non-finite times).
+    pub unplayable: AtomicU64,
+    /// When a realtime source was due to have sent what it is sending now: 1 + nanoseconds since
+    /// [`epoch`], or 0 (not a realtime source, or nothing due). A source blocked by a full queue
+    /// falls further behind while it waits.
+    pub due_ns: AtomicI64,
+    /// The most it was ever behind, nanoseconds.
+    pub max_behind_ns: AtomicI64,
     /// Event time up to which the source has produced everything (nanoseconds).
     pub watermark: AtomicI64,
     /// Per matched stream figures of network sources (LSL inlets); empty for other sources.
     pub inlets: Mutex<Vec<InletStats>>,
+}
+
+/// The instant realtime sources' due times are counted from: an hour before its first use (when
+/// the clock allows), so that a source's earlier due times count too.
+pub fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(3600)).unwrap_or(now)
+    })
+}
+
+fn nanos_since_epoch(at: Instant) -> i64 {
+    i64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(i64::MAX - 1)
+}
+
+impl SourceMetrics {
+    /// Notes when what a realtime source sends now was due by the wall clock; `None` when it has
+    /// nothing more to send (it ended).
+    pub fn note_due(&self, due: Option<Instant>) {
+        let due = due.map_or(0, |at| nanos_since_epoch(at) + 1);
+        self.due_ns.store(due, Ordering::Relaxed);
+        self.behind_now();
+    }
+
+    /// Notes that a realtime source reads its data `behind` the wall clock now (an LSL stream
+    /// read late).
+    pub fn note_behind(&self, behind: Duration) {
+        let now = Instant::now();
+        self.note_due(Some(now.checked_sub(behind).unwrap_or(now)));
+    }
+
+    /// How far the source is behind the wall clock now (zero when on time or not realtime); keeps
+    /// the largest seen.
+    pub fn behind_now(&self) -> Duration {
+        let due = self.due_ns.load(Ordering::Relaxed);
+        if due == 0 {
+            return Duration::ZERO;
+        }
+        let behind = (nanos_since_epoch(Instant::now()) + 1)
+            .saturating_sub(due)
+            .max(0);
+        self.max_behind_ns.fetch_max(behind, Ordering::Relaxed);
+        Duration::from_nanos(behind as u64)
+    }
 }
 
 /// Live figures of one network stream a source reads (one LSL inlet), for telemetry.
@@ -36,14 +90,93 @@ pub struct InletStats {
     pub effective_rate_hz: f64,
     /// Samples received.
     pub samples: u64,
-    /// Gaps seen (the stream went silent longer than the stall timeout, then returned).
+    /// Gaps seen (the stream went silent longer than the stall timeout), the last one possibly
+    /// still open (then `live` is false).
     pub gaps: u64,
-    /// Total event time lost in those gaps, seconds.
+    /// Total event time lost in the gaps that ended, seconds.
     pub gap_s: f64,
-    /// Samples dropped because they arrived after event time had passed them.
-    pub late: u64,
+    /// Samples dropped because their timestamps could not be placed, by reason.
+    pub dropped: TimestampDrops,
+    /// Clock steps of the sender seen (its stamps jumped against the local clock and stayed).
+    pub clock_steps: u64,
+    /// Seconds added to its stamps because of those steps.
+    pub clock_shift_s: f64,
     /// Whether data is flowing now (false while the stream is silent).
     pub live: bool,
+}
+
+/// Samples of a network stream dropped because their timestamps could not be placed in event
+/// time, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimestampDrops {
+    /// Before event time already passed, or before the stream's previous sample (by less than a
+    /// clock step).
+    pub late: u64,
+    /// Stamped after their arrival on the local clock (beyond the tolerance), and no clock step
+    /// followed.
+    pub ahead: u64,
+    /// Stamped well before the stream's previous sample, and no clock step followed.
+    pub behind: u64,
+    /// Stamped with a non-finite time or one beyond event time's range.
+    pub invalid: u64,
+}
+
+impl TimestampDrops {
+    /// Every sample dropped.
+    pub fn total(&self) -> u64 {
+        self.late + self.ahead + self.behind + self.invalid
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &TimestampDrops) {
+        self.late += other.late;
+        self.ahead += other.ahead;
+        self.behind += other.behind;
+        self.invalid += other.invalid;
+    }
+}
+
+/// Samples a run dropped, by reason: what the summary and the status line show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// A source's queue was full (policy `drop_oldest`).
+    pub queue_full: u64,
+    /// A file source could not play them.
+    pub unplayable: u64,
+    /// A network stream's timestamps could not be placed in event time.
+    pub timestamps: TimestampDrops,
+}
+
+impl Drops {
+    /// Every sample dropped.
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.unplayable + self.timestamps.total()
+    }
+}
+
+/// `N samples dropped`, then the non-zero reasons in parentheses: `12 samples dropped (10 ahead
+/// of the clock, 2 late)`.
+impl std::fmt::Display for Drops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} samples dropped", self.total())?;
+        let t = &self.timestamps;
+        let reasons: Vec<String> = [
+            (self.queue_full, "queue full"),
+            (self.unplayable, "unplayable"),
+            (t.late, "late"),
+            (t.ahead, "ahead of the clock"),
+            (t.behind, "behind earlier samples"),
+            (t.invalid, "without a valid time"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, why)| format!("{count} {why}"))
+        .collect();
+        if !reasons.is_empty() {
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// Counters of one sink.
@@ -90,12 +223,42 @@ impl PipelineMetrics {
             .sum()
     }
 
-    /// Total samples dropped by full queues.
+    /// Total samples dropped, for every reason.
     pub fn dropped(&self) -> u64 {
-        self.sources
+        self.drops().total()
+    }
+
+    /// Samples dropped so far, by reason.
+    pub fn drops(&self) -> Drops {
+        let mut drops = Drops::default();
+        for source in &self.sources {
+            drops.queue_full += source.dropped.load(Ordering::Relaxed);
+            drops.unplayable += source.unplayable.load(Ordering::Relaxed);
+            if let Ok(inlets) = source.inlets.lock() {
+                for inlet in inlets.iter() {
+                    drops.timestamps.add(&inlet.dropped);
+                }
+            }
+        }
+        drops
+    }
+
+    /// How far the realtime sources are behind the wall clock now, and the most they ever were,
+    /// seconds (the worst source).
+    pub fn behind_real_time_s(&self) -> (f64, f64) {
+        let now = self
+            .sources
             .iter()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
+            .map(|s| s.behind_now())
+            .max()
+            .unwrap_or_default();
+        let most = self
+            .sources
+            .iter()
+            .map(|s| s.max_behind_ns.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        (now.as_secs_f64(), most.max(0) as f64 / 1e9)
     }
 
     /// Total rows written by all sinks.
@@ -113,5 +276,42 @@ impl PipelineMetrics {
             .map(|s| s.watermark.load(Ordering::Relaxed))
             .min()
             .filter(|t| *t != i64::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_and_shown_by_reason() {
+        let metrics = PipelineMetrics::new(2, 0);
+        metrics.sources[0].dropped.store(3, Ordering::Relaxed);
+        metrics.sources[1].inlets.lock().unwrap().push(InletStats {
+            dropped: TimestampDrops {
+                ahead: 50,
+                late: 2,
+                ..TimestampDrops::default()
+            },
+            ..InletStats::default()
+        });
+        assert_eq!(metrics.dropped(), 55);
+        assert_eq!(
+            metrics.drops().to_string(),
+            "55 samples dropped (3 queue full, 2 late, 50 ahead of the clock)"
+        );
+        assert_eq!(Drops::default().to_string(), "0 samples dropped");
+    }
+
+    #[test]
+    fn falling_behind_real_time_keeps_its_worst() {
+        let metrics = PipelineMetrics::new(1, 0);
+        assert_eq!(metrics.behind_real_time_s(), (0.0, 0.0));
+        metrics.sources[0].note_behind(Duration::from_secs(3));
+        let (now, most) = metrics.behind_real_time_s();
+        assert!((3.0..3.5).contains(&now) && (3.0..3.5).contains(&most));
+        metrics.sources[0].note_due(None);
+        let (now, most) = metrics.behind_real_time_s();
+        assert!(now == 0.0 && (3.0..3.5).contains(&most));
     }
 }

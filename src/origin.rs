@@ -113,6 +113,21 @@ impl Origins {
         }
     }
 
+    /// Records that from event time `from` on the source adds `applied` seconds to the sender's
+    /// timestamps (a clock offset plus a clock-step shift), so recorders can recover the sender's
+    /// own timestamps; no measurement is added.
+    pub fn set_applied(&self, stream: u32, subject: &str, from: Nanos, applied: f64) {
+        let mut map = self.lock();
+        let origin = map.entry((stream, subject.to_string())).or_default();
+        if origin
+            .applied
+            .last()
+            .is_none_or(|(_, last)| *last != applied)
+        {
+            origin.applied.push((from, applied));
+        }
+    }
+
     /// The clock measurements of `stream` of `subject` after the first `from`, and its applied
     /// offsets; `None` if its source said nothing.
     pub fn clock_since(&self, stream: u32, subject: &str, from: usize) -> Option<ClockSince> {

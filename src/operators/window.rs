@@ -239,14 +239,21 @@ impl WindowPlan {
         self.compact();
     }
 
-    /// Drops the samples no window needs any more, once they outnumber the live ones two to one
-    /// (each live sample is then moved about half a time on average).
+    /// Drops the samples no window needs any more once they are at least as many as the live ones
+    /// (and 1024): the buffers then hold at most about twice a window's samples, whatever the run's
+    /// length, and each live sample is moved about once per window on average.
     fn compact(&mut self) {
-        if self.start > 4096 && self.start > 2 * (self.times.len() - self.start) {
+        let live = self.times.len() - self.start;
+        if self.start >= live.max(1024) {
             self.times.drain(..self.start);
             self.values.drain(..self.start * self.width);
             self.dropped += self.start as u64;
             self.start = 0;
+            // A burst (data far ahead of the frontier) grew the buffers; give that memory back.
+            if self.times.capacity() > 8 * self.times.len().max(1024) {
+                self.times.shrink_to(2 * self.times.len());
+                self.values.shrink_to(2 * self.values.len());
+            }
         }
     }
 }

@@ -45,8 +45,12 @@ impl Default for RunOptions {
 pub struct RunReport {
     /// Samples the sources produced.
     pub samples_in: u64,
-    /// Samples dropped by full queues.
+    /// Samples dropped, for every reason.
     pub dropped: u64,
+    /// Samples dropped, by reason.
+    pub drops: crate::metrics::Drops,
+    /// The most a realtime source fell behind the wall clock, seconds (0 when it kept up).
+    pub behind_real_time_s: f64,
     /// Rows the sinks wrote.
     pub rows_out: u64,
     /// Wall-clock duration.
@@ -191,6 +195,8 @@ pub fn run(
     Ok(RunReport {
         samples_in: metrics.samples_in(),
         dropped: metrics.dropped(),
+        drops: metrics.drops(),
+        behind_real_time_s: metrics.behind_real_time_s().1,
         rows_out: metrics.rows_out(),
         elapsed: started.elapsed(),
         interrupted,

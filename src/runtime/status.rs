@@ -62,17 +62,26 @@ impl StatusReporter {
     }
 }
 
+/// A realtime source this far behind the wall clock (seconds) is reported as behind.
+pub const BEHIND_NOTICE_S: f64 = 0.5;
+
 fn line(name: &str, metrics: &PipelineMetrics, started: Instant) -> String {
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let samples = metrics.samples_in();
     let event_time = metrics.event_time().map_or("-".to_string(), |t| {
         format!("{}s", &format_time(t)[..format_time(t).len() - 6])
     });
+    let (behind_s, _) = metrics.behind_real_time_s();
+    let behind = if behind_s >= BEHIND_NOTICE_S {
+        format!(" | {behind_s:.1} s behind real time")
+    } else {
+        String::new()
+    };
     format!(
-        "{name}: event time {event_time} | {samples} samples in ({:.0}/s) | {} rows out | {} dropped",
+        "{name}: event time {event_time} | {samples} samples in ({:.0}/s) | {} rows out | {}{behind}",
         samples as f64 / elapsed,
         metrics.rows_out(),
-        metrics.dropped()
+        metrics.drops()
     )
 }
 

@@ -84,7 +84,7 @@ pub fn report_dropped(sender: &SourceSender, source: &str, dropped: u64, why: &s
     if dropped > 0 {
         sender
             .metrics()
-            .dropped
+            .unplayable
             .fetch_add(dropped, Ordering::Relaxed);
         eprintln!("heloflow: {source}: dropped {dropped} sample(s) {why}");
     }
@@ -215,6 +215,11 @@ pub fn steps(tracks: &[Track], step: Nanos) -> impl Iterator<Item = Step> + '_ {
 /// Sends `tracks` through `sender` step by step; with `speed`, paced by the wall clock. Returns
 /// when everything is sent or the pipeline stops.
 pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
+    send_paced(tracks, step, speed, sender);
+    sender.metrics().note_due(None);
+}
+
+fn send_paced(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
     let started = Instant::now();
     for step in steps(tracks, step) {
         if let Some(speed) = speed {
@@ -226,6 +231,7 @@ pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSe
                 let left = due.saturating_sub(started.elapsed());
                 std::thread::sleep(left.min(Duration::from_millis(50)));
             }
+            sender.metrics().note_due(Some(started + due));
         }
         for batch in step.batches {
             if !sender.data(batch) {

@@ -47,7 +47,26 @@ impl Selection {
         {
             *slot = options.string(key).map(|v| v.into_inner());
         }
-        let predicate = options.string("predicate").map(|p| p.into_inner());
+        let spanned = options.string("predicate");
+        if let Some(spanned) = &spanned {
+            if let Err(error) = crate::sources::lsl::xpath::check(spanned.get_ref()) {
+                let message = format!("this is not a valid LSL predicate (XPath 1.0): {error}");
+                let help = "liblsl would match no stream with it; e.g. predicate = \"type='EEG' and starts-with(name, 'Muse')\"";
+                let (text, span) = (spanned.get_ref(), spanned.span());
+                // Point at the character itself when the value is written without escapes.
+                if span.len() == text.len() + 2 {
+                    let offset = text
+                        .char_indices()
+                        .nth(error.column - 1)
+                        .map_or(text.len(), |(at, _)| at);
+                    let at = span.start + 1 + offset;
+                    options.error_at_span(at..at + 1, message, help);
+                } else {
+                    options.error_at("predicate", message, help);
+                }
+            }
+        }
+        let predicate = spanned.map(|p| p.into_inner());
         let [name, kind, source_id, hostname] = fields;
         let selection = Selection::from_fields(
             name.as_deref(),
@@ -144,6 +163,17 @@ impl SelectArgs {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(format!("error: {flag} must not be empty"));
             }
+        }
+        if let Some(Err(error)) = self
+            .predicate
+            .as_deref()
+            .map(crate::sources::lsl::xpath::check)
+        {
+            return Err(format!(
+                "error: --predicate is not a valid LSL predicate (XPath 1.0): {error}\n  {}\n  {}^",
+                self.predicate.as_deref().unwrap_or_default(),
+                " ".repeat(error.column.saturating_sub(1))
+            ));
         }
         Ok(Selection::from_fields(
             self.name.as_deref(),

@@ -1,14 +1,16 @@
-//! One matched LSL stream: its inlet, clock correction, timestamps on the local clock, gap
-//! detection and the figures telemetry shows (offset, jitter, effective rate, gaps, late samples).
+//! One matched LSL stream: its inlet, clock correction, timestamps placed on the local clock (see
+//! [`super::placement`]: glitches dropped, clock steps re-anchored), gap detection and the figures
+//! telemetry shows (offset, jitter, effective rate, gaps, dropped samples, clock steps).
 
 use std::time::{Duration, Instant};
 
 use lsl::{Pullable, StreamInlet};
 
 use super::metadata::StreamMetadata;
+use super::placement::{Misplaced, Notice, Placement, Rules};
 use super::StallPolicy;
 use crate::metrics::InletStats;
-use crate::stream::{secs_to_nanos, Nanos, Values};
+use crate::stream::{Nanos, Values};
 
 /// Samples pulled from one stream in one step, on the local clock.
 #[derive(Debug, Default)]
@@ -19,6 +21,26 @@ pub struct Pulled {
     pub values: Option<Values>,
     /// Set when these samples end a gap: the event time lost, in seconds.
     pub resumed_after_s: Option<f64>,
+    /// Clock steps and dropped glitches to announce.
+    pub notices: Vec<Notice>,
+}
+
+/// One sample's values, while its place in event time is being decided.
+enum Row {
+    Numbers(Vec<f64>),
+    Texts(Vec<String>),
+}
+
+/// How often, at most, dropped glitches of one stream are announced.
+const GLITCH_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Glitches dropped since they were last announced: samples and the largest distance from the
+/// local clock, ahead and behind.
+#[derive(Debug, Default)]
+struct GlitchTally {
+    ahead: (u64, f64),
+    behind: (u64, f64),
+    announced: Option<Instant>,
 }
 
 /// State of one inlet, owned by the source thread (liblsl objects are not `Send`).
@@ -35,6 +57,8 @@ pub struct Link {
     last_refresh: Instant,
     last_ts: Option<Nanos>,
     last_data: Instant,
+    placement: Placement<Row>,
+    glitches: GlitchTally,
     stalled: bool,
     segment: Option<(Nanos, u64)>,
     jitter_var: f64,
@@ -45,8 +69,15 @@ pub struct Link {
 }
 
 impl Link {
-    /// Wraps an open inlet whose metadata has been checked; `offset_s` is its first clock offset.
-    pub fn new(inlet: StreamInlet, meta: StreamMetadata, subject: String, offset_s: f64) -> Link {
+    /// Wraps an open inlet whose metadata has been checked; `offset_s` is its first clock offset,
+    /// `rules` how its timestamps are placed.
+    pub fn new(
+        inlet: StreamInlet,
+        meta: StreamMetadata,
+        subject: String,
+        offset_s: f64,
+        rules: Rules,
+    ) -> Link {
         let stats = InletStats {
             name: meta.name.clone(),
             source_id: meta.source_id.clone(),
@@ -65,6 +96,8 @@ impl Link {
             last_refresh: Instant::now(),
             last_ts: None,
             last_data: Instant::now(),
+            placement: Placement::new(rules),
+            glitches: GlitchTally::default(),
             stalled: false,
             segment: None,
             jitter_var: 0.0,
@@ -87,12 +120,12 @@ impl Link {
         Some(offset)
     }
 
-    /// Pulls up to `max` waiting samples; samples below `floor` (event time already passed) or
-    /// before the previous sample are dropped and counted as late.
+    /// Pulls up to `max` waiting samples and places them in event time (see
+    /// [`super::placement`]); samples below `floor` (event time already passed) or before the
+    /// previous sample are dropped and counted as late.
     pub fn pull(&mut self, floor: Nanos, max: usize) -> Result<Pulled, lsl::Error> {
         let mut pulled = Pulled::default();
-        let mut numbers = Vec::new();
-        let mut strings = Vec::new();
+        let mut placed = Vec::new();
         for _ in 0..max {
             let stamp = if self.numeric {
                 self.inlet.pull_sample_buf(&mut self.numbers, 0.0)?
@@ -102,38 +135,130 @@ impl Link {
             if stamp == 0.0 {
                 break;
             }
-            let time = secs_to_nanos(stamp + self.offset_s);
-            if time < floor || self.last_ts.is_some_and(|last| time < last) {
-                self.stats.late += 1;
-                continue;
-            }
+            let row = if self.numeric {
+                Row::Numbers(self.numbers.clone())
+            } else {
+                Row::Texts(self.strings.clone())
+            };
+            self.placement.offer(
+                stamp + self.offset_s,
+                lsl::local_clock(),
+                floor,
+                row,
+                &mut placed,
+                &mut pulled.notices,
+            );
+        }
+        self.note(&pulled.notices);
+        if let Some(&(first, _)) = placed.first() {
             if self.stalled {
                 self.stalled = false;
                 self.stats.live = true;
-                self.stats.gaps += 1;
-                let gap = self.last_ts.map_or(0.0, |last| (time - last) as f64 / 1e9);
+                let gap = self.last_ts.map_or(0.0, |last| (first - last) as f64 / 1e9);
                 self.stats.gap_s += gap;
                 pulled.resumed_after_s = Some(gap);
                 self.segment = None;
             }
-            self.track(time);
-            pulled.timestamps.push(time);
-            if self.numeric {
-                numbers.extend_from_slice(&self.numbers);
-            } else {
-                strings.extend(self.strings.iter().cloned());
-            }
-        }
-        if !pulled.timestamps.is_empty() {
             self.last_data = Instant::now();
-            self.stats.samples += pulled.timestamps.len() as u64;
+            self.stats.samples += placed.len() as u64;
+            let mut numbers = Vec::new();
+            let mut strings = Vec::new();
+            for (time, row) in placed {
+                self.track(time);
+                pulled.timestamps.push(time);
+                match row {
+                    Row::Numbers(values) => numbers.extend(values),
+                    Row::Texts(values) => strings.extend(values),
+                }
+            }
             pulled.values = Some(if self.numeric {
                 Values::Numeric(numbers)
             } else {
                 Values::Text(strings)
             });
         }
+        self.stats.dropped = self.placement.drops;
         Ok(pulled)
+    }
+
+    /// Seconds the source adds to this stream's timestamps now: the clock offset plus the shift
+    /// of the clock steps seen.
+    pub fn applied_offset_s(&self) -> f64 {
+        self.offset_s + self.placement.shift_s()
+    }
+
+    /// How far behind its sender this stream is read (see [`Placement::recent_lag_s`]); `None`
+    /// while it is silent.
+    pub fn lag_s(&self) -> Option<f64> {
+        self.placement.recent_lag_s().filter(|_| !self.stalled)
+    }
+
+    /// Drops what is still set aside as a possible clock step (the run is ending).
+    pub fn finish(&mut self) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        self.placement.finish(&mut notices);
+        self.note(&notices);
+        self.stats.dropped = self.placement.drops;
+        notices
+    }
+
+    /// Counts clock steps and tallies dropped glitches for [`Link::glitch_report`].
+    fn note(&mut self, notices: &[Notice]) {
+        for notice in notices {
+            match *notice {
+                Notice::Stepped { shift_s, .. } => {
+                    self.stats.clock_steps += 1;
+                    self.stats.clock_shift_s += shift_s;
+                    self.segment = None;
+                }
+                Notice::Dropped {
+                    why,
+                    samples,
+                    lag_s,
+                } => {
+                    let tally = match why {
+                        Misplaced::Ahead => &mut self.glitches.ahead,
+                        Misplaced::Behind => &mut self.glitches.behind,
+                    };
+                    tally.0 += samples;
+                    tally.1 = tally.1.max(lag_s.abs());
+                }
+            }
+        }
+    }
+
+    /// What was dropped as timestamp glitches since the last report, at most once a second unless
+    /// `now` is set (e.g. at the end), as a sentence.
+    pub fn glitch_report(&mut self, now: bool) -> Option<String> {
+        let tally = &mut self.glitches;
+        if tally.ahead.0 + tally.behind.0 == 0
+            || (!now
+                && tally
+                    .announced
+                    .is_some_and(|at| at.elapsed() < GLITCH_REPORT_EVERY))
+        {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if tally.ahead.0 > 0 {
+            parts.push(format!(
+                "{} sample(s) stamped up to {:.3} s ahead of the local clock",
+                tally.ahead.0, tally.ahead.1
+            ));
+        }
+        if tally.behind.0 > 0 {
+            parts.push(format!(
+                "{} sample(s) stamped up to {:.3} s behind its earlier samples",
+                tally.behind.0, tally.behind.1
+            ));
+        }
+        tally.ahead = (0, 0.0);
+        tally.behind = (0, 0.0);
+        tally.announced = Some(Instant::now());
+        Some(format!(
+            "dropped {} (timestamp glitches: the stream went back to its clock, so event time did not follow them)",
+            parts.join(" and ")
+        ))
     }
 
     fn track(&mut self, time: Nanos) {
@@ -160,12 +285,18 @@ impl Link {
         }
         self.stalled = true;
         self.stats.live = false;
+        self.stats.gaps += 1;
         true
     }
 
     /// Event time of the last sample received.
     pub fn last_time(&self) -> Option<Nanos> {
         self.last_ts
+    }
+
+    /// While the stream is silent (a gap that has not ended): how long since its last data, s.
+    pub fn open_gap_s(&self) -> Option<f64> {
+        self.stalled.then(|| self.last_data.elapsed().as_secs_f64())
     }
 
     /// How far this stream lets event time advance: past its last sample while it flows; for

@@ -87,6 +87,11 @@ pub fn lsl_format(format: ChannelFormat) -> lsl::ChannelFormat {
     }
 }
 
+/// Most channels given placeholder metadata when a stream describes fewer than it announces: a
+/// sender announcing billions must not make us allocate them (its stream is refused anyway, as no
+/// pipeline declares that many).
+const MAX_CHANNELS: usize = 1 << 16;
+
 impl StreamMetadata {
     /// Reads a full stream info (from an inlet's `info()`: resolver results carry no `desc`).
     pub fn read(info: &mut StreamInfo) -> StreamMetadata {
@@ -102,7 +107,7 @@ impl StreamMetadata {
             ));
             channel = channel.next_sibling_named("channel");
         }
-        if channels.len() != channel_count {
+        if channels.len() != channel_count && channel_count <= MAX_CHANNELS {
             channels = (0..channel_count)
                 .map(|_| Channel::new("", "", ""))
                 .collect();
@@ -246,6 +251,7 @@ pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn recorded_headers_become_full_stream_infos() {
@@ -258,6 +264,105 @@ mod tests {
         assert!(info.matches_query("type='EEG' and desc/subject='P01'"));
         let meta = StreamMetadata::read(&mut info);
         assert_eq!(meta.channels[1].label, "C4");
+    }
+
+    /// A stream info XML with `fields` in place of the usual ones and `desc` as its `desc`.
+    fn info_xml(fields: &[(&str, String)], desc: &str) -> String {
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<info>");
+        for (name, value) in fields {
+            xml.push_str(&format!("<{name}>{value}</{name}>"));
+        }
+        // The rest of what liblsl 1.13 needs to read an info at all.
+        xml.push_str("<version>1.1</version><created_at>0</created_at><uid>u-1</uid><session_id>default</session_id><hostname>h</hostname><v4address></v4address><v4data_port>0</v4data_port><v4service_port>0</v4service_port><v6address></v6address><v6data_port>0</v6data_port><v6service_port>0</v6service_port>");
+        xml.push_str(&format!("<desc>{desc}</desc></info>"));
+        xml
+    }
+
+    /// Everything heloflow reads from a stream info, so a panic anywhere in it shows.
+    fn read_everything(xml: &str, path: &str) {
+        if let Ok(mut info) = StreamInfo::from_xml(xml) {
+            let meta = StreamMetadata::read(&mut info);
+            assert!(meta.channels.len() <= meta.channel_count.max(MAX_CHANNELS));
+            let _ = (meta.summary(), meta.has_labels(), stream_key(&info));
+            let _ = short_summary(&info);
+            let _ = StreamMetadata::desc_value(&mut info, path);
+            let _ = serde_json::to_string(&meta);
+        }
+        if let Ok(header) = crate::xdf::header::StreamInfo::parse(xml, 0) {
+            let _ = StreamInfo::from_xml(&full_info_xml(&header)).map(|mut info| {
+                StreamMetadata::read(&mut info);
+            });
+        }
+    }
+
+    fn field_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,12}",
+            "[0-9]{1,12}",
+            Just("-1".to_string()),
+            Just("2147483647".to_string()),
+            Just("99999999999999999999".to_string()),
+            Just("nan".to_string()),
+            Just("1e999".to_string()),
+            Just("&amp;&lt;<x/>".to_string()),
+            Just("<![CDATA[]]>".to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any text as a stream info: liblsl refuses it or heloflow reads it, never a panic.
+        #[test]
+        fn arbitrary_text_as_stream_info_never_panics(xml in "\\PC{0,200}", path in "\\PC{0,12}") {
+            read_everything(&xml, &path);
+        }
+
+        /// Well-formed-looking infos with hostile field values, channel lists and desc nesting.
+        #[test]
+        fn hostile_stream_infos_never_panic(
+            values in proptest::collection::vec(field_text(), 6),
+            drop in proptest::collection::vec(proptest::bool::ANY, 6),
+            channels in proptest::collection::vec(
+                (field_text(), field_text(), proptest::bool::ANY), 0..6),
+            path in prop_oneof![Just("subject".to_string()), "[a-z/]{0,10}"],
+        ) {
+            let names = ["name", "type", "channel_count", "nominal_srate", "channel_format", "source_id"];
+            let fields: Vec<(&str, String)> = names
+                .iter()
+                .zip(&values)
+                .zip(&drop)
+                .filter(|(_, gone)| !**gone)
+                .map(|((name, value), _)| (*name, value.clone()))
+                .collect();
+            let mut desc = String::from("<channels>");
+            for (label, unit, nested) in &channels {
+                if *nested {
+                    desc.push_str(&format!("<channel><label><x>{label}</x></label></channel>"));
+                } else {
+                    desc.push_str(&format!("<channel><label>{label}</label><unit>{unit}</unit></channel>"));
+                }
+            }
+            desc.push_str("</channels><subject>P01</subject>");
+            read_everything(&info_xml(&fields, &desc), &path);
+        }
+    }
+
+    #[test]
+    fn a_stream_announcing_billions_of_channels_allocates_none() {
+        let xml = info_xml(
+            &[
+                ("name", "x".into()),
+                ("type", "EEG".into()),
+                ("channel_count", "2147483647".into()),
+                ("nominal_srate", "100".into()),
+                ("channel_format", "float32".into()),
+                ("source_id", "x".into()),
+            ],
+            "",
+        );
+        let mut info = StreamInfo::from_xml(&xml).expect("liblsl takes it");
+        assert_eq!(info.channel_count(), i32::MAX);
+        let meta = StreamMetadata::read(&mut info);
+        assert!(meta.channels.len() <= MAX_CHANNELS);
     }
 
     #[test]

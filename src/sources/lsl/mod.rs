@@ -17,12 +17,21 @@
 //! ```
 //!
 //! Validation needs no network: the source declares what it expects and `outputs()` returns that
-//! schema (`<source>.<modality>`, plus `<source>.events`, a marker stream of `lost` / `resumed`
-//! events). At run start each matched stream's real metadata is checked against the declaration.
+//! schema (`<source>.<modality>`, plus `<source>.events`, a marker stream of `lost` / `resumed` /
+//! `clock_step` events). At run start each matched stream's real metadata is checked against the
+//! declaration.
+//!
+//! Timestamps a sender's clock gets wrong are placed by the rules of [`placement`]: a sample
+//! stamped more than 1 s after its arrival never advances event time, and a clock that jumps by
+//! more than 1 s and stays there for 1 s (or half `stall_timeout_s`, if less) is re-anchored so its
+//! data continues on the local clock (announced on standard error and as a `clock_step` event
+//! whose `seconds` is the shift). Every sample that cannot be placed is counted in the summary.
 
 mod link;
 pub mod metadata;
+pub mod placement;
 mod run;
+pub mod xpath;
 
 use std::thread::JoinHandle;
 
@@ -31,6 +40,27 @@ use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{modality_names, Declaration, Selection, SubjectRule};
 use crate::sources::Source;
 use crate::stream::{Channel, ChannelFormat, Modality, Rate, StreamSchema};
+
+/// Refuses a `LSLAPICFG` that names a file liblsl cannot read: liblsl would only print a notice
+/// and go on with its default, network-wide configuration, which the user asked not to use.
+pub fn check_api_config() -> Result<(), String> {
+    let Some(path) = std::env::var_os("LSLAPICFG") else {
+        return Ok(());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let problem = match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => "it is a directory".to_string(),
+        Ok(_) => match std::fs::read(&path) {
+            Ok(_) => return Ok(()),
+            Err(e) => format!("it cannot be read: {e}"),
+        },
+        Err(e) if path.is_empty() => format!("it is empty ({e})"),
+        Err(e) => format!("it cannot be opened: {e}"),
+    };
+    Err(format!(
+        "heloflow: error: LSLAPICFG names the liblsl configuration `{shown}`, but {problem}\n  liblsl would fall back to its default, network-wide configuration; fix the path, or unset LSLAPICFG to use the default on purpose"
+    ))
+}
 
 /// What a source does while one of its streams is silent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +192,7 @@ impl Source for LslSourceConfig {
                 channels: vec![
                     Channel::new("event", "", "Markers"),
                     Channel::new("source_id", "", "Markers"),
-                    Channel::new("gap_s", "s", "Markers"),
+                    Channel::new("seconds", "s", "Markers"),
                 ],
                 format: ChannelFormat::String,
                 rate: Rate::Irregular,

@@ -8,6 +8,7 @@ use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 
 use super::link::Link;
 use super::metadata::{stream_key, visible_streams_listing, StreamMetadata};
+use super::placement::{Notice, Rules};
 use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
@@ -50,6 +51,8 @@ pub fn run(config: &LslSourceConfig, name: &str, stream_ids: &[u32], sender: &So
         return;
     }
     source.stream(&resolver);
+    sender.metrics().note_due(None);
+    source.finish();
     source.summarise();
 }
 
@@ -153,7 +156,13 @@ impl LslSource<'_> {
                 Nanos::MIN,
             );
         }
-        let link = Link::new(inlet, meta, subject, offset.unwrap_or(0.0));
+        let rules = Rules {
+            confirm_s: Rules::default()
+                .confirm_s
+                .min(self.config.stall_timeout_s / 2.0),
+            ..Rules::default()
+        };
+        let link = Link::new(inlet, meta, subject, offset.unwrap_or(0.0), rules);
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
@@ -247,13 +256,22 @@ impl LslSource<'_> {
                 let link = &mut self.links[index];
                 if let Some(offset) = link.refresh_clock(self.config.clock_refresh_s) {
                     let applies_from = link.last_time().map_or(Nanos::MIN, |t| t + 1);
-                    self.sender.origins().add_clock_offset(
+                    let origins = self.sender.origins();
+                    origins.add_clock_offset(
                         self.data_id,
                         &link.subject,
                         lsl::local_clock(),
                         offset,
                         applies_from,
                     );
+                    if link.applied_offset_s() != offset {
+                        origins.set_applied(
+                            self.data_id,
+                            &link.subject,
+                            applies_from,
+                            link.applied_offset_s(),
+                        );
+                    }
                 }
                 let pulled = match link.pull(self.emitted, MAX_CHUNK) {
                     Ok(pulled) => pulled,
@@ -267,10 +285,31 @@ impl LslSource<'_> {
                     }
                 };
                 let subject = link.subject.clone();
+                let source_id = link.meta.source_id.clone();
+                let glitches = link.glitch_report(false);
+                if let Some(report) = glitches {
+                    eprintln!(
+                        "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}): {report}",
+                        self.name
+                    );
+                }
+                for notice in &pulled.notices {
+                    if let Notice::Stepped { at: Some(at), .. } = notice {
+                        // Recorders recover the sender's own stamps from here on.
+                        let applied = self.links[index].applied_offset_s();
+                        self.sender
+                            .origins()
+                            .set_applied(self.data_id, &subject, *at, applied);
+                    }
+                    if let Some(event) = self.announce_step(notice, &subject, &source_id) {
+                        if !self.sender.data(event) {
+                            return;
+                        }
+                    }
+                }
                 if let (Some(gap), Some(&first)) =
                     (pulled.resumed_after_s, pulled.timestamps.first())
                 {
-                    let source_id = link.meta.source_id.clone();
                     eprintln!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) resumed after a {gap:.3} s gap",
                         self.name
@@ -361,6 +400,45 @@ impl LslSource<'_> {
         }
     }
 
+    /// Announces a clock step on standard error; returns its `clock_step` event.
+    fn announce_step(&self, notice: &Notice, subject: &str, source_id: &str) -> Option<Batch> {
+        let Notice::Stepped {
+            shift_s,
+            at,
+            placed,
+            late,
+        } = *notice
+        else {
+            return None;
+        };
+        eprintln!(
+            "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}): the sender's clock stepped {} by {:.3} s and stayed there: its timestamps are shifted by {shift_s:+.3} s from now on, so its data continues on the local clock ({placed} sample(s) held meanwhile placed, {late} late)",
+            self.name,
+            if shift_s > 0.0 { "back" } else { "forward" },
+            shift_s.abs(),
+        );
+        Some(self.event(
+            subject,
+            at.unwrap_or(self.emitted),
+            "clock_step",
+            source_id,
+            format!("{shift_s:.6}"),
+        ))
+    }
+
+    /// Drops what every stream still holds aside and announces the last glitches.
+    fn finish(&mut self) {
+        for link in &mut self.links {
+            link.finish();
+            if let Some(report) = link.glitch_report(true) {
+                eprintln!(
+                    "heloflow: lsl source `{}`: stream of subject {} ({}): {report}",
+                    self.name, link.subject, link.meta.source_id
+                );
+            }
+        }
+    }
+
     /// A one-sample `events` batch.
     fn event(&self, subject: &str, time: Nanos, what: &str, source_id: &str, gap: String) -> Batch {
         Batch {
@@ -372,6 +450,14 @@ impl LslSource<'_> {
     }
 
     fn publish_stats(&self) {
+        let lag_s = self
+            .links
+            .iter()
+            .filter_map(Link::lag_s)
+            .fold(0.0, f64::max);
+        self.sender
+            .metrics()
+            .note_behind(Duration::from_secs_f64(lag_s.clamp(0.0, 1e6)));
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             for (slot, link) in inlets.iter_mut().zip(&self.links) {
                 slot.clone_from(&link.stats);
@@ -379,14 +465,31 @@ impl LslSource<'_> {
         }
     }
 
-    /// One line per stream on standard error: offset, jitter, rate, gaps, late samples.
+    /// One line per stream on standard error: offset, jitter, rate, gaps (a stream still lost at
+    /// the end is an open gap), clock steps and the samples dropped for their timestamps.
     fn summarise(&self) {
         self.publish_stats();
         for link in &self.links {
             let s = &link.stats;
+            let gaps = match link.open_gap_s() {
+                Some(open) => format!(
+                    "{} gap(s) ({:.3} s closed, the last still open: lost for the last {open:.3} s)",
+                    s.gaps, s.gap_s
+                ),
+                None => format!("{} gap(s) ({:.3} s)", s.gaps, s.gap_s),
+            };
+            let steps = if s.clock_steps > 0 {
+                format!(
+                    ", {} clock step(s) (timestamps shifted by {:+.3} s)",
+                    s.clock_steps, s.clock_shift_s
+                )
+            } else {
+                String::new()
+            };
+            let d = &s.dropped;
             eprintln!(
-                "heloflow: lsl source `{}`: subject {} ({}): {} samples, clock offset {:+.6} s, jitter {:.6} s, effective rate {:.3} Hz, {} gap(s) ({:.3} s), {} late",
-                self.name, s.subject, s.source_id, s.samples, s.clock_offset_s, s.jitter_s, s.effective_rate_hz, s.gaps, s.gap_s, s.late
+                "heloflow: lsl source `{}`: subject {} ({}): {} samples, clock offset {:+.6} s, jitter {:.6} s, effective rate {:.3} Hz, {gaps}{steps}, {} dropped ({} late, {} ahead of the clock, {} behind earlier samples, {} without a valid time)",
+                self.name, s.subject, s.source_id, s.samples, s.clock_offset_s, s.jitter_s, s.effective_rate_hz, d.total(), d.late, d.ahead, d.behind, d.invalid
             );
         }
     }

@@ -206,6 +206,11 @@ impl Source for SimulatorConfig {
 
 impl SimulatorConfig {
     fn run(&self, stream_ids: &[u32], sender: &SourceSender) {
+        self.produce(stream_ids, sender);
+        sender.metrics().note_due(None);
+    }
+
+    fn produce(&self, stream_ids: &[u32], sender: &SourceSender) {
         let start = if self.start_now {
             secs_to_nanos(lsl::local_clock())
         } else {
@@ -235,6 +240,7 @@ impl SimulatorConfig {
                 if due > now {
                     std::thread::sleep(due - now);
                 }
+                sender.metrics().note_due(Some(due));
             }
             simulator.advance(target, &mut batches);
             for mut batch in batches.drain(..) {
