@@ -45,9 +45,9 @@ pub fn is_own_outlet(source_id: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// `linger_s`: how long outlets stay open for their clients at the end, seconds (the run cannot
-/// end before, even on Ctrl-C).
-pub const LINGER_RANGE_S: std::ops::RangeInclusive<f64> = 0.0..=10.0;
+/// `linger_s`: how long outlets stay open for their clients at the end, seconds; the run cannot
+/// end before, even on Ctrl-C, which must stop a run within a second or two.
+pub const LINGER_RANGE_S: std::ops::RangeInclusive<f64> = 0.0..=2.0;
 
 /// Most outlets one `lsl` sink opens (inputs times subjects with one outlet per subject): each
 /// liblsl outlet holds its own sockets and threads.
