@@ -13,7 +13,8 @@ use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{self, RunOptions, RunReport};
 use heloflow::sinks::SinkConfig;
-use heloflow::sources::simulator::SimStream;
+use heloflow::sources::selection::MAX_SUBJECTS;
+use heloflow::sources::simulator::{SimStream, MAX_DURATION_S};
 use heloflow::sources::SourceConfig;
 
 /// The demo pipeline shipped in `pipelines/demo.toml`, embedded so `heloflow demo` needs no files.
@@ -39,7 +40,7 @@ enum StatusArg {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Timely worker threads; subjects are partitioned across them.
+    /// Timely worker threads (1 to 256); subjects are partitioned across them.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
     /// Progress on standard error: a live line on a terminal (auto), log lines, or nothing.
@@ -230,11 +231,8 @@ fn execute(command: Command) -> Result<(), String> {
             }
             let mut pipeline = pipeline::parse("pipelines/demo.toml", DEMO_PIPELINE)
                 .map_err(|e| format!("the embedded demo pipeline is invalid (a bug):\n{e}"))?;
-            if subjects == 0 || duration.is_nan() || duration < 0.0 {
-                return Err(
-                    "error: --subjects must be at least 1 and --duration at least 0".into(),
-                );
-            }
+            check_subjects(subjects)?;
+            check_duration(duration, true)?;
             for source in &mut pipeline.sources {
                 let SourceConfig::Simulator(config) = &mut source.config else {
                     continue;
@@ -497,15 +495,9 @@ fn simulate_lsl_pipeline(
     duration: f64,
     streams: &[String],
 ) -> Result<String, String> {
-    if !duration.is_finite() || duration < 0.0 {
-        return Err(format!(
-            "error: --duration must be a number of seconds, at least 0 (0 runs until Ctrl-C), found {duration}"
-        ));
-    }
+    check_duration(duration, true)?;
     let names = stream_names(streams)?;
-    if subjects == 0 {
-        return Err("error: --subjects must be at least 1".into());
-    }
+    check_subjects(subjects)?;
     let duration_line = if duration > 0.0 {
         format!("duration_s = {duration:?}\n")
     } else {
@@ -548,11 +540,8 @@ fn simulate_pipeline(
     format: Format,
     out: &str,
 ) -> Result<String, String> {
-    if subjects == 0 || !duration.is_finite() || duration <= 0.0 {
-        return Err(format!(
-            "error: --subjects must be at least 1 and --duration a number of seconds greater than 0, found --subjects {subjects} --duration {duration}"
-        ));
-    }
+    check_subjects(subjects)?;
+    check_duration(duration, false)?;
     let names = stream_names(streams)?;
     let mut text = format!(
         "[pipeline]\nname = \"simulate\"\n\n[sources.sim]\nkind = \"simulator\"\nseed = {seed}\nsubjects = {subjects}\nduration_s = {duration:?}\nrealtime = {realtime}\nstreams = [{}]\n",
@@ -628,6 +617,36 @@ fn wait_seconds(text: &str) -> Result<f64, String> {
         ));
     }
     Ok(seconds)
+}
+
+/// `--subjects` of `demo` and `simulate`: 1 to [`MAX_SUBJECTS`], the cap every pipeline has.
+fn check_subjects(subjects: usize) -> Result<(), String> {
+    if (1..=MAX_SUBJECTS).contains(&subjects) {
+        Ok(())
+    } else {
+        Err(format!(
+            "error: --subjects must be 1 to {MAX_SUBJECTS}, found {subjects}"
+        ))
+    }
+}
+
+/// `--duration` of `demo` and `simulate`, seconds: greater than 0 (or 0 to run until stopped,
+/// where `until_stopped` allows it) and at most the simulator's [`MAX_DURATION_S`].
+fn check_duration(duration: f64, until_stopped: bool) -> Result<(), String> {
+    let least = if until_stopped {
+        "at least 0 (0 runs until Ctrl-C)"
+    } else {
+        "greater than 0"
+    };
+    let valid =
+        (duration > 0.0 || (until_stopped && duration == 0.0)) && duration <= MAX_DURATION_S;
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "error: --duration must be {least} and at most {MAX_DURATION_S} s, found {duration}"
+        ))
+    }
 }
 
 /// `"a", "b"`: strings quoted for a TOML array.

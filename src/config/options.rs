@@ -122,22 +122,6 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// A number strictly greater than zero, or `default` when absent.
-    pub fn positive(&mut self, key: &'static str, default: f64) -> f64 {
-        match self.number(key) {
-            Some(v) if v > 0.0 && v.is_finite() => v,
-            Some(v) => {
-                self.error_at(
-                    key,
-                    format!("`{}.{key}` must be greater than zero, found {v}", self.path),
-                    format!("for example {key} = {default}"),
-                );
-                default
-            }
-            None => default,
-        }
-    }
-
     /// A number within `range` (inclusive), or `default` when absent or out of range (the error is
     /// recorded): every numeric option that validates must be one the run can use.
     pub fn number_in(
@@ -165,14 +149,20 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// A required number strictly greater than zero.
-    pub fn required_positive(&mut self, key: &'static str, what: &str) -> f64 {
+    /// A required number within `range` (inclusive); `what` names its unit in the message when
+    /// it is missing. Returns the start of the range when missing or wrong (the error is recorded).
+    pub fn required_number_in(
+        &mut self,
+        key: &'static str,
+        what: &str,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> f64 {
         if !self.entries.contains_key(key) {
             self.take(key);
             self.missing(key, what);
-            return 1.0;
+            return *range.start();
         }
-        self.positive(key, 1.0)
+        self.number_in(key, *range.start(), range)
     }
 
     /// An integer within `range`, or `default` when absent.
@@ -404,7 +394,7 @@ mod tests {
     fn reads_typed_values() {
         let (value, errors) = with_options("w = 2\nname = \"x\"\nflag = true\n", |o| {
             (
-                o.positive("w", 1.0),
+                o.number_in("w", 1.0, 1e-3..=1e3),
                 o.string("name").unwrap().into_inner(),
                 o.boolean("flag", false),
             )
@@ -415,7 +405,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest_the_closest() {
-        let (_, errors) = with_options("windw_s = 2\n", |o| o.positive("window_s", 1.0));
+        let (_, errors) = with_options("windw_s = 2\n", |o| {
+            o.number_in("window_s", 1.0, 1e-3..=1e3)
+        });
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
         assert!(errors[0].message.contains("unknown option `windw_s`"));
@@ -455,7 +447,7 @@ mod tests {
     #[test]
     fn wrong_types_and_ranges_point_at_the_value() {
         let (_, errors) = with_options("w = \"1s\"\nn = 0\n", |o| {
-            (o.positive("w", 1.0), o.integer("n", 1, 1..10))
+            (o.number_in("w", 1.0, 1e-3..=1e3), o.integer("n", 1, 1..10))
         });
         assert_eq!(errors.len(), 2);
         assert!(errors[0]

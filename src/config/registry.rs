@@ -21,7 +21,7 @@
 //! pub struct Square(f64);
 //! impl Shape for Square {
 //!     fn parse(options: &mut Options) -> Self {
-//!         Square(options.positive("side", 1.0))
+//!         Square(options.number_in("side", 1.0, 1e-3..=1e3))
 //!     }
 //!     fn area(&self) -> f64 {
 //!         self.0 * self.0

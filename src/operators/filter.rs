@@ -30,6 +30,9 @@ use crate::stream::{Batch, Nanos, StreamSchema, Values};
 /// Filter types a pipeline file may name.
 pub const FILTER_TYPES: [&str; 5] = ["lowpass", "highpass", "bandpass", "bandstop", "notch"];
 
+/// Notch quality factors a pipeline may ask for (centre frequency over bandwidth).
+const Q_RANGE: std::ops::RangeInclusive<f64> = 0.01..=10_000.0;
+
 /// Options of a `filter` operator.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterConfig {
@@ -89,7 +92,7 @@ impl FilterConfig {
                 },
             );
         }
-        let q = options.positive("q", 30.0);
+        let q = options.number_in("q", 30.0, Q_RANGE);
         let zero_phase = options.boolean("zero_phase", false);
         let restart_after_gap =
             options.choice("after_gap", "continue", &["continue", "restart"]) == "restart";
@@ -116,6 +119,16 @@ impl FilterConfig {
             _ => BandType::Bandpass,
         };
         butter(self.order, &self.cutoff_hz, band, rate).map_err(|e| e.to_string())
+    }
+
+    /// The sections for an input at `rate` Hz, refusing designs that would not stay stable.
+    fn stable_design(&self, rate: f64) -> Result<Sos, String> {
+        let sos = self.design(rate)?;
+        if sos.is_stable() {
+            Ok(sos)
+        } else {
+            Err("its poles reach the unit circle, so it would not stay stable (a cutoff too close to 0 Hz or the Nyquist frequency for this order, or too high a q)".to_string())
+        }
     }
 
     /// Logic for one subject.
@@ -150,7 +163,7 @@ impl Operator for FilterConfig {
             return Err(PortError::needs_one_input("filter", inputs.len()));
         };
         let rate = require_regular_numeric("filter", input)?;
-        self.design(rate).map_err(|reason| {
+        self.stable_design(rate).map_err(|reason| {
             PortError::option(
                 "cutoff_hz",
                 format!(

@@ -41,6 +41,7 @@ pub use select::SelectConfig;
 pub use window::{WindowAlign, WindowPlan, WindowSpec};
 pub use window_stats::WindowStatsConfig;
 
+use crate::config::options::Options;
 use crate::config::{PortError, PortSite};
 use crate::stream::{Batch, Nanos, StreamSchema};
 
@@ -194,6 +195,24 @@ impl OperatorConfig {
             _ => None,
         }
     }
+}
+
+/// The channel labels listed in `key` (empty when absent), each once: a label listed twice is an
+/// error at its place, since it would give an output two channels of one name.
+pub fn unique_labels(options: &mut Options, key: &'static str) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::new();
+    for label in options.string_list(key).unwrap_or_default() {
+        if labels.contains(label.get_ref()) {
+            options.error_at_span(
+                label.span(),
+                format!("channel \"{}\" is listed twice in `{key}`", label.get_ref()),
+                "list each channel once",
+            );
+        } else {
+            labels.push(label.into_inner());
+        }
+    }
+    labels
 }
 
 /// Positions of `labels` among `input`'s channels; an unknown label is an error at `option`.

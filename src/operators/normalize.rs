@@ -25,18 +25,11 @@ pub struct NormalizeConfig {
 }
 
 impl NormalizeConfig {
-    /// Reads `warmup_s` (default 10 s; 0 allowed).
+    /// Reads `warmup_s` (default 10 s; 0 to a day).
     pub fn parse(options: &mut Options) -> Self {
-        let warmup_s = options.number("warmup_s").unwrap_or(10.0);
-        if !(warmup_s >= 0.0 && warmup_s.is_finite()) {
-            options.error_at(
-                "warmup_s",
-                format!("warmup_s must be zero or more, found {warmup_s}"),
-                "for example warmup_s = 10",
-            );
-        }
+        let warmup_s = options.number_in("warmup_s", 10.0, 0.0..=86_400.0);
         NormalizeConfig {
-            warmup: secs_to_nanos(warmup_s.max(0.0)),
+            warmup: secs_to_nanos(warmup_s),
         }
     }
 

@@ -23,7 +23,7 @@
 use std::borrow::Cow;
 
 use super::feature_output::Rows;
-use super::window::{Window, WindowPlan, WindowSpec};
+use super::window::{Window, WindowPlan, WindowSpec, WINDOW_RANGE_S};
 use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rsp, trend};
@@ -179,7 +179,7 @@ impl PhysioConfig {
             }
             None => 0.1,
         };
-        let flat_s = options.positive("flat_s", 1.0);
+        let flat_s = options.number_in("flat_s", 1.0, WINDOW_RANGE_S);
         PhysioConfig {
             feature,
             window,

@@ -10,9 +10,7 @@
 //! inputs = ["sim.eeg"]
 //! ```
 
-use toml::Spanned;
-
-use super::{channel_indices, Operator, OperatorLogic, PortError};
+use super::{channel_indices, unique_labels, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -26,12 +24,7 @@ pub struct RereferenceConfig {
 impl RereferenceConfig {
     /// Reads `channels` (optional).
     pub fn parse(options: &mut Options) -> Self {
-        let channels = options
-            .string_list("channels")
-            .unwrap_or_default()
-            .into_iter()
-            .map(Spanned::into_inner)
-            .collect();
+        let channels = unique_labels(options, "channels");
         RereferenceConfig { channels }
     }
 

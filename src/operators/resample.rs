@@ -15,7 +15,7 @@
 
 use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
-use crate::dsp::filter::{butter, BandType, SosFilter};
+use crate::dsp::filter::{butter, BandType, Sos, SosFilter, MAX_ORDER};
 use crate::stream::{Batch, Nanos, Rate, StreamSchema, Values};
 
 /// Options of a `resample` operator.
@@ -32,12 +32,9 @@ pub struct ResampleConfig {
 impl ResampleConfig {
     /// Reads `rate_hz` (required), `order` (4; 0 turns the anti-aliasing filter off), `cutoff_ratio` (0.8).
     pub fn parse(options: &mut Options) -> Self {
-        let rate_hz = options.required_positive("rate_hz", "Hz");
-        let order = options.integer("order", 4, 0..13) as usize;
-        let cutoff_ratio = options.positive("cutoff_ratio", 0.8);
-        if cutoff_ratio >= 1.0 {
-            options.error_at("cutoff_ratio", format!("cutoff_ratio must be below 1 (the new Nyquist frequency), found {cutoff_ratio}"), "for example cutoff_ratio = 0.8");
-        }
+        let rate_hz = options.required_number_in("rate_hz", "Hz", 1e-3..=1e6);
+        let order = options.integer("order", 4, 0..MAX_ORDER as i64 + 1) as usize;
+        let cutoff_ratio = options.number_in("cutoff_ratio", 0.8, 0.01..=0.99);
         ResampleConfig {
             rate_hz,
             order,
@@ -45,13 +42,31 @@ impl ResampleConfig {
         }
     }
 
+    /// The anti-aliasing low-pass for an input at `rate` Hz (`None` with `order = 0`), or why it
+    /// cannot be designed.
+    fn anti_aliasing(&self, rate: f64) -> Result<Option<Sos>, String> {
+        let cutoff = self.cutoff_ratio * self.rate_hz / 2.0;
+        if self.order == 0 || cutoff >= rate / 2.0 {
+            return Ok(None);
+        }
+        let sos =
+            butter(self.order, &[cutoff], BandType::Lowpass, rate).map_err(|e| e.to_string())?;
+        if !sos.is_stable() {
+            return Err(format!(
+                "a {cutoff} Hz low-pass of order {} at {rate} Hz would not stay stable",
+                self.order
+            ));
+        }
+        Ok(Some(sos))
+    }
+
     /// Logic for one subject.
     pub fn instantiate(&self, input: &StreamSchema, output_id: u32) -> ResampleLogic {
         let rate = input.rate.hz().unwrap_or(self.rate_hz);
         let width = input.channel_count().max(1);
-        let cutoff = self.cutoff_ratio * self.rate_hz / 2.0;
-        let filter = (self.order > 0 && cutoff < rate / 2.0)
-            .then(|| butter(self.order, &[cutoff], BandType::Lowpass, rate).ok())
+        let filter = self
+            .anti_aliasing(rate)
+            .ok()
             .flatten()
             .and_then(|sos| SosFilter::new(&sos, width).ok());
         ResampleLogic {
@@ -87,6 +102,16 @@ impl Operator for ResampleConfig {
                 format!("use rate_hz <= {rate}"),
             ));
         }
+        self.anti_aliasing(rate).map_err(|reason| {
+            PortError::option(
+                "order",
+                format!(
+                    "cannot design the anti-aliasing filter for `{}`: {reason}",
+                    input.name
+                ),
+                "lower `order`, or raise `rate_hz` or `cutoff_ratio`",
+            )
+        })?;
         Ok(StreamSchema {
             name: name.to_string(),
             rate: Rate::Regular(self.rate_hz),

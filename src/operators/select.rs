@@ -7,9 +7,7 @@
 //! channels = ["F3", "F4"]
 //! ```
 
-use toml::Spanned;
-
-use super::{channel_indices, Operator, OperatorLogic, PortError};
+use super::{channel_indices, unique_labels, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::stream::{Batch, Nanos, StreamSchema, Values};
 
@@ -23,12 +21,7 @@ pub struct SelectConfig {
 impl SelectConfig {
     /// Reads `channels` (required, non-empty).
     pub fn parse(options: &mut Options) -> Self {
-        let channels: Vec<String> = options
-            .string_list("channels")
-            .unwrap_or_default()
-            .into_iter()
-            .map(Spanned::into_inner)
-            .collect();
+        let channels = unique_labels(options, "channels");
         if channels.is_empty() {
             options.error_at(
                 "channels",

@@ -25,7 +25,11 @@ use crate::config::options::Options;
 use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
 
 /// Window lengths and hops a pipeline may ask for, seconds: from a millisecond to a day.
-const WINDOW_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=86_400.0;
+pub const WINDOW_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=86_400.0;
+
+/// Most windows one sample may fall into (`window_s / hop_s`): each window re-reads its samples,
+/// so a longer window per hop multiplies the work per sample.
+pub const MAX_WINDOWS_PER_SAMPLE: i64 = 1_000;
 
 /// Where a subject's first window starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +79,12 @@ impl WindowSpec {
                 "hop_s",
                 format!("hop_s = {hop_s} is longer than window_s = {length_s}: samples between windows would be ignored"),
                 format!("use hop_s <= {length_s}"),
+            );
+        } else if spec.length / spec.hop > MAX_WINDOWS_PER_SAMPLE {
+            options.error_at(
+                "hop_s",
+                format!("hop_s = {hop_s} puts every sample into more than {MAX_WINDOWS_PER_SAMPLE} windows of window_s = {length_s}"),
+                format!("use hop_s >= {}", length_s / MAX_WINDOWS_PER_SAMPLE as f64),
             );
         }
         spec

@@ -50,7 +50,11 @@ impl WindowStatsConfig {
         for stat in options.string_list("stats").unwrap_or_default() {
             match STATS.iter().find(|s| **s == stat.get_ref()) {
                 Some(s) if !stats.contains(s) => stats.push(*s),
-                Some(_) => {}
+                Some(s) => options.error_at_span(
+                    stat.span(),
+                    format!("statistic \"{s}\" is listed twice in `stats`"),
+                    "list each statistic once",
+                ),
                 None => options.error_at(
                     "stats",
                     format!("unknown statistic \"{}\"", stat.get_ref()),

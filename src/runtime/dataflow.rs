@@ -51,10 +51,13 @@ pub struct Shared {
     pub failure: Mutex<Option<String>>,
     /// Set to ask sources to stop; also set when a sink's reader went away.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when a worker panicked: the others stop stepping (they would wait for it forever).
+    pub aborted: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
-    fn fail(&self, message: String) {
+    /// Records the first fatal error and asks the sources to stop.
+    pub fn fail(&self, message: String) {
         let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
         failure.get_or_insert(message);
         self.stop.store(true, Ordering::Relaxed);

@@ -80,8 +80,11 @@ pub fn run(
     options: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunReport, String> {
-    if options.workers == 0 {
-        return Err("the number of workers must be at least 1".to_string());
+    if options.workers == 0 || options.workers > MAX_WORKERS {
+        return Err(format!(
+            "the number of workers must be 1 to {MAX_WORKERS}, found {}",
+            options.workers
+        ));
     }
     let started = Instant::now();
     let mut pipeline = pipeline.clone();
@@ -145,6 +148,7 @@ pub fn run(
         metrics: metrics.clone(),
         failure: Mutex::new(None),
         stop: stop.clone(),
+        aborted: AtomicBool::new(false),
     });
 
     let reporter = StatusReporter::start(options.status, pipeline, metrics.clone());
@@ -153,20 +157,33 @@ pub fn run(
         let index = worker.index();
         let probe: ProbeHandle<Nanos> = ProbeHandle::new();
         let shared = worker_shared.clone();
+        let _abort_on_panic = AbortOnPanic(&shared);
         worker.dataflow::<Nanos, _, _>(|scope| {
             dataflow::build(scope, &shared, index, &probe);
         });
-        while worker.step_or_park(Some(Duration::from_millis(20))) {}
+        step_until_done(worker, &shared.aborted);
     })
     .map_err(|e| format!("cannot start the dataflow workers: {e}"))?;
     let worker_results = guards.join();
     let interrupted = stop.swap(true, Ordering::Relaxed);
-    for thread in threads {
-        let _ = thread.join();
+    let mut panicked_sources = Vec::new();
+    for (thread, node) in threads.into_iter().zip(&pipeline.sources) {
+        if thread.join().is_err() {
+            panicked_sources.push(format!("`{}`", node.name));
+        }
     }
-    reporter.finish();
+    let reporter_healthy = reporter.finish();
     if worker_results.iter().any(|r| r.is_err()) {
-        return Err("a dataflow worker stopped unexpectedly".to_string());
+        return Err("a dataflow worker stopped on an internal error".to_string());
+    }
+    if !panicked_sources.is_empty() {
+        return Err(format!(
+            "source {} stopped on an internal error",
+            panicked_sources.join(", ")
+        ));
+    }
+    if !reporter_healthy {
+        return Err("the status reporter stopped on an internal error".to_string());
     }
     if let Some(failure) = shared
         .failure
@@ -243,6 +260,35 @@ fn check_destinations(pipeline: &Pipeline) -> Result<(), String> {
     Ok(())
 }
 
+/// Most timely workers a run may start (each takes memory for channels to every other worker);
+/// subjects are what is spread over them, so more workers than cores gains nothing.
+pub const MAX_WORKERS: usize = 256;
+
+/// Steps a worker until its dataflows are complete, or until another worker panicked: then this
+/// one would wait for the dead worker's progress forever, so its dataflows are dropped (timely
+/// itself steps a returning worker until it has none left).
+fn step_until_done(worker: &mut timely::worker::Worker, aborted: &AtomicBool) {
+    while !aborted.load(Ordering::SeqCst) && worker.step_or_park(Some(Duration::from_millis(20))) {}
+    if aborted.load(Ordering::SeqCst) {
+        for dataflow in worker.installed_dataflows() {
+            worker.drop_dataflow(dataflow);
+        }
+    }
+}
+
+/// Held by each worker: if the worker panics, the run fails and the other workers stop.
+struct AbortOnPanic<'a>(&'a Shared);
+
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .fail("a dataflow worker stopped on an internal error".to_string());
+            self.0.aborted.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// The models the pipeline's `helo`/`onnx` operators run, from their manifests.
 fn model_provenance(pipeline: &Pipeline) -> Vec<ModelProvenance> {
     pipeline
@@ -262,4 +308,64 @@ fn model_provenance(pipeline: &Pipeline) -> Vec<ModelProvenance> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real timely workers: one panics inside an operator while the dataflow is still running.
+    #[test]
+    fn a_panicking_worker_stops_the_others_and_fails_the_run() {
+        let pipeline = crate::pipeline::parse(
+            "t.toml",
+            "[sources.sim]\nkind = \"simulator\"\nstreams = [\"temp\"]\nduration_s = 1\n\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"sim.temp\"]\n",
+        )
+        .unwrap();
+        let shared = Arc::new(Shared {
+            pipeline,
+            receivers: Vec::new(),
+            writers: Vec::new(),
+            metrics: Arc::new(PipelineMetrics::new(0, 0)),
+            failure: Mutex::new(None),
+            stop: Arc::default(),
+            aborted: AtomicBool::new(false),
+        });
+        let (done, finished) = crossbeam_channel::bounded(1);
+        let worker_shared = shared.clone();
+        std::thread::spawn(move || {
+            let guards = timely::execute(timely::Config::process(2), move |worker| {
+                use timely::dataflow::operators::{Exchange, Inspect, ToStream};
+                let shared = worker_shared.clone();
+                let _abort_on_panic = AbortOnPanic(&shared);
+                let index = worker.index();
+                worker.dataflow::<u64, _, _>(|scope| {
+                    (0..100_000u64)
+                        .to_stream(scope)
+                        .container::<Vec<_>>()
+                        .exchange(|x| *x)
+                        .inspect(move |x: &u64| {
+                            if index == 1 && *x == 5_001 {
+                                panic!("a bug in an operator");
+                            }
+                        });
+                });
+                step_until_done(worker, &shared.aborted);
+            })
+            .unwrap();
+            let _ = done.send(guards.join());
+        });
+        let results = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the healthy worker stopped too");
+        assert!(results[0].is_ok());
+        assert!(results[1].is_err());
+        assert!(shared.aborted.load(Ordering::SeqCst));
+        let failure = shared.failure.lock().unwrap().clone();
+        assert_eq!(
+            failure.as_deref(),
+            Some("a dataflow worker stopped on an internal error")
+        );
+        assert!(shared.stop.load(Ordering::SeqCst));
+    }
 }

@@ -53,12 +53,12 @@ impl StatusReporter {
         StatusReporter { done, thread }
     }
 
-    /// Stops reporting and clears the live line.
-    pub fn finish(mut self) {
+    /// Stops reporting and clears the live line; `false` when the reporter thread panicked.
+    pub fn finish(mut self) -> bool {
         self.done.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread
+            .take()
+            .is_none_or(|thread| thread.join().is_ok())
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
@@ -30,7 +30,8 @@ use super::{Row, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::options::Options;
 use crate::config::PortError;
 use crate::sources::lsl::metadata::lsl_format;
-use crate::stream::{nanos_to_secs, ChannelFormat, StreamSchema};
+use crate::sources::selection::MAX_SUBJECTS;
+use crate::stream::{nanos_to_secs, ChannelFormat, Nanos, StreamSchema};
 
 /// `source_id`s of the outlets this process publishes: LSL sources never read them back, so a
 /// pipeline whose source predicate also matches its own outputs cannot feed on itself.
@@ -43,6 +44,14 @@ pub fn is_own_outlet(source_id: &str) -> bool {
         .map(|own| own.contains(source_id))
         .unwrap_or(false)
 }
+
+/// `linger_s`: how long outlets stay open for their clients at the end, seconds; the run cannot
+/// end before, even on Ctrl-C, which must stop a run within a second or two.
+pub const LINGER_RANGE_S: std::ops::RangeInclusive<f64> = 0.0..=2.0;
+
+/// Most outlets one `lsl` sink opens (inputs times subjects with one outlet per subject): each
+/// liblsl outlet holds its own sockets and threads.
+pub const MAX_OUTLETS: usize = 1_024;
 
 /// How subjects are laid out over outlets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,10 +128,32 @@ impl Sink for LslSinkConfig {
                 (name.unwrap_or_default(), version.unwrap_or_default())
             })
             .filter(|(name, _)| !name.is_empty());
-        let subjects = options
-            .string_list("subjects")
-            .map(|list| list.into_iter().map(|s| s.into_inner()).collect())
-            .unwrap_or_default();
+        let mut subjects: Vec<String> = Vec::new();
+        let listed = options.string_list("subjects").unwrap_or_default();
+        if listed.len() > MAX_SUBJECTS {
+            options.error_at(
+                "subjects",
+                format!(
+                    "`subjects` lists {} subjects, more than {MAX_SUBJECTS}",
+                    listed.len()
+                ),
+                "split the subjects over several sinks or pipelines",
+            );
+        }
+        for subject in listed.into_iter().take(MAX_SUBJECTS) {
+            if subjects.contains(subject.get_ref()) {
+                options.error_at_span(
+                    subject.span(),
+                    format!(
+                        "subject \"{}\" is listed twice in `subjects`",
+                        subject.get_ref()
+                    ),
+                    "list each subject once",
+                );
+            } else {
+                subjects.push(subject.into_inner());
+            }
+        }
         LslSinkConfig {
             layout,
             name,
@@ -130,10 +161,7 @@ impl Sink for LslSinkConfig {
             kind,
             model,
             subjects,
-            linger_s: options
-                .number("linger_s")
-                .filter(|s| *s >= 0.0)
-                .unwrap_or(0.5),
+            linger_s: options.number_in("linger_s", 0.5, LINGER_RANGE_S),
             pipeline: String::new(),
         }
     }
@@ -150,6 +178,17 @@ impl Sink for LslSinkConfig {
                 "layout",
                 "`layout = \"subject_channel\"` needs the subject list, but the inputs do not know their subjects before the run",
                 "add subjects = [\"P01\", \"P02\", ...] to this sink, or use layout = \"per_subject\"",
+            ));
+        }
+        let outlets = match self.layout {
+            Layout::SubjectChannel => inputs.len(),
+            Layout::PerSubject => inputs.len() * self.known_subjects(inputs).len(),
+        };
+        if outlets > MAX_OUTLETS {
+            return Err(PortError::option(
+                "layout",
+                format!("this sink would open {outlets} LSL outlets (one per input and subject), more than {MAX_OUTLETS}"),
+                "use layout = \"subject_channel\" (one outlet per input), or fewer subjects or inputs",
             ));
         }
         Ok(())
@@ -171,6 +210,11 @@ impl LslSinkConfig {
             pipeline: pipeline.to_string(),
             ..self.clone()
         }
+    }
+
+    /// `linger_s` as a duration (every value validation accepts converts).
+    pub fn linger(&self) -> Duration {
+        Duration::from_secs_f64(self.linger_s)
     }
 
     fn known_subjects(&self, inputs: &[&StreamSchema]) -> Vec<String> {
@@ -264,13 +308,32 @@ impl SinkWriter for LslWriter {
         if sent {
             return Ok(());
         }
-        let reason = self
-            .thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .and_then(Result::err)
-            .unwrap_or_else(|| "the LSL outlet thread stopped".to_string());
-        Err(io::Error::other(reason))
+        self.rows = None;
+        Err(io::Error::other(self.join().err().unwrap_or_else(|| {
+            "the LSL outlet thread stopped".to_string()
+        })))
+    }
+
+    /// At the end of input, hands over the last rows, lets clients take them (`linger_s`) and
+    /// reports whatever stopped the outlet thread.
+    fn advance(&mut self, frontier: Nanos) -> io::Result<()> {
+        if frontier < Nanos::MAX || self.thread.is_none() {
+            return Ok(());
+        }
+        self.flush()?;
+        self.rows = None;
+        self.join().map_err(io::Error::other)
+    }
+}
+
+impl LslWriter {
+    /// Waits for the outlet thread; its error, or a note that it panicked.
+    fn join(&mut self) -> Result<(), String> {
+        match self.thread.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(message))) => Err(message),
+            Some(Err(_)) => Err("the LSL outlet thread stopped on an internal error".to_string()),
+        }
     }
 }
 
@@ -278,10 +341,8 @@ impl Drop for LslWriter {
     fn drop(&mut self) {
         let _ = self.flush();
         self.rows = None;
-        if let Some(thread) = self.thread.take() {
-            if let Ok(Err(message)) = thread.join() {
-                eprintln!("heloflow: lsl sink: {}", crate::display::escaped(&message));
-            }
+        if let Err(message) = self.join() {
+            eprintln!("heloflow: lsl sink: {}", crate::display::escaped(&message));
         }
     }
 }
@@ -315,8 +376,7 @@ impl OutletPlan {
             }
         }
         if outlets.values().any(StreamOutlet::have_consumers) {
-            let until = Instant::now() + Duration::from_secs_f64(self.config.linger_s);
-            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            std::thread::sleep(self.config.linger());
         }
         Ok(())
     }
@@ -336,6 +396,11 @@ impl OutletPlan {
     ) -> Result<&'o StreamOutlet, String> {
         let key = (input, subject.to_string());
         if !outlets.contains_key(&key) {
+            if outlets.len() >= MAX_OUTLETS {
+                return Err(format!(
+                    "a new subject ({subject}) would need more than {MAX_OUTLETS} LSL outlets; use layout = \"subject_channel\""
+                ));
+            }
             let outlet = self.create(input, subject)?;
             outlets.insert(key.clone(), outlet);
         }

@@ -31,7 +31,7 @@ use crate::sources::playback::{
     drop_backward_samples, report_dropped, Playback, Track, MAX_TIME_S,
 };
 use crate::sources::queue::{QueueConfig, SourceSender};
-use crate::sources::selection::modality_names;
+use crate::sources::selection::{modality_names, RATE_RANGE_HZ};
 use crate::sources::Source;
 use crate::stream::{
     secs_to_nanos, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values,
@@ -145,12 +145,14 @@ impl Source for CsvSourceConfig {
         let declared_rate = match options.number("rate") {
             None => None,
             Some(0.0) => Some(Rate::Irregular),
-            Some(hz) if hz > 0.0 && hz <= MAX_RATE_HZ => Some(Rate::Regular(hz)),
+            Some(hz) if RATE_RANGE_HZ.contains(&hz) => Some(Rate::Regular(hz)),
             Some(hz) => {
                 options.error_at(
                     "rate",
                     format!(
-                        "`rate` must be between 0 (irregular) and {MAX_RATE_HZ} Hz, found {hz}"
+                        "`rate` must be 0 (irregular) or {} to {} Hz, found {hz}",
+                        RATE_RANGE_HZ.start(),
+                        RATE_RANGE_HZ.end()
                     ),
                     "for example rate = 256",
                 );
@@ -253,8 +255,17 @@ impl Source for CsvSourceConfig {
         let kind = modality.lsl_type();
         let labels: Vec<String> = match chosen {
             Some(list) => {
-                for label in &list {
-                    if !has(label.get_ref()) {
+                for (index, label) in list.iter().enumerate() {
+                    if list[..index].iter().any(|l| l.get_ref() == label.get_ref()) {
+                        options.error_at_span(
+                            label.span(),
+                            format!(
+                                "column \"{}\" is listed twice in `channels`",
+                                label.get_ref()
+                            ),
+                            "list each channel once",
+                        );
+                    } else if !has(label.get_ref()) {
                         options.error_at_span(
                             label.span(),
                             format!("{} has no column \"{}\"", config.path, label.get_ref()),
@@ -349,7 +360,7 @@ impl Source for CsvSourceConfig {
 }
 
 /// Largest rate a file source accepts, Hz.
-const MAX_RATE_HZ: f64 = 1e6;
+const MAX_RATE_HZ: f64 = *RATE_RANGE_HZ.end();
 
 impl CsvSourceConfig {
     fn reader(&self) -> Result<csv::Reader<std::fs::File>, String> {
@@ -435,9 +446,15 @@ impl CsvSourceConfig {
                     // Without a time column each subject's rows are its samples, one per 1 / rate.
                     let index = rows_of.entry(subject.clone()).or_insert(0u64);
                     let hz = self.rate.hz().unwrap_or(1.0);
-                    let time = secs_to_nanos(self.start_s + *index as f64 / hz);
+                    let seconds = self.start_s + *index as f64 / hz;
+                    if seconds.abs() > MAX_TIME_S {
+                        return Err(format!(
+                            "{}:{line}: sample {index} at {hz} Hz from start_s = {} is at {seconds} s, outside ±{MAX_TIME_S} s",
+                            self.path, self.start_s
+                        ));
+                    }
                     *index += 1;
-                    time
+                    secs_to_nanos(seconds)
                 }
             };
             if let Some(column) = marker_column {
@@ -646,6 +663,6 @@ mod tests {
         let missing = parse(dir.path(), "t,EDA\n", "modality = \"eda\"\npath2 = 1\n").unwrap_err();
         assert!(missing.contains("unknown option `path2`"), "{missing}");
         let rate = parse(dir.path(), "EDA\n1\n", "modality = \"eda\"\nrate = -4\n").unwrap_err();
-        assert!(rate.contains("`rate` must be between 0"), "{rate}");
+        assert!(rate.contains("`rate` must be 0 (irregular) or"), "{rate}");
     }
 }

@@ -23,6 +23,10 @@ pub enum QueuePolicy {
     DropOldest,
 }
 
+/// Most batches a source's queue may hold: its slots are allocated up front, and a full queue of
+/// one-second batches of EEG then holds a few gigabytes at most.
+pub const MAX_QUEUE_CAPACITY: usize = 65_536;
+
 /// Capacity (in batches) and policy of a source's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueConfig {
@@ -42,11 +46,13 @@ impl Default for QueueConfig {
 }
 
 impl QueueConfig {
-    /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" }`.
+    /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" }`; the
+    /// capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches.
     pub fn parse(options: &mut Options) -> Self {
         options
             .table("queue", |queue| QueueConfig {
-                capacity: queue.integer("capacity", 1024, 1..1_000_001) as usize,
+                capacity: queue.integer("capacity", 1024, 1..MAX_QUEUE_CAPACITY as i64 + 1)
+                    as usize,
                 policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
                     "drop_oldest" => QueuePolicy::DropOldest,
                     _ => QueuePolicy::Block,
@@ -171,6 +177,21 @@ impl SourceSender {
     }
 }
 
+/// A source thread that panics drops its sender while unwinding: the pipeline is told, so the run
+/// stops with an error instead of ending as if the source had finished.
+impl Drop for SourceSender {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("a source thread");
+            let _ = self.sender.send_timeout(
+                SourceEvent::Failed(format!("{name} stopped on an internal error")),
+                Duration::from_secs(1),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +228,32 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, vec![4, 5]);
+    }
+
+    #[test]
+    fn a_panicking_source_thread_fails_the_pipeline() {
+        let (sender, receiver) = source_queue(
+            QueueConfig::default(),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("source broken".to_string())
+            .spawn(move || {
+                assert!(sender.data(batch(1)));
+                panic!("a bug in a source");
+            })
+            .unwrap();
+        assert!(thread.join().is_err());
+        let events: Vec<SourceEvent> = receiver.try_iter().collect();
+        assert!(matches!(events[0], SourceEvent::Data(_)));
+        match &events[1] {
+            SourceEvent::Failed(message) => {
+                assert_eq!(message, "source broken stopped on an internal error")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
     }
 
     #[test]

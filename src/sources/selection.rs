@@ -15,6 +15,18 @@ use crate::config::document::Node;
 use crate::config::options::Options;
 use crate::stream::{Channel, ChannelFormat, Modality, Rate};
 
+/// Most channels a source may declare (and an LSL stream's metadata may list).
+pub const MAX_CHANNELS: usize = 100_000;
+
+/// Most subjects one pipeline component (a simulator, a source's `subjects` table, an `lsl`
+/// sink's `subjects`) or `heloflow demo`/`simulate` may name: each subject gets its own windows,
+/// filters and outputs, so this bounds the memory a run can ask for.
+pub const MAX_SUBJECTS: usize = 10_000;
+
+/// Declared regular sampling rates, Hz (0 declares an irregular stream): slower than a sample
+/// every 1000 s would put a subject's samples beyond event time's range within a few years.
+pub const RATE_RANGE_HZ: std::ops::RangeInclusive<f64> = 1e-3..=1e6;
+
 /// Escapes a value for an XPath string literal in single quotes.
 pub fn xpath_literal(value: &str) -> String {
     if value.contains('\'') {
@@ -240,28 +252,32 @@ impl Declaration {
             .unwrap_or_default();
         let kind = modality.map_or("", |m| m.lsl_type()).to_string();
         let channels = options.raw("channels").map(|node| match node.get_ref() {
-            Node::Int(n) if (1..=100_000).contains(n) => (
+            Node::Int(n) if (1..=MAX_CHANNELS as i64).contains(n) => (
                 (1..=*n)
                     .map(|i| Channel::new(format!("ch{i}"), unit.clone(), kind.clone()))
                     .collect(),
                 false,
             ),
-            Node::Array(items) if !items.is_empty() => {
-                let labels: Vec<Channel> = items
-                    .iter()
-                    .filter_map(|item| match item.get_ref() {
-                        Node::Str(s) if !s.is_empty() => {
-                            Some(Channel::new(s.clone(), unit.clone(), kind.clone()))
+            Node::Array(items) if !items.is_empty() && items.len() <= MAX_CHANNELS => {
+                let mut labels: Vec<Channel> = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.get_ref() {
+                        Node::Str(s) if labels.iter().any(|c| &c.label == s) => {
+                            options.error_at_span(
+                                item.span(),
+                                format!("channel \"{s}\" is declared twice in `channels`"),
+                                "give every channel its own label",
+                            );
                         }
-                        _ => None,
-                    })
-                    .collect();
-                if labels.len() != items.len() {
-                    options.error_at(
-                        "channels",
-                        "`channels` must be a list of non-empty labels or a count",
-                        "for example channels = [\"C3\", \"C4\"] or channels = 2",
-                    );
+                        Node::Str(s) if !s.is_empty() => {
+                            labels.push(Channel::new(s.clone(), unit.clone(), kind.clone()));
+                        }
+                        _ => options.error_at_span(
+                            item.span(),
+                            "`channels` must be a list of non-empty labels or a count",
+                            "for example channels = [\"C3\", \"C4\"] or channels = 2",
+                        ),
+                    }
                 }
                 (labels, true)
             }
@@ -269,7 +285,7 @@ impl Declaration {
                 options.error_at(
                     "channels",
                     format!(
-                        "`channels` must be a count (1 to 100000) or a list of labels, found {}",
+                        "`channels` must be a count (1 to {MAX_CHANNELS}) or a list of up to {MAX_CHANNELS} labels, found {}",
                         other.describe()
                     ),
                     "for example channels = [\"C3\", \"C4\"] or channels = 2",
@@ -312,11 +328,15 @@ impl Declaration {
         });
         let rate = options.number("rate").map(|hz| match hz {
             0.0 => Rate::Irregular,
-            hz if hz > 0.0 && hz <= 1e6 => Rate::Regular(hz),
+            hz if RATE_RANGE_HZ.contains(&hz) => Rate::Regular(hz),
             hz => {
                 options.error_at(
                     "rate",
-                    format!("`rate` must be a rate in Hz up to 1e6, or 0 (irregular), found {hz}"),
+                    format!(
+                        "`rate` must be a rate from {} to {} Hz, or 0 (irregular), found {hz}",
+                        RATE_RANGE_HZ.start(),
+                        RATE_RANGE_HZ.end()
+                    ),
                     "for example rate = 256",
                 );
                 Rate::Irregular
@@ -388,12 +408,29 @@ impl SubjectRule {
                 },
             },
         };
-        let mut table = BTreeMap::new();
+        let mut table: BTreeMap<String, String> = BTreeMap::new();
         if let Some(node) = options.raw("subjects") {
             match node.get_ref() {
+                Node::Table(entries) if entries.len() > MAX_SUBJECTS => options.error_at_span(
+                    node.span(),
+                    format!(
+                        "`subjects` maps {} streams, more than {MAX_SUBJECTS}",
+                        entries.len()
+                    ),
+                    "split the recording over several pipelines",
+                ),
                 Node::Table(entries) => {
                     for (key, value) in entries {
                         match value.get_ref() {
+                            Node::Str(id) if table.values().any(|known| known == id) => {
+                                let other = table.iter().find(|(_, known)| *known == id);
+                                let other = other.map_or("", |(field, _)| field.as_str());
+                                options.error_at_span(
+                                    value.span(),
+                                    format!("subject \"{id}\" is named by both \"{other}\" and \"{}\": their samples would merge into one subject", key.get_ref()),
+                                    "give every stream its own subject id",
+                                );
+                            }
                             Node::Str(id) if !id.is_empty() => {
                                 table.insert(key.get_ref().clone(), id.clone());
                             }

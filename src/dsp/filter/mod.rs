@@ -62,4 +62,12 @@ impl Sos {
         }
         Ok(())
     }
+    /// Whether every section's poles lie strictly inside the unit circle (the stability triangle
+    /// `|a2| < 1`, `|a1| < 1 + a2`), so the filter's output stays bounded: a design pushed to its
+    /// numerical limits (a cutoff a hair above 0 Hz, a notch of enormous Q) can put them on it.
+    pub fn is_stable(&self) -> bool {
+        self.0
+            .iter()
+            .all(|row| row[5].abs() < 1.0 && row[4].abs() < 1.0 + row[5])
+    }
 }

@@ -33,13 +33,37 @@ pub mod placement;
 mod run;
 pub mod xpath;
 
+use std::ops::RangeInclusive;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::config::options::Options;
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{modality_names, Declaration, Selection, SubjectRule};
 use crate::sources::Source;
-use crate::stream::{Channel, ChannelFormat, Modality, Rate, StreamSchema};
+use crate::stream::{secs_to_nanos, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
+
+/// `timeout_s`: how long a run may wait for its streams, seconds (a tenth of a second to a day).
+pub const TIMEOUT_RANGE_S: RangeInclusive<f64> = 0.1..=86_400.0;
+/// `stall_timeout_s`: silence that makes a gap, seconds (shorter would call every pause a gap).
+pub const STALL_RANGE_S: RangeInclusive<f64> = 0.05..=3_600.0;
+/// `lateness_s`: how far irregular streams' event time trails the local clock, seconds.
+pub const LATENESS_RANGE_S: RangeInclusive<f64> = 1e-3..=3_600.0;
+/// `clock_refresh_s`: seconds between clock-offset refreshes (each may wait up to 50 ms).
+pub const CLOCK_REFRESH_RANGE_S: RangeInclusive<f64> = 0.1..=3_600.0;
+
+/// The time options of an `lsl` source converted once, as the source thread uses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LslTiming {
+    /// How long to wait for `min_streams` at the start.
+    pub timeout: Duration,
+    /// Silence (wall clock) after which a regular stream is a gap.
+    pub stall: Duration,
+    /// The same, in event-time nanoseconds.
+    pub stall_ns: Nanos,
+    /// How far irregular streams trail the local clock, nanoseconds.
+    pub lateness_ns: Nanos,
+}
 
 /// Refuses a `LSLAPICFG` that names a file liblsl cannot read: liblsl would only print a notice
 /// and go on with its default, network-wide configuration, which the user asked not to use.
@@ -106,6 +130,18 @@ pub struct LslSourceConfig {
     pub queue: QueueConfig,
 }
 
+impl LslSourceConfig {
+    /// The time options as durations and nanoseconds; every value validation accepts converts.
+    pub fn timing(&self) -> LslTiming {
+        LslTiming {
+            timeout: Duration::from_secs_f64(self.timeout_s),
+            stall: Duration::from_secs_f64(self.stall_timeout_s),
+            stall_ns: secs_to_nanos(self.stall_timeout_s),
+            lateness_ns: secs_to_nanos(self.lateness_s),
+        }
+    }
+}
+
 impl Source for LslSourceConfig {
     fn parse(options: &mut Options) -> Self {
         let selection = Selection::parse(options, "an `lsl` source", true);
@@ -148,6 +184,16 @@ impl Source for LslSourceConfig {
             "hold" => StallPolicy::Hold,
             _ => StallPolicy::Advance,
         };
+        let stall_timeout_s = options.number_in("stall_timeout_s", 2.0, STALL_RANGE_S);
+        if let Some(hz) = rate.hz().filter(|hz| stall_timeout_s * hz < 2.0) {
+            options.error_at(
+                "stall_timeout_s",
+                format!(
+                    "stall_timeout_s = {stall_timeout_s} is shorter than two sample intervals of the declared rate ({hz} Hz): every pause between samples would be a gap"
+                ),
+                format!("use stall_timeout_s >= {}", 2.0 / hz),
+            );
+        }
         LslSourceConfig {
             predicate: selection.predicate,
             modality,
@@ -157,12 +203,12 @@ impl Source for LslSourceConfig {
             rate,
             subjects,
             min_streams: options.integer("min_streams", 1, 1..10_001) as usize,
-            timeout_s: options.positive("timeout_s", 5.0),
-            stall_timeout_s: options.positive("stall_timeout_s", 2.0),
+            timeout_s: options.number_in("timeout_s", 5.0, TIMEOUT_RANGE_S),
+            stall_timeout_s,
             on_stall,
-            lateness_s: options.positive("lateness_s", 0.5),
+            lateness_s: options.number_in("lateness_s", 0.5, LATENESS_RANGE_S),
             dejitter: options.boolean("dejitter", false),
-            clock_refresh_s: options.positive("clock_refresh_s", 5.0),
+            clock_refresh_s: options.number_in("clock_refresh_s", 5.0, CLOCK_REFRESH_RANGE_S),
             queue: QueueConfig::parse(options),
         }
     }

@@ -72,7 +72,7 @@ struct LslSource<'a> {
 impl LslSource<'_> {
     /// Waits for `min_streams` matching streams; an error lists every visible stream.
     fn start(&mut self, resolver: &ContinuousResolver) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs_f64(self.config.timeout_s);
+        let deadline = Instant::now() + self.config.timing().timeout;
         loop {
             if self.sender.stopping() {
                 return Ok(());
@@ -245,9 +245,8 @@ impl LslSource<'_> {
 
     /// The main loop: pull, report gaps, advance event time, discover new streams.
     fn stream(&mut self, resolver: &ContinuousResolver) {
-        let stall = Duration::from_secs_f64(self.config.stall_timeout_s);
-        let stall_ns = secs_to_nanos(self.config.stall_timeout_s);
-        let lateness_ns = secs_to_nanos(self.config.lateness_s);
+        let timing = self.config.timing();
+        let (stall, stall_ns, lateness_ns) = (timing.stall, timing.stall_ns, timing.lateness_ns);
         let mut last_discover = Instant::now();
         let mut last_stats = Instant::now();
         while !self.sender.stopping() {

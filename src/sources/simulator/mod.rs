@@ -33,7 +33,7 @@ use eeg::{EegGen, EEG_LABELS};
 use face::{FaceGen, AU_LABELS};
 use misc::{AccelGen, RespGen, TempGen};
 use noise::{rng_for, tag};
-pub use source::{subject_ids, SimulatorConfig};
+pub use source::{subject_ids, SimulatorConfig, MAX_DURATION_S};
 use subject::SubjectWorld;
 
 /// The ten emotion labels of the hidden state, in output channel order.

@@ -17,9 +17,23 @@ use std::time::{Duration, Instant};
 use super::{SimStream, Simulator, SimulatorSettings};
 use crate::config::document::{suggest_or_list, Node};
 use crate::config::options::Options;
+use crate::sources::playback::MAX_TIME_S;
 use crate::sources::queue::{QueueConfig, SourceSender};
+use crate::sources::selection::MAX_SUBJECTS;
 use crate::sources::Source;
-use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema};
+use crate::stream::{secs_to_nanos, Batch, StreamSchema};
+
+/// Longest simulation, seconds (about three years of event time): from any `start_s` within
+/// ±[`MAX_TIME_S`] the run stays inside event time (i64 nanoseconds). A simulation without
+/// `duration_s` also ends there.
+pub const MAX_DURATION_S: f64 = 1.0e8;
+
+/// Event time per step, seconds: a millisecond to a second (a step of every subject and stream is
+/// built at once, so longer steps would hold that much data in memory).
+const CHUNK_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=1.0;
+
+/// Longest wall-clock sleep between checks for Ctrl-C while pacing in real time.
+const PACING_SLICE: Duration = Duration::from_millis(50);
 
 /// Options of a `simulator` source.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,21 +87,23 @@ impl Source for SimulatorConfig {
         let subjects = match options.raw("subjects") {
             None => defaults.subjects,
             Some(node) => match node.get_ref() {
-                Node::Int(n) if (1..=10_000).contains(n) => subject_ids(*n as usize),
-                Node::Array(items) if !items.is_empty() => {
-                    let ids: Vec<String> = items
-                        .iter()
-                        .filter_map(|item| match item.get_ref() {
-                            Node::Str(s) if !s.is_empty() => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect();
-                    if ids.len() != items.len() {
-                        options.error_at_span(
-                            node.span(),
-                            "`subjects` must be a list of non-empty subject ids",
-                            "for example subjects = [\"P01\", \"P02\"], or a count: subjects = 2",
-                        );
+                Node::Int(n) if (1..=MAX_SUBJECTS as i64).contains(n) => subject_ids(*n as usize),
+                Node::Array(items) if !items.is_empty() && items.len() <= MAX_SUBJECTS => {
+                    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item.get_ref() {
+                            Node::Str(s) if ids.contains(s) => options.error_at_span(
+                                item.span(),
+                                format!("subject \"{s}\" is listed twice in `subjects`"),
+                                "give every simulated subject its own id",
+                            ),
+                            Node::Str(s) if !s.is_empty() => ids.push(s.clone()),
+                            _ => options.error_at_span(
+                                item.span(),
+                                "`subjects` must be a list of non-empty subject ids",
+                                "for example subjects = [\"P01\", \"P02\"], or a count: subjects = 2",
+                            ),
+                        }
                     }
                     ids
                 }
@@ -95,7 +111,7 @@ impl Source for SimulatorConfig {
                     options.error_at_span(
                         node.span(),
                         format!(
-                            "`subjects` must be a count (1 to 10000) or a list of ids, found {}",
+                            "`subjects` must be a count (1 to {MAX_SUBJECTS}) or a list of 1 to {MAX_SUBJECTS} ids, found {}",
                             other.describe()
                         ),
                         "for example subjects = 2, or subjects = [\"P01\", \"P02\"]",
@@ -124,7 +140,11 @@ impl Source for SimulatorConfig {
                 for name in names {
                     match SimStream::from_name(name.get_ref()) {
                         Some(stream) if !streams.contains(&stream) => streams.push(stream),
-                        Some(_) => {}
+                        Some(_) => options.error_at_span(
+                            name.span(),
+                            format!("stream \"{}\" is listed twice in `streams`", name.get_ref()),
+                            "list each stream once",
+                        ),
                         None => options.error_at_span(
                             name.span(),
                             format!("the simulator has no stream \"{}\"", name.get_ref()),
@@ -137,14 +157,14 @@ impl Source for SimulatorConfig {
         let (start_s, start_now) = match options.raw("start_s") {
             None => (0.0, false),
             Some(node) => match node.get_ref() {
-                Node::Float(f) if f.is_finite() => (*f, false),
-                Node::Int(i) => (*i as f64, false),
+                Node::Float(f) if f.abs() <= MAX_TIME_S => (*f, false),
+                Node::Int(i) if (*i as f64).abs() <= MAX_TIME_S => (*i as f64, false),
                 Node::Str(s) if s == "now" => (0.0, true),
                 other => {
                     options.error_at_span(
                         node.span(),
                         format!(
-                            "`start_s` must be seconds or \"now\", found {}",
+                            "`start_s` must be seconds within ±{MAX_TIME_S} (event time is i64 nanoseconds) or \"now\", found {}",
                             other.describe()
                         ),
                         "for example start_s = 0, or start_s = \"now\" (the LSL clock at start)",
@@ -153,14 +173,10 @@ impl Source for SimulatorConfig {
                 }
             },
         };
-        let duration_s = options.number("duration_s");
-        if let Some(d) = duration_s.filter(|d| *d <= 0.0 || !d.is_finite()) {
-            options.error_at(
-                "duration_s",
-                format!("`duration_s` must be greater than zero, found {d}"),
-                "leave it out to run until stopped",
-            );
-        }
+        let duration_s = options
+            .number("duration_s")
+            .is_some()
+            .then(|| options.number_in("duration_s", 1.0, 1e-3..=MAX_DURATION_S));
         SimulatorConfig {
             seed,
             subjects,
@@ -169,7 +185,7 @@ impl Source for SimulatorConfig {
             start_now,
             duration_s,
             realtime: options.boolean("realtime", false),
-            chunk_s: options.positive("chunk_s", defaults.chunk_s),
+            chunk_s: options.number_in("chunk_s", defaults.chunk_s, CHUNK_RANGE_S),
             queue: QueueConfig::parse(options),
         }
     }
@@ -216,9 +232,7 @@ impl SimulatorConfig {
         } else {
             secs_to_nanos(self.start_s)
         };
-        let end = self
-            .duration_s
-            .map_or(Nanos::MAX, |d| start.saturating_add(secs_to_nanos(d)));
+        let end = start.saturating_add(secs_to_nanos(self.duration_s.unwrap_or(MAX_DURATION_S)));
         let step = secs_to_nanos(self.chunk_s).max(1);
         let mut simulator = Simulator::new(SimulatorSettings {
             seed: self.seed,
@@ -236,9 +250,11 @@ impl SimulatorConfig {
             let target = produced.saturating_add(step).min(end);
             if self.realtime {
                 let due = wall_start + Duration::from_nanos((target - start) as u64);
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
+                while let Some(left) = due.checked_duration_since(Instant::now()) {
+                    if sender.stopping() {
+                        return;
+                    }
+                    std::thread::sleep(left.min(PACING_SLICE));
                 }
                 sender.metrics().note_due(Some(due));
             }
