@@ -145,12 +145,14 @@ pub struct Drops {
     pub unplayable: u64,
     /// A network stream's timestamps could not be placed in event time.
     pub timestamps: TimestampDrops,
+    /// An operator had already emitted their place in its output.
+    pub late_in_operators: u64,
 }
 
 impl Drops {
     /// Every sample dropped.
     pub fn total(&self) -> u64 {
-        self.queue_full + self.unplayable + self.timestamps.total()
+        self.queue_full + self.unplayable + self.timestamps.total() + self.late_in_operators
     }
 }
 
@@ -167,6 +169,7 @@ impl std::fmt::Display for Drops {
             (t.ahead, "ahead of the clock"),
             (t.behind, "behind earlier samples"),
             (t.invalid, "without a valid time"),
+            (self.late_in_operators, "late at an operator"),
         ]
         .into_iter()
         .filter(|(count, _)| *count > 0)
@@ -197,6 +200,9 @@ pub struct PipelineMetrics {
     pub sources: Vec<Arc<SourceMetrics>>,
     /// One entry per sink, in pipeline order.
     pub sinks: Vec<SinkMetrics>,
+    /// Samples operators dropped because they came after their place in the output had been
+    /// emitted (sources drop late samples first, so this stays 0 unless something is wrong).
+    pub late_in_operators: AtomicU64,
 }
 
 impl PipelineMetrics {
@@ -212,6 +218,7 @@ impl PipelineMetrics {
                 })
                 .collect(),
             sinks: (0..sinks).map(|_| SinkMetrics::default()).collect(),
+            late_in_operators: AtomicU64::new(0),
         }
     }
 
@@ -230,7 +237,10 @@ impl PipelineMetrics {
 
     /// Samples dropped so far, by reason.
     pub fn drops(&self) -> Drops {
-        let mut drops = Drops::default();
+        let mut drops = Drops {
+            late_in_operators: self.late_in_operators.load(Ordering::Relaxed),
+            ..Drops::default()
+        };
         for source in &self.sources {
             drops.queue_full += source.dropped.load(Ordering::Relaxed);
             drops.unplayable += source.unplayable.load(Ordering::Relaxed);
@@ -299,6 +309,11 @@ mod tests {
         assert_eq!(
             metrics.drops().to_string(),
             "55 samples dropped (3 queue full, 2 late, 50 ahead of the clock)"
+        );
+        metrics.late_in_operators.store(4, Ordering::Relaxed);
+        assert_eq!(
+            metrics.drops().to_string(),
+            "59 samples dropped (3 queue full, 2 late, 50 ahead of the clock, 4 late at an operator)"
         );
         assert_eq!(Drops::default().to_string(), "0 samples dropped");
     }

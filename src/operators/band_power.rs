@@ -278,6 +278,10 @@ fn band_powers(
 }
 
 impl OperatorLogic for BandPowerLogic {
+    fn late_samples(&self) -> u64 {
+        self.plan.late_samples()
+    }
+
     fn on_batch(&mut self, _input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         self.plan.push(batch);
     }

@@ -125,6 +125,10 @@ pub struct EegDeLogic {
 }
 
 impl OperatorLogic for EegDeLogic {
+    fn late_samples(&self) -> u64 {
+        self.plan.late_samples()
+    }
+
     fn on_batch(&mut self, _input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         self.plan.push(batch);
     }

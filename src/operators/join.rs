@@ -177,14 +177,11 @@ pub struct JoinLogic {
     subject: String,
 }
 
-impl JoinLogic {
-    /// Samples dropped because their row had already been emitted.
-    pub fn late_samples(&self) -> u64 {
+impl OperatorLogic for JoinLogic {
+    fn late_samples(&self) -> u64 {
         self.late
     }
-}
 
-impl OperatorLogic for JoinLogic {
     fn on_batch(&mut self, input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         let Values::Numeric(values) = &batch.values else {
             return;

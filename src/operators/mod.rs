@@ -70,6 +70,12 @@ pub trait OperatorLogic: Send {
     fn hold(&self) -> Option<Nanos> {
         None
     }
+
+    /// Input samples dropped so far because they came after their place in the output had been
+    /// emitted; the runtime adds them to the run's drop counts.
+    fn late_samples(&self) -> u64 {
+        0
+    }
 }
 
 /// What every operator kind provides. A kind implements it once and is registered once, in

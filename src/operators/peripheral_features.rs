@@ -197,6 +197,10 @@ pub struct PeripheralLogic {
 }
 
 impl OperatorLogic for PeripheralLogic {
+    fn late_samples(&self) -> u64 {
+        self.plan.late_samples()
+    }
+
     fn on_batch(&mut self, _input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         match (&mut self.bandpass, &batch.values) {
             (Some(filter), Values::Numeric(values)) => {

@@ -461,6 +461,10 @@ pub fn window_quality(
 }
 
 impl OperatorLogic for PhysioLogic {
+    fn late_samples(&self) -> u64 {
+        self.plan.late_samples()
+    }
+
     fn on_batch(&mut self, _input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         self.plan.push(batch);
     }

@@ -209,6 +209,10 @@ fn summarise(stats: &[&'static str], width: usize, window: &Window<'_>, row: &mu
 }
 
 impl OperatorLogic for WindowStatsLogic {
+    fn late_samples(&self) -> u64 {
+        self.plan.late_samples()
+    }
+
     fn on_batch(&mut self, _input: usize, batch: &Batch, _out: &mut Vec<Batch>) {
         self.plan.push(batch);
     }

@@ -133,7 +133,19 @@ pub fn build<'s>(
                 .logic(&refs, output_id, &output_schema, subject)
         };
         let routing = node.config.component().routing();
-        let output = keyed_operator(merged, &node.name, node.inputs.clone(), routing, factory);
+        let late = shared.clone();
+        let output = keyed_operator(
+            merged,
+            &node.name,
+            node.inputs.clone(),
+            routing,
+            factory,
+            move |count| {
+                late.metrics
+                    .late_in_operators
+                    .fetch_add(count, Ordering::Relaxed);
+            },
+        );
         streams[node.output as usize] = Some(output);
     }
 
@@ -199,15 +211,19 @@ fn source_operator<'s>(
     })
 }
 
-fn keyed_operator<'s, F>(
+/// Runs one operator kind's logic per subject (or once); `count_late` is told every input sample
+/// a logic newly drops as late, when the frontier advances.
+fn keyed_operator<'s, F, L>(
     stream: BatchStream<'s>,
     name: &str,
     input_ids: Vec<StreamId>,
     routing: Routing,
     factory: F,
+    count_late: L,
 ) -> BatchStream<'s>
 where
     F: Fn(&str) -> Box<dyn OperatorLogic> + 'static,
+    L: Fn(u64) + 'static,
 {
     let per_subject = routing == Routing::PerSubject;
     let route = Exchange::new(move |batch: &Batch| {
@@ -221,6 +237,7 @@ where
         let mut logics: BTreeMap<String, Box<dyn OperatorLogic>> = BTreeMap::new();
         let mut held: Option<Capability<Nanos>> = None;
         let mut out: Vec<Batch> = Vec::new();
+        let mut late_counted = 0u64;
         move |(input, frontier), output| {
             input.for_each(|cap, data| {
                 for batch in data.drain(..) {
@@ -257,6 +274,11 @@ where
                     }
                     if !out.is_empty() {
                         output.session(&*cap).give_iterator(out.drain(..));
+                    }
+                    let late: u64 = logics.values().map(|l| l.late_samples()).sum();
+                    if late > late_counted {
+                        count_late(late - late_counted);
+                        late_counted = late;
                     }
                     if frontier.is_empty() {
                         held = None;
