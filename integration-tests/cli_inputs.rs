@@ -16,6 +16,15 @@ fn lsl_config() -> PathBuf {
     common::root().join("fixtures/lsl/lsl_api.cfg")
 }
 
+/// Sends signal `name` (`INT`, `TERM`) to process `pid` with the system's `kill`.
+fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Whether `text` holds a character a terminal acts on, other than newline and tab.
 fn has_raw_controls(text: &str) -> bool {
     text.chars()
@@ -149,8 +158,34 @@ fn control_characters_in_lsl_names_are_printed_escaped() {
         .env("LSLAPICFG", lsl_config())
         .output()
         .unwrap();
+    // A pipeline that takes its subject from that source_id: every notice the lsl source prints
+    // about the stream (joined, silent, summary) shows the names escaped.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\\u202e\"\nchannels = [\"Fp1\\u001b[31m\"]\nmodality = \"eeg\"\nrate = 100\nsubject_from = \"source_id\"\ntimeout_s = 3\nstall_timeout_s = 0.5\non_stall = \"advance\"\n\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"amp.eeg\"]\npath = \"out.jsonl\"\n",
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(["run", "p.toml", "--status", "off"])
+        .current_dir(dir.path())
+        .env("LSLAPICFG", lsl_config())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    send_signal(run.id(), "INT");
+    let run = run.wait_with_output().unwrap();
     let _ = outlet.kill();
     let _ = outlet.wait();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("subject heloflow-test-ctl\\u{1b}]0;t\\u{7}"),
+        "{stderr}"
+    );
+    assert!(!has_raw_controls(&stderr), "{stderr:?}");
+
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     let line = stdout

@@ -14,6 +14,15 @@
 
 use std::borrow::Cow;
 
+/// `eprintln!` for one-line notices about user-provided things (streams, subjects, files): the
+/// whole line is printed through [`escaped`], so a name inside cannot repaint or forge output.
+#[macro_export]
+macro_rules! notice {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::display::escaped(&format!($($arg)*)))
+    };
+}
+
 /// Whether `c` must not reach a terminal raw: control characters (C0, DEL, C1) and the Unicode
 /// controls that reorder or hide text (bidirectional overrides and isolates, zero-width marks).
 fn unsafe_to_print(c: char) -> bool {

@@ -86,7 +86,7 @@ pub fn report_dropped(sender: &SourceSender, source: &str, dropped: u64, why: &s
             .metrics()
             .unplayable
             .fetch_add(dropped, Ordering::Relaxed);
-        eprintln!("heloflow: {source}: dropped {dropped} sample(s) {why}");
+        crate::notice!("heloflow: {source}: dropped {dropped} sample(s) {why}");
     }
 }
 

@@ -444,7 +444,7 @@ impl XdfSourceConfig {
         };
         let recording = read(Path::new(&self.path), &options).map_err(|e| e.to_string())?;
         for damage in &recording.damage {
-            eprintln!("heloflow: {source}: {}: {damage}", self.path);
+            crate::notice!("heloflow: {source}: {}: {damage}", self.path);
         }
         // Each stream's typed values are dropped once its track is built (peak memory).
         let mut streams: std::collections::HashMap<u32, _> =

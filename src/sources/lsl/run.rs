@@ -97,7 +97,7 @@ impl LslSource<'_> {
             std::thread::sleep(Duration::from_millis(100));
         }
         for link in &self.links {
-            eprintln!(
+            crate::notice!(
                 "heloflow: lsl source `{}`: subject {} <- {}",
                 self.name,
                 link.subject,
@@ -287,7 +287,7 @@ impl LslSource<'_> {
                 let source_id = link.meta.source_id.clone();
                 let glitches = link.glitch_report(false);
                 if let Some(report) = glitches {
-                    eprintln!(
+                    crate::notice!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}): {report}",
                         self.name
                     );
@@ -309,7 +309,7 @@ impl LslSource<'_> {
                 if let (Some(gap), Some(&first)) =
                     (pulled.resumed_after_s, pulled.timestamps.first())
                 {
-                    eprintln!(
+                    crate::notice!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) resumed after a {gap:.3} s gap",
                         self.name
                     );
@@ -342,7 +342,7 @@ impl LslSource<'_> {
                         .map_or(now - stall_ns, |t| t + 1)
                         .max(self.emitted);
                     let (subject, source_id) = (link.subject.clone(), link.meta.source_id.clone());
-                    eprintln!(
+                    crate::notice!(
                         "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}) silent for {} s: {}",
                         self.name,
                         self.config.stall_timeout_s,
@@ -378,11 +378,13 @@ impl LslSource<'_> {
                     let before = self.links.len();
                     match self.connect(info) {
                         Err(message) => {
-                            eprintln!("heloflow: {message} (ignored: it appeared after the start)")
+                            crate::notice!(
+                                "heloflow: {message} (ignored: it appeared after the start)"
+                            )
                         }
                         Ok(()) if self.links.len() > before => {
                             let link = &self.links[before];
-                            eprintln!(
+                            crate::notice!(
                                 "heloflow: lsl source `{}`: subject {} joined <- {}",
                                 self.name,
                                 link.subject,
@@ -410,7 +412,7 @@ impl LslSource<'_> {
         else {
             return None;
         };
-        eprintln!(
+        crate::notice!(
             "heloflow: lsl source `{}`: stream of subject {subject} ({source_id}): the sender's clock stepped {} by {:.3} s and stayed there: its timestamps are shifted by {shift_s:+.3} s from now on, so its data continues on the local clock ({placed} sample(s) held meanwhile placed, {late} late)",
             self.name,
             if shift_s > 0.0 { "back" } else { "forward" },
@@ -430,9 +432,11 @@ impl LslSource<'_> {
         for link in &mut self.links {
             link.finish();
             if let Some(report) = link.glitch_report(true) {
-                eprintln!(
+                crate::notice!(
                     "heloflow: lsl source `{}`: stream of subject {} ({}): {report}",
-                    self.name, link.subject, link.meta.source_id
+                    self.name,
+                    link.subject,
+                    link.meta.source_id
                 );
             }
         }
@@ -486,7 +490,7 @@ impl LslSource<'_> {
                 String::new()
             };
             let d = &s.dropped;
-            eprintln!(
+            crate::notice!(
                 "heloflow: lsl source `{}`: subject {} ({}): {} samples, clock offset {:+.6} s, jitter {:.6} s, effective rate {:.3} Hz, {gaps}{steps}, {} dropped ({} late, {} ahead of the clock, {} behind earlier samples, {} without a valid time)",
                 self.name, s.subject, s.source_id, s.samples, s.clock_offset_s, s.jitter_s, s.effective_rate_hz, d.total(), d.late, d.ahead, d.behind, d.invalid
             );
