@@ -397,7 +397,7 @@ pub fn record(plan: &RecordPlan, stop: Arc<AtomicBool>) -> Result<RecordReport, 
         return Err(message);
     }
     recorder.wait_for_inlets();
-    eprintln!(
+    crate::notice!(
         "heloflow record: recording {} stream(s) into {}{}",
         recorder.keys.len(),
         plan.path.display(),
@@ -540,7 +540,7 @@ impl Recorder {
             ))
             .into_owned();
             if report {
-                eprintln!("heloflow record: new stream {description}: recording it too");
+                crate::notice!("heloflow record: new stream {description}: recording it too");
             }
             let label = match info.source_id() {
                 id if id.is_empty() => format!("\"{}\" (uid {uid})", info.stream_name()),
@@ -554,11 +554,11 @@ impl Recorder {
             for (key, (present, label)) in &mut self.keys {
                 let now = visible.contains(key);
                 if *present && !now {
-                    eprintln!(
+                    crate::notice!(
                         "heloflow record: stream {label} vanished (its outlet is gone); it is recorded again if it returns"
                     );
                 } else if !*present && now {
-                    eprintln!("heloflow record: stream {label} is back");
+                    crate::notice!("heloflow record: stream {label} is back");
                 }
                 *present = now;
             }
@@ -683,7 +683,7 @@ impl InletThread {
             if !opened {
                 self.shared.settled.fetch_add(1, Ordering::SeqCst);
             }
-            eprintln!("heloflow record: stream {description}: {message} (no longer recorded)");
+            crate::notice!("heloflow record: stream {description}: {message} (no longer recorded)");
         }
     }
 
@@ -858,7 +858,7 @@ impl InletThread {
                 .fetch_add(dropped as u64, Ordering::Relaxed)
                 == 0
             {
-                eprintln!(
+                crate::notice!(
                     "heloflow record: slot {}: the writer is more than {HOLD_S} s behind; dropping the oldest samples (counted)",
                     self.slot
                 );

@@ -70,9 +70,9 @@ pub fn main(args: &ReplayArgs, stop: &AtomicBool) -> Result<(), String> {
     let report = replay(&args.file, &options, stop)
         .map_err(|e| format!("heloflow replay: {}: {e}", args.file.display()))?;
     for (label, pushed) in &report.streams {
-        eprintln!("heloflow replay: {label}: {pushed} samples published");
+        crate::notice!("heloflow replay: {label}: {pushed} samples published");
     }
-    eprintln!(
+    crate::notice!(
         "heloflow replay: {} pass(es) of {}",
         report.passes,
         args.file.display()
@@ -225,7 +225,7 @@ pub fn replay(
     };
     let recording = read(path, &read_options).map_err(|e| e.to_string())?;
     for damage in &recording.damage {
-        eprintln!("heloflow replay: {}: {damage}", path.display());
+        crate::notice!("heloflow replay: {}: {damage}", path.display());
     }
     let mut players = Vec::new();
     for stream in recording.streams {
@@ -251,7 +251,7 @@ pub fn replay(
             info.source_id()
         ))
         .into_owned();
-        eprintln!(
+        crate::notice!(
             "heloflow replay: {label}: {} ch {} at {} Hz, {} samples",
             stream.info.channel_count,
             stream.info.channel_format.lsl_name(),
@@ -260,7 +260,7 @@ pub fn replay(
         );
         let player = Player::new(outlet, label, stream);
         if player.dropped > 0 {
-            eprintln!(
+            crate::notice!(
                 "heloflow replay: {}: {} sample(s) left out: their timestamps are not finite or go back in time",
                 player.label, player.dropped
             );

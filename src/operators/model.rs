@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 
 use super::{Operator, OperatorLogic, PortError, PortSite, Routing};
 use crate::config::options::Options;
-use crate::display::escaped;
 use crate::model::manifest::LoadedManifest;
 use crate::model::onnx::{load_runtime, Fallback, ModelSession, Provider, SessionOptions};
 use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
@@ -235,15 +234,12 @@ impl ModelConfig {
             .map_err(|e| format!("operator `{operator}`: {e}"))?;
         let m = &self.manifest.manifest;
         if let Some(warning) = session.fallback_warning(&format!("{} {}", m.name, m.version)) {
-            eprintln!(
-                "heloflow: WARNING: operator `{operator}`: {}",
-                escaped(&warning)
-            );
+            crate::notice!("heloflow: WARNING: operator `{operator}`: {warning}");
         }
-        eprintln!(
+        crate::notice!(
             "heloflow: operator `{operator}`: model {} {} runs on {}",
-            escaped(&m.name),
-            escaped(&m.version),
+            m.name,
+            m.version,
             session.provider
         );
         self.prepared = PreparedSession(Some(Arc::new(Mutex::new(session))));
@@ -383,9 +379,10 @@ impl OperatorLogic for ModelLogic {
             keys.push(key);
         }
         if frontier == Nanos::MAX && self.skipped > 0 {
-            eprintln!(
+            crate::notice!(
                 "heloflow: operator `{}`: {} windows not scored (an input missing or not finite)",
-                self.operator, self.skipped
+                self.operator,
+                self.skipped
             );
         }
         let Some(session) = &self.session else {
@@ -401,11 +398,7 @@ impl OperatorLogic for ModelLogic {
         let probabilities = match result {
             Ok(p) => p,
             Err(message) => {
-                eprintln!(
-                    "heloflow: operator `{}`: {}",
-                    self.operator,
-                    escaped(&message)
-                );
+                crate::notice!("heloflow: operator `{}`: {message}", self.operator);
                 return;
             }
         };

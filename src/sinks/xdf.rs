@@ -490,9 +490,9 @@ impl XdfSink {
         };
         let summary = writer.finish().map_err(io::Error::from)?;
         let samples: u64 = summary.streams.iter().map(|s| s.samples).sum();
-        eprintln!(
+        crate::notice!(
             "heloflow: xdf: {}: {} stream(s), {samples} samples, {} bytes",
-            crate::display::escaped(&summary.path.display().to_string()),
+            summary.path.display(),
             summary.streams.len(),
             summary.bytes
         );
@@ -602,10 +602,7 @@ impl Drop for XdfSink {
     fn drop(&mut self) {
         if self.writer.as_ref().is_some_and(|w| w.failure().is_none()) {
             if let Err(error) = self.finish() {
-                eprintln!(
-                    "heloflow: xdf: {}",
-                    crate::display::escaped(&error.to_string())
-                );
+                crate::notice!("heloflow: xdf: {error}");
             }
         }
     }
