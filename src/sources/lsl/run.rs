@@ -12,7 +12,7 @@ use super::placement::{Notice, Rules};
 use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
-use crate::sources::selection::{StreamFields, SubjectFrom};
+use crate::sources::selection::{StreamFields, SubjectFrom, MAX_SUBJECTS};
 use crate::stream::{secs_to_nanos, Batch, ChannelFormat, Modality, Nanos, Values};
 
 /// Most samples taken from one inlet per step, so one busy stream cannot starve the others.
@@ -118,6 +118,11 @@ impl LslSource<'_> {
         let summary = super::metadata::short_summary(&info);
         let context =
             |what: String| format!("lsl source `{}`: stream {summary}: {what}", self.name);
+        if self.links.len() >= MAX_SUBJECTS {
+            return Err(context(format!(
+                "the source already takes {MAX_SUBJECTS} subjects, the most a run takes"
+            )));
+        }
         let inlet = StreamInlet::new(&info, 360, 0, true)
             .map_err(|e| context(format!("cannot open an inlet: {e:?}")))?;
         let mut full = inlet
