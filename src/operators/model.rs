@@ -124,14 +124,32 @@ impl ModelConfig {
             );
             return None;
         }
-        if let Err(message) = ModelSession::check(&manifest, library.as_deref()) {
-            options.error_at(
-                "model",
-                message,
-                "re-export the model and its manifest together (plugins/helo/helo/export.py)",
-            );
-            return None;
-        }
+        let session = SessionOptions {
+            provider,
+            fallback,
+            threads,
+            library,
+            profile,
+        };
+        // On the CPU the session that checks the model against its manifest is the one the run
+        // uses, so the model (about 0.5 s for HeLo) is loaded once; other providers are checked
+        // on the CPU and opened at `prepare`.
+        let checked = if provider == Provider::Cpu && session.profile.is_none() {
+            ModelSession::open(&manifest, &session).map(Some)
+        } else {
+            ModelSession::check(&manifest, session.library.as_deref()).map(|()| None)
+        };
+        let prepared = match checked {
+            Ok(opened) => PreparedSession(opened.map(|s| Arc::new(Mutex::new(s)))),
+            Err(message) => {
+                options.error_at(
+                    "model",
+                    message,
+                    "re-export the model and its manifest together (plugins/helo/helo/export.py)",
+                );
+                return None;
+            }
+        };
         if helo && !manifest.manifest.architecture.starts_with("HeLo") {
             options.error_at(
                 "model",
@@ -145,14 +163,8 @@ impl ModelConfig {
         }
         Some(ModelConfig {
             manifest,
-            session: SessionOptions {
-                provider,
-                fallback,
-                threads,
-                library,
-                profile,
-            },
-            prepared: PreparedSession::default(),
+            session,
+            prepared,
             operator: String::new(),
         })
     }
@@ -230,19 +242,28 @@ impl ModelConfig {
 
     /// Opens the model (once, before the dataflow starts) and reports the provider that runs it.
     pub fn prepare(&mut self, operator: &str) -> Result<(), String> {
-        let session = ModelSession::open(&self.manifest, &self.session)
-            .map_err(|e| format!("operator `{operator}`: {e}"))?;
+        let session = match self.prepared.0.take() {
+            Some(opened) => opened,
+            None => Arc::new(Mutex::new(
+                ModelSession::open(&self.manifest, &self.session)
+                    .map_err(|e| format!("operator `{operator}`: {e}"))?,
+            )),
+        };
+        let guard = session
+            .lock()
+            .map_err(|_| format!("operator `{operator}`: the model session is unusable"))?;
         let m = &self.manifest.manifest;
-        if let Some(warning) = session.fallback_warning(&format!("{} {}", m.name, m.version)) {
+        if let Some(warning) = guard.fallback_warning(&format!("{} {}", m.name, m.version)) {
             crate::notice!("heloflow: WARNING: operator `{operator}`: {warning}");
         }
         crate::notice!(
             "heloflow: operator `{operator}`: model {} {} runs on {}",
             m.name,
             m.version,
-            session.provider
+            guard.provider
         );
-        self.prepared = PreparedSession(Some(Arc::new(Mutex::new(session))));
+        drop(guard);
+        self.prepared = PreparedSession(Some(session));
         self.operator = operator.to_string();
         Ok(())
     }
