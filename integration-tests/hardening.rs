@@ -88,6 +88,12 @@ fn class2_options_that_cannot_run_are_refused_at_validate() {
     refused_at(dir.path(), &bands("window_s = 1e300"), "9:12", "window_s");
     refused_at(
         dir.path(),
+        &bands("window_s = 86400\nhop_s = 3600"),
+        "9:12",
+        "MiB per subject",
+    );
+    refused_at(
+        dir.path(),
         &bands("window_s = 60\nhop_s = 0.001"),
         "10:9",
         "more than 1000 windows",

@@ -97,6 +97,10 @@ impl BandPowerConfig {
 }
 
 impl Operator for BandPowerConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Output: `<channel>_<band>` per channel and band, then `coverage`; one sample per hop.
     fn output_schema(
         &self,

@@ -59,6 +59,10 @@ impl EegDeConfig {
 }
 
 impl Operator for EegDeConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Output: `<channel>_de_<band>` per channel and band, then the quality channels.
     fn output_schema(
         &self,

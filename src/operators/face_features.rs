@@ -92,6 +92,10 @@ impl FaceFeaturesConfig {
 }
 
 impl Operator for FaceFeaturesConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Output: `<AU>_mean`, `<AU>_std` per action unit, then the quality channels.
     fn output_schema(
         &self,

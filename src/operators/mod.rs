@@ -112,6 +112,12 @@ pub trait Operator {
     fn offline_only(&self) -> Option<&'static str> {
         None
     }
+
+    /// The sliding windows the operator buffers per subject, if it windows its input: the
+    /// pipeline checks that one window of each input fits in memory.
+    fn window(&self) -> Option<WindowSpec> {
+        None
+    }
 }
 
 /// A boxed kind (large configs such as models are boxed in the registry) behaves as the kind.
@@ -144,6 +150,10 @@ impl<T: Operator + ?Sized> Operator for Box<T> {
 
     fn offline_only(&self) -> Option<&'static str> {
         self.as_ref().offline_only()
+    }
+
+    fn window(&self) -> Option<WindowSpec> {
+        self.as_ref().window()
     }
 }
 

@@ -137,6 +137,10 @@ impl PeripheralConfig {
 }
 
 impl Operator for PeripheralConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Output: the DMER feature labels (`gsr_median` ... `gsr_psd_mean`), then the quality channels.
     fn output_schema(
         &self,

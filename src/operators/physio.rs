@@ -204,6 +204,10 @@ impl PhysioConfig {
 }
 
 impl Operator for PhysioConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Checks modality, channel count and rate; output: the feature channels then the quality channels.
     fn output_schema(
         &self,

@@ -5,7 +5,10 @@
 //! timestamps in `[e - length, e)` and is complete once the input frontier reaches `e`. Its output
 //! sample carries the timestamp `e`. With `align = "first_sample"` a subject's first window starts
 //! at its first sample instead (window 0 = the first `window_s` of a recorded trial, as offline
-//! feature extraction such as DMER's defines it), and later windows follow every hop.
+//! feature extraction such as DMER's defines it), and later windows follow every hop. A subject's
+//! first window is the first whole one: with clock alignment the samples before its start (less
+//! than a hop) are in no window. A sample that arrives after its windows closed, or before an
+//! earlier sample, is dropped and counted as late.
 //!
 //! ```
 //! use heloflow::operators::{WindowPlan, WindowSpec};
@@ -22,7 +25,8 @@
 //! ```
 
 use crate::config::options::Options;
-use crate::stream::{secs_to_nanos, Batch, Nanos, Values};
+use crate::config::PortError;
+use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, Values};
 
 /// Window lengths and hops a pipeline may ask for, seconds: from a millisecond to a day.
 pub const WINDOW_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=86_400.0;
@@ -30,6 +34,10 @@ pub const WINDOW_RANGE_S: std::ops::RangeInclusive<f64> = 1e-3..=86_400.0;
 /// Most windows one sample may fall into (`window_s / hop_s`): each window re-reads its samples,
 /// so a longer window per hop multiplies the work per sample.
 pub const MAX_WINDOWS_PER_SAMPLE: i64 = 1_000;
+
+/// Most bytes one window of one input may hold per subject (timestamps and values): beyond it a
+/// run would exhaust memory long before the first window closes.
+pub const MAX_WINDOW_BYTES: f64 = (1u64 << 30) as f64;
 
 /// Where a subject's first window starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +60,36 @@ pub struct WindowSpec {
 }
 
 impl WindowSpec {
+    /// Refuses windows that cannot fit in memory: one window of a regular input holds
+    /// `window_s x rate` samples of its channels and a timestamp each, at most [`MAX_WINDOW_BYTES`].
+    pub fn check_memory(&self, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+        let length_s = self.length as f64 / 1e9;
+        for input in inputs {
+            let Some(rate) = input.rate.hz() else {
+                continue;
+            };
+            let samples = length_s * rate;
+            let bytes = samples * (input.channel_count() as f64 + 1.0) * 8.0;
+            if bytes > MAX_WINDOW_BYTES {
+                return Err(PortError::option(
+                    "window_s",
+                    format!(
+                        "a window of {length_s} s of `{}` ({rate} Hz, {} channels) holds {:.0} MiB per subject, more than the {:.0} MiB a window may hold",
+                        input.name,
+                        input.channel_count(),
+                        bytes / (1u64 << 20) as f64,
+                        MAX_WINDOW_BYTES / (1u64 << 20) as f64
+                    ),
+                    format!(
+                        "use window_s of at most {:.0} s for this stream, or resample it first",
+                        (MAX_WINDOW_BYTES / ((input.channel_count() as f64 + 1.0) * 8.0 * rate)).floor()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Windows of `length` every `hop`, aligned on the clock.
     pub fn new(length: Nanos, hop: Nanos) -> Self {
         WindowSpec {
@@ -141,6 +179,8 @@ pub struct WindowPlan {
     /// Samples compacted away from the front of the buffers.
     dropped: u64,
     next_end: Option<Nanos>,
+    /// Start of the subject's first window: earlier samples are in no window.
+    first_start: Option<Nanos>,
     last_time: Option<Nanos>,
     late: u64,
 }
@@ -164,6 +204,7 @@ impl WindowPlan {
             start: 0,
             dropped: 0,
             next_end: None,
+            first_start: None,
             last_time: None,
             late: 0,
         }
@@ -197,8 +238,13 @@ impl WindowPlan {
             let next_end = *self
                 .next_end
                 .get_or_insert_with(|| self.spec.first_end(time));
-            if time < next_end - self.spec.length || self.last_time.is_some_and(|t| time < t) {
-                self.late += 1;
+            let first_start = *self.first_start.get_or_insert(next_end - self.spec.length);
+            let out_of_order = self.last_time.is_some_and(|t| time < t);
+            if out_of_order || time < next_end - self.spec.length {
+                // Samples before the first whole window, in order, belong to no window: not late.
+                if out_of_order || time >= first_start {
+                    self.late += 1;
+                }
                 continue;
             }
             self.times.push(time);
@@ -343,6 +389,21 @@ mod tests {
             ]
         );
         plan.push(&batch(vec![NANOS_PER_SEC]));
+        assert_eq!(plan.late_samples(), 1);
+    }
+
+    #[test]
+    fn samples_before_the_first_whole_window_are_in_none_and_not_late() {
+        let spec = WindowSpec::new(NANOS_PER_SEC, NANOS_PER_SEC);
+        let mut plan = WindowPlan::new(spec, 1, Some(10.0));
+        // From 0.7 s: the first whole clock-aligned window is [1 s, 2 s).
+        plan.push(&batch((7..20).map(|i| i * NANOS_PER_SEC / 10).collect()));
+        let mut seen = Vec::new();
+        plan.close(2 * NANOS_PER_SEC, |w| seen.push((w.end, w.values.len())));
+        assert_eq!(seen, vec![(2 * NANOS_PER_SEC, 10)]);
+        assert_eq!(plan.late_samples(), 0);
+        // Out of order after that is late, also before the first window.
+        plan.push(&batch(vec![NANOS_PER_SEC / 2]));
         assert_eq!(plan.late_samples(), 1);
     }
 }

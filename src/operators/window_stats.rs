@@ -101,6 +101,10 @@ impl WindowStatsConfig {
 }
 
 impl Operator for WindowStatsConfig {
+    fn window(&self) -> Option<WindowSpec> {
+        Some(self.window)
+    }
+
     /// Output: `<channel>_<stat>` per channel and statistic, then `coverage`; one sample per hop.
     fn output_schema(
         &self,

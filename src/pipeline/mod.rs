@@ -342,7 +342,14 @@ impl<'s> Checker<'s> {
                 .iter()
                 .map(|&id| &pipeline.streams[id as usize])
                 .collect();
-            match config.component().output_schema(component.name(), &schemas) {
+            let schema = config
+                .component()
+                .output_schema(component.name(), &schemas)
+                .and_then(|schema| match config.component().window() {
+                    Some(window) => window.check_memory(&schemas).map(|()| schema),
+                    None => Ok(schema),
+                });
+            match schema {
                 Ok(schema) => {
                     let id = pipeline.streams.len() as StreamId;
                     pipeline.streams.push(schema);

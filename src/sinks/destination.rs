@@ -137,7 +137,12 @@ impl Destination {
     fn file_id(&self) -> Option<FileId> {
         match self {
             Destination::Stdout => FileId::of_stdout(),
-            Destination::File(path) => std::fs::metadata(path).ok().map(|m| FileId::of(&m)),
+            // Resolved, because a missing directory followed by `..` (`new/../x`) stops the
+            // kernel from finding the file until the sink creates that directory.
+            Destination::File(path) => std::fs::metadata(path)
+                .or_else(|_| std::fs::metadata(resolved(path)))
+                .ok()
+                .map(|m| FileId::of(&m)),
         }
     }
 }
@@ -161,18 +166,27 @@ fn normalise(path: &Path) -> PathBuf {
     normal
 }
 
-/// Where `path` is once resolved: its longest existing prefix made canonical (every symlink in
-/// it followed, `..` taken after them as the kernel does), then the part that does not exist yet
-/// appended with `.` and `..` removed (nothing there can be a symlink).
+/// Where `path` leads once the directories a sink creates exist, walked component by component
+/// as the kernel does: an existing name is made canonical (its symlinks followed), so a later `..`
+/// goes to its real parent; a name that does not exist yet will be a plain directory or the file,
+/// so it is appended as written.
 fn resolved(path: &Path) -> PathBuf {
-    for prefix in path.ancestors() {
-        let Ok(canonical) = prefix.canonicalize() else {
-            continue;
-        };
-        let rest = path.strip_prefix(prefix).unwrap_or(Path::new(""));
-        return normalise(&canonical.join(rest));
+    let mut at = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                at.pop();
+            }
+            other => {
+                at.push(other);
+                if let Ok(canonical) = at.canonicalize() {
+                    at = canonical;
+                }
+            }
+        }
     }
-    normalise(path)
+    at
 }
 
 #[cfg(test)]
