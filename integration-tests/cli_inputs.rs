@@ -7,14 +7,9 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::heloflow;
-
-fn lsl_config() -> PathBuf {
-    common::root().join("fixtures/lsl/lsl_api.cfg")
-}
 
 /// Sends signal `name` (`INT`, `TERM`) to process `pid` with the system's `kill`.
 fn send_signal(pid: u32, name: &str) {
@@ -65,7 +60,7 @@ fn streams_refuses_a_wait_that_is_not_a_sensible_number_of_seconds() {
     for timeout in ["nan", "NaN", "-1", "inf", "-inf", "1e300", "3601", "soon"] {
         let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
             .args(["streams", "--timeout", timeout])
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -135,7 +130,7 @@ fn control_characters_in_pipeline_names_are_printed_escaped() {
 fn control_characters_in_lsl_names_are_printed_escaped() {
     // A real pylsl outlet (loopback only) whose name, type, source_id and channel label carry
     // terminal escapes, a bell and a right-to-left override.
-    let mut outlet = common::python("pylsl", &lsl_config())
+    let mut outlet = common::python("pylsl", &common::lsl_config())
         .args([
             "-c",
             "import pylsl, sys, time\n\
@@ -155,7 +150,7 @@ fn control_characters_in_lsl_names_are_printed_escaped() {
     assert_eq!(ready.trim(), "ready");
     let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
         .args(["streams", "--timeout", "3"])
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .output()
         .unwrap();
     // A pipeline that takes its subject from that source_id: every notice the lsl source prints
@@ -169,7 +164,7 @@ fn control_characters_in_lsl_names_are_printed_escaped() {
     let run = Command::new(env!("CARGO_BIN_EXE_heloflow"))
         .args(["run", "p.toml", "--status", "off"])
         .current_dir(dir.path())
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

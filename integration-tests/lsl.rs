@@ -14,17 +14,13 @@ use std::time::{Duration, Instant};
 use common::{parse_jsonl, JsonRow};
 use serde_json::Value;
 
-fn lsl_config() -> PathBuf {
-    common::root().join("fixtures/lsl/lsl_api.cfg")
-}
-
 fn peer_script() -> PathBuf {
     common::root().join("integration-tests/lsl/peer.py")
 }
 
 /// `python3` with the loopback configuration; fails the test clearly when pylsl is missing.
 fn python() -> Command {
-    common::python("pylsl", &lsl_config())
+    common::python("pylsl", &common::lsl_config())
 }
 
 /// Starts `heloflow args...` in `dir` with its output going to files there.
@@ -32,7 +28,7 @@ fn spawn_heloflow(dir: &Path, args: &[&str], tag: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_heloflow"))
         .args(args)
         .current_dir(dir)
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
         .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
         .spawn()
@@ -425,7 +421,7 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
     for _ in 0..10 {
         let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
             .args(["streams", "--json", "--timeout", "1.5"])
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .stderr(Stdio::null())
             .output()
             .unwrap();

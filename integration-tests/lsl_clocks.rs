@@ -8,22 +8,18 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::parse_jsonl;
-
-fn lsl_config() -> PathBuf {
-    common::root().join("fixtures/lsl/lsl_api.cfg")
-}
 
 /// Starts `heloflow args...` in `dir` with its output going to files there.
 fn spawn_heloflow(dir: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_heloflow"))
         .args(args)
         .current_dir(dir)
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .stdout(File::create(dir.join("run.stdout")).unwrap())
         .stderr(File::create(dir.join("run.stderr")).unwrap())
         .spawn()
@@ -86,7 +82,7 @@ path = "session.xdf"
 /// The `wrist.eda` stream of `session.xdf` as real pyxdf loads it (no clock synchronisation):
 /// (timestamp, value) pairs.
 fn recorded(dir: &Path) -> Vec<(f64, f64)> {
-    let output = common::python("pyxdf, numpy", &lsl_config())
+    let output = common::python("pyxdf, numpy", &common::lsl_config())
         .arg(common::root().join("integration-tests/xdf/load.py"))
         .arg(dir.join("session.xdf"))
         .output()
@@ -116,7 +112,7 @@ fn a_future_burst_and_a_backward_clock_step_keep_real_data_flowing_and_are_count
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.toml"), CLOCK).unwrap();
     let heloflow = spawn_heloflow(dir.path(), &["run", "p.toml", "--status", "plain"]);
-    let peer = common::python("pylsl", &lsl_config())
+    let peer = common::python("pylsl", &common::lsl_config())
         .arg(common::root().join("integration-tests/lsl/clock_peer.py"))
         .output()
         .expect("the pylsl peer runs");
@@ -291,7 +287,7 @@ fn a_malformed_predicate_is_a_located_error() {
         let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
             .args(&args)
             .current_dir(dir.path())
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

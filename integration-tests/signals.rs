@@ -6,25 +6,12 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::path::Path;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::parse_jsonl;
-
-fn lsl_config() -> PathBuf {
-    common::root().join("fixtures/lsl/lsl_api.cfg")
-}
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Running;
 
 /// Starts `heloflow args...` in `dir`, its output going to `<tag>.stdout` and `<tag>.stderr`.
 fn spawn(dir: &Path, args: &[&str], tag: &str) -> Running {
@@ -32,7 +19,7 @@ fn spawn(dir: &Path, args: &[&str], tag: &str) -> Running {
         Command::new(env!("CARGO_BIN_EXE_heloflow"))
             .args(args)
             .current_dir(dir)
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
             .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
             .spawn()
@@ -117,7 +104,7 @@ fn complete_csv(path: &Path) -> usize {
 /// Samples per stream of an XDF file as real pyxdf loads it (the file must have every footer).
 fn xdf_counts(path: &Path) -> Vec<(String, u64)> {
     let helpers = common::root().join("integration-tests/xdf");
-    let output = common::python("pyxdf, numpy", &lsl_config())
+    let output = common::python("pyxdf, numpy", &common::lsl_config())
         .arg(helpers.join("load.py"))
         .arg(path)
         .arg("--digest")

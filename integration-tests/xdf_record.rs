@@ -10,9 +10,11 @@ mod common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use common::Running;
 
 use heloflow::stream::ChannelFormat;
 use heloflow::xdf::writer::{ChannelDesc, CreateOptions, StreamHeader, Values, XdfWriter};
@@ -41,22 +43,6 @@ fn python() -> Command {
 /// A prefix no other test (or test run) uses for its streams.
 fn prefix(tag: &str) -> String {
     format!("hfx{}{tag}", std::process::id())
-}
-
-/// A child process killed when dropped, so a failing test leaves no outlet or recorder behind.
-struct Running(Child);
-
-impl Running {
-    fn id(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts a pylsl outlet scenario (`integration-tests/xdf/outlets.py`).

@@ -3,7 +3,29 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+
+/// The loopback-only liblsl configuration every LSL test uses (no traffic leaves the machine).
+pub fn lsl_config() -> PathBuf {
+    root().join("fixtures/lsl/lsl_api.cfg")
+}
+
+/// A child process killed when dropped, so a failing test leaves no outlet or run behind.
+pub struct Running(pub Child);
+
+impl Running {
+    /// The process id, for signals.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// The repository root (where `pipelines/` and `fixtures/` live).
 pub fn root() -> PathBuf {
