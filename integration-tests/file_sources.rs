@@ -355,9 +355,11 @@ layout = "array"
         let ours: Vec<&common::JsonRow> = rows.iter().filter(|r| r.stream == stream).collect();
         assert_eq!(ours.len(), expected.len(), "{stream}: samples played");
         for (row, (t, v)) in ours.iter().zip(&expected) {
-            // Synchronised timestamps equal pyxdf's to the bit; dejittered ones to 3.5e-10 s (numpy's
-            // lstsq is itself that far from the exact line), which can move the nanosecond.
-            let tolerance = if dejitter { 1 } else { 0 };
+            // Timestamps equal pyxdf's to a few nanoseconds, not to the bit: pyxdf fits clock
+            // offsets with numpy's lstsq, whose BLAS kernels differ per CPU. Earlier machines agreed
+            // to the bit; an AVX-512 AMD EPYC differs by up to 2 ns (over both runs, 15,063 of 55,630 EEG
+            // samples by 1 ns, 8 of 350 markers by 2 ns).
+            let tolerance = 5;
             assert!(
                 (jsonl_nanos(row.time) - *t).abs() <= tolerance,
                 "{stream}: timestamp {} vs pyxdf {t}",
