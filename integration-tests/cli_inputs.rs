@@ -35,6 +35,9 @@ fn simulate_errors_name_the_flag_not_an_internal_file() {
         (vec!["--duration", "inf"], "--duration"),
         (vec!["--duration", "nan"], "--duration"),
         (vec!["--streams", "eeg,nope"], "nope"),
+        // --lsl writes no file: a format or output it would ignore is refused, not dropped.
+        (vec!["--lsl", "--format", "csv"], "--format"),
+        (vec!["--lsl", "--out", "x.jsonl"], "--out"),
     ] {
         let mut all = vec!["simulate"];
         all.extend(&args);
@@ -75,6 +78,65 @@ fn streams_refuses_a_wait_that_is_not_a_sensible_number_of_seconds() {
             "--timeout {timeout}: {stderr}"
         );
     }
+}
+
+/// A publisher that stalls after it was resolved (here: stopped with SIGSTOP, so its sockets
+/// accept but never answer) used to hold `streams` for 2 s per stream, once past 10 minutes;
+/// now the listing takes at most `--timeout` plus 2 s and names the streams whose metadata is
+/// missing.
+#[test]
+fn streams_stays_bounded_when_a_publisher_stalls() {
+    let name = format!("stalled-{}", std::process::id());
+    let mut publisher = common::Running(
+        common::python("pylsl", &common::lsl_config())
+            .args([
+                "-c",
+                &format!(
+                    "import pylsl, time\nos = [pylsl.StreamOutlet(pylsl.StreamInfo('{name}', 'EEG', 2, 100, 'float32', '{name}-%d' % k)) for k in range(8)]\nprint('ready', flush=True)\ntime.sleep(600)"
+                ),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = String::new();
+    BufReader::new(publisher.0.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let listing = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(["streams", "--timeout", "2"])
+        .env("LSLAPICFG", common::lsl_config())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop the publisher once the resolve has seen it, before the metadata is read (from 2 s).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    send_signal(publisher.id(), "STOP");
+    let started = std::time::Instant::now();
+    let output = listing.wait_with_output().unwrap();
+    let waited = started.elapsed().as_secs_f64();
+    send_signal(publisher.id(), "CONT");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stdout.matches(&format!("\"{name}\"")).count(),
+        8,
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("did not send their full metadata within 2 s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&name), "{stderr}");
+    // 0.5 s of resolving and 2 s of metadata were left; serially the 8 stalled streams would
+    // take 16 s more.
+    assert!(
+        waited < 5.0,
+        "streams took {waited:.1} s after the stall: {stderr}"
+    );
 }
 
 #[test]

@@ -12,10 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Loopback only, with a wide port range so other tests' outlets cannot crowd these out.
-fn lsl_config() -> PathBuf {
-    common::root().join("integration-tests/xdf/lsl_api.cfg")
-}
-
 fn example() -> PathBuf {
     common::root().join("fixtures/xdf/clock_resets.xdf")
 }
@@ -45,7 +41,7 @@ fn a_recording_replays_to_pylsl_with_its_metadata_every_sample_and_its_pacing() 
             "--timeout".to_string(),
             "90".to_string(),
         ])
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -56,7 +52,7 @@ fn a_recording_replays_to_pylsl_with_its_metadata_every_sample_and_its_pacing() 
         .args(["replay"])
         .arg(example())
         .args(["--speed", "100", "--wait-for-consumers", "60"])
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .output()
         .expect("heloflow runs");
     let elapsed = started.elapsed();
@@ -144,7 +140,7 @@ fn a_looped_replay_records_as_the_recording_repeated() {
             "--wait-for-consumers",
             "30",
         ])
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .stderr(Stdio::piped())
         .spawn()
         .expect("heloflow runs");
@@ -160,7 +156,7 @@ fn a_looped_replay_records_as_the_recording_repeated() {
         ])
         .args(["--timeout", "30", "--out", "looped.xdf"])
         .current_dir(dir.path())
-        .env("LSLAPICFG", lsl_config())
+        .env("LSLAPICFG", common::lsl_config())
         .output()
         .expect("heloflow runs");
     let _ = Command::new("kill")

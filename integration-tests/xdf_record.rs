@@ -3,7 +3,7 @@
 //! disk leaves behind, refusals before recording, BIDS names and determinism.
 //!
 //! Needs `python3` with pyxdf, pylsl and numpy on PATH (`./scripts/test` puts .venv first). LSL
-//! runs on a loopback-only configuration (`integration-tests/xdf/lsl_api.cfg`). The LSL tests
+//! runs on a loopback-only configuration (`fixtures/lsl/lsl_api.cfg`). The LSL tests
 //! take turns (one lock), so each has the machine's two cores to itself.
 
 mod common;
@@ -31,13 +31,9 @@ fn helpers() -> PathBuf {
     common::root().join("integration-tests/xdf")
 }
 
-fn lsl_config() -> PathBuf {
-    helpers().join("lsl_api.cfg")
-}
-
 /// `python3` with the loopback configuration; fails clearly when pyxdf or pylsl is missing.
 fn python() -> Command {
-    common::python("pyxdf, pylsl, numpy", &lsl_config())
+    common::python("pyxdf, pylsl, numpy", &common::lsl_config())
 }
 
 /// A prefix no other test (or test run) uses for its streams.
@@ -76,7 +72,7 @@ fn spawn_heloflow(dir: &Path, args: &[&str], tag: &str, limit_kib: Option<u64>) 
         command
             .args(args)
             .current_dir(dir)
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .stdout(File::create(dir.join(format!("{tag}.stdout"))).unwrap())
             .stderr(File::create(dir.join(format!("{tag}.stderr"))).unwrap())
             .spawn()
@@ -1155,7 +1151,7 @@ fn record_refuses_paths_before_recording_starts() {
                 path,
             ])
             .current_dir(dir.path())
-            .env("LSLAPICFG", lsl_config())
+            .env("LSLAPICFG", common::lsl_config())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

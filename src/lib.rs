@@ -10,6 +10,7 @@
 pub mod config;
 pub mod display;
 pub mod dsp;
+pub mod lsl_network;
 pub mod metrics;
 pub mod model;
 pub mod operators;

@@ -87,7 +87,7 @@ enum Command {
     },
     /// List the Lab Streaming Layer streams visible on the network, with their metadata.
     Streams {
-        /// Seconds to wait for streams to answer (0 to 3600).
+        /// Seconds to wait for streams to answer (0 to 3600); their metadata then takes at most 2 s more.
         #[arg(long, default_value_t = 2.0, value_parser = wait_seconds, allow_hyphen_values = true)]
         timeout: f64,
         /// One JSON object per line instead of text.
@@ -115,8 +115,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
         /// Publish the streams as live LSL outlets (real time, LSL clock) instead of writing them;
-        /// `--duration 0` then runs until Ctrl-C.
-        #[arg(long)]
+        /// `--duration 0` then runs until Ctrl-C. Writes no file, so `--format`/`--out` are refused.
+        #[arg(long, conflicts_with_all = ["format", "out"])]
         lsl: bool,
         /// Output: a file for jsonl (`-` = standard output), a directory for csv (one file per stream).
         #[arg(long, default_value = "-")]
@@ -204,12 +204,12 @@ fn execute(command: Command) -> Result<(), String> {
         }
         Command::Validate { files } => validate(&files),
         Command::Record(args) => {
-            heloflow::sources::lsl::check_api_config()?;
+            heloflow::lsl_network::check_api_config()?;
             let stop = interrupt_flag("pulling what is left and writing footers")?;
             heloflow::record::main(&args, stop)
         }
         Command::Streams { timeout, json } => {
-            heloflow::sources::lsl::check_api_config()?;
+            heloflow::lsl_network::check_api_config()?;
             list_streams(timeout, json);
             Ok(())
         }
@@ -256,7 +256,7 @@ fn execute(command: Command) -> Result<(), String> {
         } => eval(&model, &recording, &truth, subjects, execution_provider),
         Command::Xdf { command } => run_xdf(command),
         Command::Replay(args) => {
-            heloflow::sources::lsl::check_api_config()?;
+            heloflow::lsl_network::check_api_config()?;
             let stop = interrupt_flag("closing the outlets")?;
             heloflow::replay::main(&args, &stop)
         }
@@ -386,7 +386,8 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
             .iter()
             .any(|s| matches!(s.config, SinkConfig::Lsl(_)));
     if uses_lsl {
-        heloflow::sources::lsl::check_api_config()?;
+        heloflow::lsl_network::check_api_config()?;
+        warn_if_ports_run_short(pipeline);
     }
     let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
     let options = RunOptions {
@@ -404,6 +405,35 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
     }
     warn_closed_outputs(&pipeline.name, &report);
     Ok(())
+}
+
+/// Warns when the pipeline's LSL outlets known at start and its stream resolvers (one per `lsl`
+/// source) need more ports than liblsl's range has free on this machine.
+fn warn_if_ports_run_short(pipeline: &Pipeline) {
+    let resolvers = pipeline
+        .sources
+        .iter()
+        .filter(|s| matches!(s.config, SourceConfig::Lsl(_)))
+        .count();
+    let outlets: usize = pipeline
+        .sinks
+        .iter()
+        .filter_map(|sink| match &sink.config {
+            SinkConfig::Lsl(config) => {
+                let inputs: Vec<&heloflow::stream::StreamSchema> = sink
+                    .inputs
+                    .iter()
+                    .map(|id| &pipeline.streams[*id as usize])
+                    .collect();
+                Some(config.outlets_at_start(&inputs))
+            }
+            _ => None,
+        })
+        .sum();
+    let network = heloflow::lsl_network::LslNetwork::load();
+    if let Some(warning) = network.shortage(outlets, resolvers, network.free_udp_ports()) {
+        eprintln!("heloflow: warning: {}", escaped(&warning));
+    }
 }
 
 /// Prints the run's summary on standard error ("rows written" counts only rows flushed to their
@@ -449,7 +479,16 @@ fn warn_closed_outputs(name: &str, report: &RunReport) {
 
 /// Prints the LSL streams on the network (`heloflow streams`).
 fn list_streams(timeout: f64, json: bool) {
-    let streams = heloflow::sources::lsl::metadata::describe_network(timeout.max(0.1));
+    let view = heloflow::sources::lsl::metadata::describe_network(timeout);
+    if !view.incomplete.is_empty() {
+        eprintln!(
+            "heloflow: warning: {} stream(s) did not send their full metadata within {} s of being resolved (stalled or gone since), so their channels are missing: {}",
+            view.incomplete.len(),
+            heloflow::sources::lsl::metadata::METADATA_WAIT_S,
+            escaped(&view.incomplete.join(", "))
+        );
+    }
+    let streams = view.streams;
     if json {
         for stream in &streams {
             println!("{}", serde_json::to_string(stream).unwrap_or_default());

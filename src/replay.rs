@@ -227,6 +227,10 @@ pub fn replay(
     for damage in &recording.damage {
         crate::notice!("heloflow replay: {}: {damage}", path.display());
     }
+    let network = crate::lsl_network::LslNetwork::load();
+    if let Some(warning) = network.shortage(recording.streams.len(), 0, network.free_udp_ports()) {
+        crate::notice!("heloflow replay: warning: {warning}");
+    }
     let mut players = Vec::new();
     for stream in recording.streams {
         let mut header = stream.info.clone();

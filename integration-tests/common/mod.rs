@@ -98,3 +98,30 @@ pub fn parse_jsonl(text: &str) -> Vec<JsonRow> {
         })
         .collect()
 }
+
+/// How a private network namespace's only interface, loopback, is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loopback {
+    /// As on this machine: loopback without multicast, so LSL finds streams by unicast only.
+    Unicast,
+    /// With multicast (and broadcast) routed over it, as on a lab's LAN: liblsl's defaults work.
+    Multicast,
+}
+
+/// `program args...` inside a new network namespace (`unshare -n`, which needs root or user
+/// namespaces) whose only interface is loopback: nothing it sends can leave the machine, and
+/// no other test's LSL streams can be seen from it, or it from them.
+pub fn in_network_namespace(loopback: Loopback, program: &Path, args: &[&str]) -> Command {
+    let mut setup = String::from("ip link set lo up");
+    if loopback == Loopback::Multicast {
+        setup.push_str(
+            " && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && ip route add 255.255.255.255/32 dev lo",
+        );
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args(["-n", "sh", "-c", &format!("{setup} && exec \"$0\" \"$@\"")])
+        .arg(program)
+        .args(args);
+    command
+}

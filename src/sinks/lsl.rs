@@ -29,6 +29,7 @@ use lsl::{ExPushable, StreamInfo, StreamOutlet};
 use super::{Row, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::options::Options;
 use crate::config::PortError;
+use crate::lsl_network::LslNetwork;
 use crate::sources::lsl::metadata::lsl_format;
 use crate::sources::selection::MAX_SUBJECTS;
 use crate::stream::{nanos_to_secs, ChannelFormat, Nanos, StreamSchema};
@@ -180,10 +181,7 @@ impl Sink for LslSinkConfig {
                 "add subjects = [\"P01\", \"P02\", ...] to this sink, or use layout = \"per_subject\"",
             ));
         }
-        let outlets = match self.layout {
-            Layout::SubjectChannel => inputs.len(),
-            Layout::PerSubject => inputs.len() * self.known_subjects(inputs).len(),
-        };
+        let outlets = self.outlets_at_start(inputs);
         if outlets > MAX_OUTLETS {
             return Err(PortError::option(
                 "layout",
@@ -217,6 +215,15 @@ impl LslSinkConfig {
         Duration::from_secs_f64(self.linger_s)
     }
 
+    /// How many outlets this sink opens before the first row: one per input, or one per input
+    /// and subject known up front (subjects discovered later add theirs as they appear).
+    pub fn outlets_at_start(&self, inputs: &[&StreamSchema]) -> usize {
+        match self.layout {
+            Layout::SubjectChannel => inputs.len(),
+            Layout::PerSubject => inputs.len() * self.known_subjects(inputs).len(),
+        }
+    }
+
     fn known_subjects(&self, inputs: &[&StreamSchema]) -> Vec<String> {
         let mut subjects = self.subjects.clone();
         if subjects.is_empty() {
@@ -238,6 +245,8 @@ impl LslSinkConfig {
             config: self.clone(),
             subjects: self.known_subjects(&refs),
             inputs: inputs.to_vec(),
+            network: LslNetwork::load(),
+            outside: std::cell::Cell::new(0),
         };
         let (rows, receiver) = unbounded();
         let (ready, started) = bounded(1);
@@ -352,6 +361,9 @@ struct OutletPlan {
     config: LslSinkConfig,
     subjects: Vec<String>,
     inputs: Vec<StreamSchema>,
+    network: LslNetwork,
+    /// Outlets whose service port fell outside liblsl's port range.
+    outside: std::cell::Cell<usize>,
 }
 
 impl OutletPlan {
@@ -378,6 +390,15 @@ impl OutletPlan {
         if outlets.values().any(StreamOutlet::have_consumers) {
             std::thread::sleep(self.config.linger());
         }
+        if self.outside.get() > 0 {
+            crate::notice!(
+                "heloflow: warning: lsl sink: {} of {} outlets had ports outside liblsl's range {}-{}; unicast clients could not discover them",
+                self.outside.get(),
+                outlets.len(),
+                self.network.base_port,
+                self.network.last_port()
+            );
+        }
         Ok(())
     }
 
@@ -402,9 +423,38 @@ impl OutletPlan {
                 ));
             }
             let outlet = self.create(input, subject)?;
+            self.check_port(&outlet);
             outlets.insert(key.clone(), outlet);
         }
         Ok(&outlets[&key])
+    }
+
+    /// Counts an outlet that liblsl had to put outside its port range, and says so for the
+    /// first: unicast resolvers (KnownPeers) never query it, so such clients cannot find it.
+    fn check_port(&self, outlet: &StreamOutlet) {
+        let xml = outlet
+            .info()
+            .and_then(|info| info.to_xml())
+            .unwrap_or_default();
+        let Some(port) = crate::lsl_network::service_port(&xml) else {
+            return;
+        };
+        if self.network.in_range(port) {
+            return;
+        }
+        self.outside.set(self.outside.get() + 1);
+        if self.outside.get() == 1 {
+            let name = outlet
+                .info()
+                .map(|info| info.stream_name())
+                .unwrap_or_default();
+            crate::notice!(
+                "heloflow: warning: lsl sink: outlet \"{name}\" got port {port}, outside liblsl's port range {}-{} (all in use; configuration: {}): clients that find streams by unicast (KnownPeers, the only way on loopback) cannot discover it, multicast clients can. Raise [ports] PortRange (README: \"LSL on a lab network\")",
+                self.network.base_port,
+                self.network.last_port(),
+                self.network.describe()
+            );
+        }
     }
 
     fn create(&self, input: usize, subject: &str) -> Result<StreamOutlet, String> {

@@ -230,22 +230,84 @@ pub fn visible_streams_listing(wait_s: f64) -> String {
         .join("\n")
 }
 
-/// Every stream visible within `wait_s` seconds with its full metadata (read through a short-lived
-/// inlet, since resolver results carry no `desc`), sorted by type, name and source_id.
-pub fn describe_network(wait_s: f64) -> Vec<StreamMetadata> {
-    let mut streams: Vec<StreamMetadata> = lsl::resolve_streams(wait_s)
-        .unwrap_or_default()
-        .iter()
-        .map(|info| {
-            let full = StreamInlet::new(info, 1, 0, false).and_then(|inlet| inlet.info(2.0));
-            match full {
-                Ok(mut full) => StreamMetadata::read(&mut full),
-                Err(_) => StreamMetadata::read(&mut info.clone()),
+/// What `heloflow streams` saw: every stream's metadata, and which streams did not send their
+/// full metadata (`desc`) in time, so theirs comes from the resolver's short info.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkView {
+    /// Every stream, sorted by type, name and source_id.
+    pub streams: Vec<StreamMetadata>,
+    /// Names of the streams whose full metadata did not arrive before the deadline.
+    pub incomplete: Vec<String>,
+}
+
+/// An inlet handed to the thread that reads its stream's metadata.
+struct OwnedInlet(StreamInlet);
+
+// SAFETY: a `StreamInlet` is a liblsl inlet handle and a channel count, with no Rust-side shared
+// state (no `Rc`); liblsl's inlets may be used from any thread, and this one is used by one only.
+unsafe impl Send for OwnedInlet {}
+
+/// Seconds `describe_network` gives streams, after resolving, to send their full metadata.
+pub const METADATA_WAIT_S: f64 = 2.0;
+
+/// Every stream that answers within `wait_s` seconds (at least 0.1), with its full metadata read
+/// within [`METADATA_WAIT_S`] more: every stream's `desc` at once, through short-lived inlets on
+/// a thread each, since resolver results carry no `desc`. A stream that does not answer in time
+/// (its sender stalled or vanished after resolving) is listed from its short info and named in
+/// `incomplete`; its thread is left to finish or die with the process.
+pub fn describe_network(wait_s: f64) -> NetworkView {
+    let resolved = lsl::resolve_streams(wait_s.max(0.1)).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(METADATA_WAIT_S);
+    let mut short: Vec<StreamMetadata> = Vec::with_capacity(resolved.len());
+    let (sender, replies) = crossbeam_channel::unbounded();
+    for (index, info) in resolved.iter().enumerate() {
+        short.push(StreamMetadata::read(&mut info.clone()));
+        // The resolver's address lives outside the info's XML, so the inlet is made here.
+        let Ok(inlet) = StreamInlet::new(info, 1, 0, false) else {
+            continue;
+        };
+        let inlet = OwnedInlet(inlet);
+        let sender = sender.clone();
+        let wait_s = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .as_secs_f64();
+        let spawned = std::thread::Builder::new()
+            .name("lsl metadata".to_string())
+            .spawn(move || {
+                let inlet = inlet;
+                if let Ok(mut full) = inlet.0.info(wait_s.max(0.01)) {
+                    let _ = sender.send((index, StreamMetadata::read(&mut full)));
+                }
+            });
+        drop(spawned);
+    }
+    drop(sender);
+    let mut full: Vec<Option<StreamMetadata>> = vec![None; short.len()];
+    let mut pending = short.len();
+    while pending > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match replies.recv_timeout(left) {
+            Ok((index, meta)) => {
+                full[index] = Some(meta);
+                pending -= 1;
             }
-        })
-        .collect();
-    streams.sort_by(|a, b| (&a.kind, &a.name, &a.source_id).cmp(&(&b.kind, &b.name, &b.source_id)));
-    streams
+            Err(_) => break,
+        }
+    }
+    let mut view = NetworkView::default();
+    for (meta, short) in full.into_iter().zip(short) {
+        match meta {
+            Some(meta) => view.streams.push(meta),
+            None => {
+                view.incomplete.push(short.name.clone());
+                view.streams.push(short);
+            }
+        }
+    }
+    view.streams
+        .sort_by(|a, b| (&a.kind, &a.name, &a.source_id).cmp(&(&b.kind, &b.name, &b.source_id)));
+    view.incomplete.sort();
+    view
 }
 
 #[cfg(test)]

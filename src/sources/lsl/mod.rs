@@ -65,27 +65,6 @@ pub struct LslTiming {
     pub lateness_ns: Nanos,
 }
 
-/// Refuses a `LSLAPICFG` that names a file liblsl cannot read: liblsl would only print a notice
-/// and go on with its default, network-wide configuration, which the user asked not to use.
-pub fn check_api_config() -> Result<(), String> {
-    let Some(path) = std::env::var_os("LSLAPICFG") else {
-        return Ok(());
-    };
-    let shown = std::path::Path::new(&path).display().to_string();
-    let problem = match std::fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => "it is a directory".to_string(),
-        Ok(_) => match std::fs::read(&path) {
-            Ok(_) => return Ok(()),
-            Err(e) => format!("it cannot be read: {e}"),
-        },
-        Err(e) if path.is_empty() => format!("it is empty ({e})"),
-        Err(e) => format!("it cannot be opened: {e}"),
-    };
-    Err(format!(
-        "heloflow: error: LSLAPICFG names the liblsl configuration `{shown}`, but {problem}\n  liblsl would fall back to its default, network-wide configuration; fix the path, or unset LSLAPICFG to use the default on purpose"
-    ))
-}
-
 /// What a source does while one of its streams is silent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StallPolicy {
