@@ -264,42 +264,44 @@ fn move_misaligned(misaligned: &[usize], peaks: &[usize]) -> Vec<usize> {
 /// a centred rolling window of `THRESHOLD_WINDOW` beats (pandas, `min_periods=1`).
 fn threshold(values: &[f64]) -> Vec<f64> {
     let absolute: Vec<f64> = values.iter().map(|v| v.abs()).collect();
-    let mut sorted = Vec::with_capacity(THRESHOLD_WINDOW);
-    (0..absolute.len())
-        .map(|i| {
-            centred_sorted(&absolute, i, THRESHOLD_WINDOW, &mut sorted);
-            let q1 = quantile(&sorted, 0.25);
-            let q3 = quantile(&sorted, 0.75);
-            ALPHA * ((q3 - q1) / 2.0)
-        })
-        .collect()
+    rolling(&absolute, THRESHOLD_WINDOW, |sorted| {
+        ALPHA * ((quantile(sorted, 0.75) - quantile(sorted, 0.25)) / 2.0)
+    })
 }
 
 /// pandas' `rolling(window, center=True, min_periods=1).median()`.
 fn rolling_median(values: &[f64], window: usize) -> Vec<f64> {
-    let mut sorted = Vec::with_capacity(window);
-    (0..values.len())
-        .map(|i| {
-            centred_sorted(values, i, window, &mut sorted);
-            let mid = sorted.len() / 2;
-            if sorted.len() % 2 == 1 {
-                sorted[mid]
-            } else {
-                (sorted[mid] + sorted[mid - 1]) / 2.0
-            }
-        })
-        .collect()
+    rolling(values, window, |sorted| {
+        let mid = sorted.len() / 2;
+        if sorted.len() % 2 == 1 {
+            sorted[mid]
+        } else {
+            (sorted[mid] + sorted[mid - 1]) / 2.0
+        }
+    })
 }
 
-/// The values of pandas' centred window of odd length `window` around `i`, clipped at the ends,
-/// sorted into `sorted`.
-fn centred_sorted(values: &[f64], i: usize, window: usize, sorted: &mut Vec<f64>) {
+/// `statistic` of the sorted values of pandas' centred window of odd length `window` around each
+/// index, clipped at the ends. The sorted window slides: one insertion and one removal per step.
+fn rolling(values: &[f64], window: usize, statistic: impl Fn(&[f64]) -> f64) -> Vec<f64> {
     let half = (window - 1) / 2;
-    let start = i.saturating_sub(half);
-    let end = (i + half + 1).min(values.len());
-    sorted.clear();
-    sorted.extend_from_slice(&values[start..end]);
+    let n = values.len();
+    let mut sorted: Vec<f64> = values[..(half + 1).min(n)].to_vec();
     sorted.sort_by(f64::total_cmp);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push(statistic(&sorted));
+        if let Some(&entering) = values.get(i + half + 1) {
+            let at = sorted.partition_point(|v| v.total_cmp(&entering).is_lt());
+            sorted.insert(at, entering);
+        }
+        if i >= half {
+            let leaving = values[i - half];
+            let at = sorted.partition_point(|v| v.total_cmp(&leaving).is_lt());
+            sorted.remove(at);
+        }
+    }
+    out
 }
 
 /// pandas' rolling quantile with linear interpolation, of sorted non-empty `sorted`.

@@ -15,41 +15,18 @@ const MIN_PEAKS_FOR_RATE: usize = 4;
 /// `x[0]` and the last `x`, the interpolant's values there held outside. Repeated indices are
 /// merged into one point with their mean value, as NeuroKit2 does. Empty when `x` is empty.
 pub fn interpolate_monotone_cubic(x: &[usize], y: &[f64], n: usize) -> Vec<f64> {
-    let (x, y) = merge_duplicates(x, y);
-    let Some((&first, &last)) = x.first().zip(x.last()) else {
-        return Vec::new();
-    };
-    if x.len() == 1 {
-        return vec![y[0]; n];
-    }
-    let spline = Pchip::new(&x, &y);
     let mut out = Vec::with_capacity(n);
-    // Before the first point: the interpolant's value there, y[0] exactly.
-    out.resize(first.min(n), spline.eval(0, first as f64));
-    for k in 0..x.len() - 1 {
-        for sample in x[k]..x[k + 1] {
-            if sample >= n {
-                return out;
-            }
-            out.push(spline.eval(k, sample as f64));
-        }
-    }
-    let at_last = spline.eval(x.len() - 2, last as f64);
-    out.resize(n, at_last);
+    visit_intervals(x, y, n, |run| match run {
+        Run::Held(value, count) => out.resize(out.len() + count, value),
+        Run::Cubic(spline, k, range) => out.extend(range.map(|s| spline.eval(k, s as f64))),
+    });
     out
 }
 
 /// The period (s) at each of samples `0..n`, as `nk.signal_period(peaks, fs, desired_length=n)`;
 /// `None` with three peaks or fewer, where NeuroKit2 returns NaN.
 pub fn signal_period(peaks: &[usize], fs: f64, n: usize) -> Option<Vec<f64>> {
-    if peaks.len() < MIN_PEAKS_FOR_RATE {
-        return None;
-    }
-    let mut period: Vec<f64> = std::iter::once(0.0)
-        .chain(peaks.windows(2).map(|w| (w[1] as f64 - w[0] as f64) / fs))
-        .collect();
-    period[0] = period[1..].iter().sum::<f64>() / (period.len() - 1) as f64;
-    Some(interpolate_monotone_cubic(peaks, &period, n))
+    periods(peaks, fs).map(|period| interpolate_monotone_cubic(peaks, &period, n))
 }
 
 /// Mean of the per-sample rate (per minute) over samples `0..n`, as
@@ -57,11 +34,9 @@ pub fn signal_period(peaks: &[usize], fs: f64, n: usize) -> Option<Vec<f64>> {
 /// `ppg_process` (`PPG_Rate`) and `rsp_process` (`RSP_Rate`, from the troughs) give for a segment of
 /// `n` samples. NaN with three peaks or fewer, as NeuroKit2.
 pub fn mean_rate(peaks: &[usize], fs: f64, n: usize) -> f64 {
-    match signal_period(peaks, fs, n) {
-        Some(period) if !period.is_empty() => {
-            period.iter().map(|p| 60.0 / p).sum::<f64>() / period.len() as f64
-        }
-        _ => f64::NAN,
+    match periods(peaks, fs) {
+        Some(period) => mean_of_interpolated(peaks, &period, n, |p| 60.0 / p),
+        None => f64::NAN,
     }
 }
 
@@ -69,11 +44,90 @@ pub fn mean_rate(peaks: &[usize], fs: f64, n: usize) -> f64 {
 /// (a single peak's value everywhere): `nk.rsp_amplitude(clean, peaks).mean()` for breath
 /// amplitudes. NaN without peaks.
 pub fn mean_interpolated(peaks: &[usize], values: &[f64], n: usize) -> f64 {
-    let series = interpolate_monotone_cubic(peaks, values, n);
-    if series.is_empty() {
+    mean_of_interpolated(peaks, values, n, |v| v)
+}
+
+/// The period before each peak (s), the first one the mean of the others, as NeuroKit2's
+/// `signal_period` before interpolation; `None` with three peaks or fewer.
+fn periods(peaks: &[usize], fs: f64) -> Option<Vec<f64>> {
+    if peaks.len() < MIN_PEAKS_FOR_RATE {
+        return None;
+    }
+    let mut period: Vec<f64> = std::iter::once(0.0)
+        .chain(peaks.windows(2).map(|w| (w[1] as f64 - w[0] as f64) / fs))
+        .collect();
+    period[0] = period[1..].iter().sum::<f64>() / (period.len() - 1) as f64;
+    Some(period)
+}
+
+/// Mean of `map` of the interpolated values over samples `0..n`, without storing them; NaN when
+/// there is nothing to average. Within an interval, four running sums let the per-sample work
+/// (the cubic and `map`, a division for rates) run in vector lanes.
+fn mean_of_interpolated(x: &[usize], y: &[f64], n: usize, map: impl Fn(f64) -> f64) -> f64 {
+    let (mut sum, mut samples) = (0.0, 0usize);
+    visit_intervals(x, y, n, |run| match run {
+        Run::Held(value, count) => {
+            sum += map(value) * count as f64;
+            samples += count;
+        }
+        Run::Cubic(spline, k, range) => {
+            let mut lanes = [0.0; 4];
+            let start = range.start;
+            let len = range.len();
+            let whole = len / 4 * 4;
+            for base in (0..whole).step_by(4) {
+                for (lane, acc) in lanes.iter_mut().enumerate() {
+                    *acc += map(spline.eval(k, (start + base + lane) as f64));
+                }
+            }
+            let tail: f64 = (start + whole..range.end)
+                .map(|sample| map(spline.eval(k, sample as f64)))
+                .sum();
+            sum += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
+            samples += len;
+        }
+    });
+    if samples == 0 {
         f64::NAN
     } else {
-        series.iter().sum::<f64>() / series.len() as f64
+        sum / samples as f64
+    }
+}
+
+/// A stretch of samples of the interpolant: one value held over `count` samples, or interval `k`
+/// of the spline evaluated at each sample of a range.
+enum Run<'a> {
+    Held(f64, usize),
+    Cubic(&'a Pchip, usize, std::ops::Range<usize>),
+}
+
+/// Calls `visit` for the stretches of samples `0..n` in order (see [`interpolate_monotone_cubic`]).
+fn visit_intervals(x: &[usize], y: &[f64], n: usize, mut visit: impl FnMut(Run<'_>)) {
+    let (x, y) = merge_duplicates(x, y);
+    let Some((&first, &last)) = x.first().zip(x.last()) else {
+        return;
+    };
+    if x.len() == 1 {
+        visit(Run::Held(y[0], n));
+        return;
+    }
+    let spline = Pchip::new(&x, &y);
+    // Before the first point: the interpolant's value there, y[0] exactly.
+    let before = first.min(n);
+    if before > 0 {
+        visit(Run::Held(spline.eval(0, first as f64), before));
+    }
+    for k in 0..x.len() - 1 {
+        let range = x[k].min(n)..x[k + 1].min(n);
+        if !range.is_empty() {
+            visit(Run::Cubic(&spline, k, range));
+        }
+        if x[k + 1] >= n {
+            return;
+        }
+    }
+    if n > last {
+        visit(Run::Held(spline.eval(x.len() - 2, last as f64), n - last));
     }
 }
 
