@@ -1,11 +1,12 @@
 //! The same physiological workload in heloflow, NeuroKit2 and plain numpy/scipy, in one run.
 //!
 //! Workload: 10 minutes of ECG (700 Hz) and EDA (32 Hz) simulated by NeuroKit2; per 60 s window
-//! sliding by 10 s, ECG clean + R-peaks + HRV (time and frequency) and EDA clean + tonic/phasic +
-//! SCRs. `benches/physio_vs_neurokit.py` simulates the signals and times the two Python versions;
-//! this bench streams the same samples through heloflow's `heart_rate_variability` and
-//! `eda_components` operators, checks every window's values against NeuroKit2's, and prints times
-//! and ratios. Run: `cargo bench --bench physio_vs_neurokit` (needs .venv with requirements-dev.txt).
+//! sliding by 10 s, ECG clean + artefact-corrected R-peaks + HRV (time and frequency) and EDA
+//! clean + tonic/phasic + SCRs. `benches/physio_vs_neurokit.py` simulates the signals and times
+//! the two Python versions; this bench streams the same samples through heloflow's
+//! `heart_rate_variability` and `eda_components` operators, checks every window's values against
+//! NeuroKit2's, and prints times and ratios. Run: `cargo bench --bench physio_vs_neurokit` (needs
+//! .venv with requirements-dev.txt).
 //! To profile heloflow alone, `PHYSIO_BENCH_REUSE=DIR` reads `signals.json` and `python.json` from a
 //! directory an earlier `benches/physio_vs_neurokit.py DIR` wrote instead of running Python again.
 

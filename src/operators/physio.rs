@@ -4,13 +4,36 @@
 //! Each one buffers its input in event-time windows ([`WindowPlan`]) and, when a window closes, runs
 //! the NeuroKit2-equivalent kernels of [`crate::dsp::physio`] on that window's samples only: the
 //! output at window end `e` depends on samples in `[e - window_s, e)` and nothing later, so results
-//! are causal and equal NeuroKit2 run on the same segment. Every output row ends with quality
+//! are causal and equal NeuroKit2's `*_process` run on the same segment (not NeuroKit2 run once on
+//! a whole recording, whose filters and detectors also see samples after the window; the difference
+//! is measured in `integration-tests/neurokit_recordings.rs`). Every output row ends with quality
 //! channels: `coverage`, `nonfinite` (NaN/Inf samples), `flat` and `clipped` (fractions). Non-finite
 //! samples are bridged by linear interpolation when at most `max_invalid` of the window is bad;
 //! otherwise the window's features are NaN. Only the buffer and the ECG high-pass's shared work
 //! ([`crate::dsp::filter::SlidingFiltfilt`], equal to filtering each window alone, and used only for
 //! windows whose samples are all finite) carry over between windows, so a burst of bad samples
 //! never affects later windows.
+//!
+//! Feature channels (before the quality channels). A "per-sample mean" is NeuroKit2's per-sample
+//! column averaged over the window's samples ([`crate::dsp::physio::rate`]): the period before each
+//! beat interpolated over every sample (monotone cubic, held constant before the first and after
+//! the last beat; NaN with 3 beats or fewer), as 60 / period.
+//! - `heart_rate_variability`: `heart_rate` (bpm; per-sample mean of `ecg_process`'s `ECG_Rate`),
+//!   `beats` (R-peaks after Kubios artefact correction, `info["ECG_R_Peaks"]`), `mean_nn`, `sdnn`,
+//!   `rmssd` (ms), `pnn50` (%), `lf`, `hf`, `lf_hf` (`hrv_time` / `hrv_frequency` on those peaks).
+//! - `pulse`: `pulse_rate` (bpm; per-sample mean of `ppg_process`'s `PPG_Rate`), `beats`,
+//!   `mean_ibi`, `sdnn`, `rmssd` (ms).
+//! - `eda_components`: `tonic_mean`, `phasic_std` (input unit), `scr_count`, then means over the
+//!   window's SCRs of `eda_process`'s `SCR_Amplitude` (input unit), `SCR_RiseTime` (s),
+//!   `SCR_Height` (`scr_height_mean`: phasic value at the peak, input unit) and `SCR_RecoveryTime`
+//!   (`scr_recovery_time_mean`, s: from the peak to where the phasic signal has fallen to onset +
+//!   half the amplitude, before the next SCR; SCRs that do not recover in the window are left out).
+//! - `respiration`: `respiration_rate` (breaths/min; per-sample mean of `rsp_process`'s
+//!   `RSP_Rate`, which NeuroKit2 takes from the breath troughs), `respiration_amplitude` (input
+//!   unit; mean of `RSP_Amplitude`, each breath's peak minus preceding trough interpolated over
+//!   every sample), `breaths` (inhalation peaks).
+//! - `temperature_slope`: `temperature_slope` (input unit per minute), `temperature_mean`.
+//! - `activity`: `magnitude_mean`, `magnitude_std`, `enmo` (g).
 //!
 //! ```toml
 //! [operators.hrv]
@@ -26,7 +49,7 @@ use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec, WINDOW_RANGE_S};
 use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
-use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rsp, trend};
+use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rate, rsp, trend};
 use crate::stream::{
     nanos_to_secs, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema,
 };
@@ -34,13 +57,14 @@ use crate::stream::{
 /// Which physiological features an operator computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhysioFeature {
-    /// ECG R-peaks -> heart rate and HRV time/frequency indices.
+    /// ECG R-peaks (artefact-corrected, as `ecg_process`) -> heart rate and HRV time/frequency
+    /// indices.
     HeartRateVariability,
-    /// PPG beats -> pulse rate and inter-beat intervals.
+    /// PPG beats -> pulse rate (as `ppg_process`) and inter-beat intervals.
     Pulse,
-    /// EDA tonic/phasic split and skin conductance responses.
+    /// EDA tonic/phasic split and skin conductance responses (as `eda_process`).
     EdaComponents,
-    /// Respiration rate and amplitude.
+    /// Respiration rate and amplitude (as `rsp_process`).
     Respiration,
     /// Skin temperature trend.
     TemperatureSlope,
@@ -111,6 +135,8 @@ impl PhysioFeature {
                 ("scr_count", Some("count")),
                 ("scr_amplitude_mean", None),
                 ("scr_rise_time_mean", Some("s")),
+                ("scr_height_mean", None),
+                ("scr_recovery_time_mean", Some("s")),
             ],
             PhysioFeature::Respiration => &[
                 ("respiration_rate", Some("breaths/min")),
@@ -337,7 +363,7 @@ pub fn window_features(
     };
     let x = &filled[0];
     let features = match config.feature {
-        PhysioFeature::HeartRateVariability => ecg::ecg_r_peaks(
+        PhysioFeature::HeartRateVariability => ecg::ecg_process_peaks(
             x,
             (bad[0] == 0).then_some(window.first_sample),
             fs,
@@ -348,7 +374,7 @@ pub fn window_features(
             let time = hrv::hrv_time(&peaks, fs);
             let freq = hrv::hrv_frequency(&peaks, fs);
             vec![
-                hrv::mean_rate(&peaks, fs),
+                rate::mean_rate(&peaks, fs, x.len()),
                 peaks.len() as f64,
                 time.mean_nn,
                 time.sdnn,
@@ -363,7 +389,7 @@ pub fn window_features(
             let peaks = ppg::ppg_peaks(&clean, fs);
             let time = hrv::hrv_time(&peaks, fs);
             vec![
-                hrv::mean_rate(&peaks, fs),
+                rate::mean_rate(&peaks, fs, x.len()),
                 peaks.len() as f64,
                 time.mean_nn,
                 time.sdnn,
@@ -393,12 +419,14 @@ pub fn window_features(
                     scrs.len() as f64,
                     mean(&mut scrs.iter().map(|s| s.amplitude)),
                     mean(&mut scrs.iter().map(|s| s.rise_time)),
+                    mean(&mut scrs.iter().map(|s| s.height)),
+                    mean(&mut scrs.iter().map(|s| s.recovery_time)),
                 ]
             }),
         PhysioFeature::Respiration => rsp::rsp_clean(x, fs).ok().map(|clean| {
             let (peaks, troughs) = rsp::rsp_peaks(&clean);
             vec![
-                rsp::rsp_rate(&peaks, fs),
+                rsp::rsp_rate(&troughs, fs, clean.len()),
                 rsp::rsp_amplitude(&clean, &peaks, &troughs),
                 peaks.len() as f64,
             ]
@@ -578,10 +606,16 @@ mod tests {
         let (end, row) = &rows[2];
         let segment = &signal
             [(end / NANOS_PER_SEC - 20) as usize * 700..(end / NANOS_PER_SEC) as usize * 700];
-        let clean = ecg::ecg_clean(segment, 700.0).expect("clean");
-        let peaks = ecg::ecg_peaks(&clean, 700.0);
+        let mut scratch = ecg::EcgScratch::default();
+        let peaks = ecg::ecg_process_peaks(segment, None, 700.0, &mut scratch).expect("peaks");
         assert_eq!(row[1], peaks.len() as f64);
         assert_eq!(row[4], hrv::hrv_time(&peaks, 700.0).rmssd);
+        let rate = rate::mean_rate(&peaks, 700.0, segment.len());
+        assert!(
+            (row[0] - rate).abs() <= 1e-12 * rate,
+            "{} vs {rate}",
+            row[0]
+        );
         assert!((row[0] - 70.0).abs() < 3.0, "heart rate {}", row[0]);
         assert_eq!(&row[9..], &[1.0, 0.0, 0.0, 0.0]);
     }

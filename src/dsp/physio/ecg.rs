@@ -1,5 +1,7 @@
-//! ECG cleaning and R-peak detection, as NeuroKit2's default `ecg_clean` / `ecg_peaks` (`neurokit`).
+//! ECG cleaning and R-peak detection, as NeuroKit2's default `ecg_clean` / `ecg_peaks` (`neurokit`),
+//! and the artefact-corrected R-peaks `ecg_process` reports.
 
+use super::fixpeaks::fix_peaks_kubios;
 use super::peaks::{wave_edges_of_bits, WaveDetector};
 use super::smooth::{
     moving_average_filtfilt_padded, moving_average_margin, sliding_means_exceeded,
@@ -54,6 +56,20 @@ pub fn ecg_r_peaks(
     let peaks = peaks_of_clean(&clean, fs, scratch);
     scratch.clean = clean;
     Ok(peaks)
+}
+
+/// The R-peaks `nk.ecg_process(x, fs)` reports (`info["ECG_R_Peaks"]`): [`ecg_r_peaks`] corrected
+/// for artefacts as `ecg_peaks(..., correct_artifacts=True)` does ([`fix_peaks_kubios`]).
+pub fn ecg_process_peaks(
+    x: &[f64],
+    first_sample: Option<u64>,
+    fs: f64,
+    scratch: &mut EcgScratch,
+) -> Result<Vec<usize>, FilterError> {
+    Ok(fix_peaks_kubios(
+        &ecg_r_peaks(x, first_sample, fs, scratch)?,
+        fs,
+    ))
 }
 
 /// Writes the cleaned segment into `scratch.clean`; `first_sample` (the segment's position in its

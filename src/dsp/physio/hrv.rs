@@ -1,6 +1,6 @@
 //! Heart-rate variability from beat positions, as NeuroKit2's `hrv_time` and `hrv_frequency`
 //! (defaults: 100 Hz quadratic interpolation of RR intervals, Welch PSD normalised to its maximum,
-//! LF 0.04-0.15 Hz, HF 0.15-0.4 Hz), and mean heart rate as NeuroKit2's `signal_rate`.
+//! LF 0.04-0.15 Hz, HF 0.15-0.4 Hz).
 
 use super::spectrum::{
     frequency_spacing, quadratic_interpolate_grid, welch_low_power, welch_power,
@@ -71,24 +71,6 @@ pub fn hrv_time(peaks: &[usize], fs: f64) -> HrvTime {
         rmssd,
         pnn50,
     }
-}
-
-/// Mean instantaneous rate (per minute) at the beats, as `mean(nk.signal_rate(peaks, fs))`: the
-/// first beat's period is the mean of the others. NaN with three beats or fewer, as NeuroKit2.
-pub fn mean_rate(peaks: &[usize], fs: f64) -> f64 {
-    if peaks.len() <= 3 {
-        return f64::NAN;
-    }
-    let periods: Vec<f64> = peaks
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / fs)
-        .collect();
-    let first = periods.iter().sum::<f64>() / periods.len() as f64;
-    let total: f64 = std::iter::once(first)
-        .chain(periods.iter().copied())
-        .map(|p| 60.0 / p)
-        .sum();
-    total / peaks.len() as f64
 }
 
 /// Interpolation rate of the RR series, Hz (NeuroKit2's default).

@@ -1,6 +1,8 @@
-//! Physiological feature kernels matching NeuroKit2 0.2.13's default methods: ECG cleaning and
-//! R-peaks, HRV time and frequency indices, PPG beats, EDA tonic/phasic split and SCRs, respiration
-//! peaks, temperature slope, accelerometer activity and per-window signal quality.
+//! Physiological feature kernels matching NeuroKit2 0.2.13's default methods: ECG cleaning,
+//! R-peaks and their artefact correction, HRV time and frequency indices, PPG beats, EDA
+//! tonic/phasic split and SCRs, respiration peaks, rates and amplitudes interpolated over every
+//! sample as the `*_process` functions report them, temperature slope, accelerometer activity and
+//! per-window signal quality.
 //!
 //! Every kernel is a plain function over one window of `f64` samples (what an operator holds for a
 //! window), so it can be compared sample for sample with NeuroKit2 run on the same segment
@@ -9,10 +11,12 @@
 pub mod activity;
 pub mod ecg;
 pub mod eda;
+pub mod fixpeaks;
 pub mod hrv;
 pub mod peaks;
 pub mod ppg;
 pub mod quality;
+pub mod rate;
 pub mod rsp;
 pub mod smooth;
 pub mod spectrum;

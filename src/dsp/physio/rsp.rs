@@ -1,6 +1,7 @@
 //! Respiration: cleaning, breath peaks and troughs, rate and amplitude, as NeuroKit2's default
-//! `rsp_clean` / `rsp_peaks` (method `khodadad2018`).
+//! `rsp_clean` / `rsp_peaks` (method `khodadad2018`) and `rsp_process`'s `RSP_Rate` / `RSP_Amplitude`.
 
+use super::rate;
 use crate::dsp::filter::{butter, sosfiltfilt, BandType, FilterError};
 
 /// Cleans one respiration segment: 0.05-3 Hz Butterworth bandpass (order 2, zero phase).
@@ -61,27 +62,28 @@ pub fn rsp_peaks(clean: &[f64]) -> (Vec<usize>, Vec<usize>) {
     (peaks, troughs)
 }
 
-/// Breaths per minute from the mean peak-to-peak period; NaN with fewer than two peaks.
-pub fn rsp_rate(peaks: &[usize], fs: f64) -> f64 {
-    if peaks.len() < 2 {
-        return f64::NAN;
-    }
-    let mean_period = (peaks[peaks.len() - 1] - peaks[0]) as f64 / (peaks.len() - 1) as f64 / fs;
-    60.0 / mean_period
+/// Breaths per minute, as `rsp_process`'s `RSP_Rate` averaged over the `n` samples of the segment:
+/// the per-sample rate of the troughs, `nk.signal_rate(troughs, fs, desired_length=n).mean()`
+/// (see [`rate::mean_rate`]); NaN with three troughs or fewer.
+pub fn rsp_rate(troughs: &[usize], fs: f64, n: usize) -> f64 {
+    rate::mean_rate(troughs, fs, n)
 }
 
-/// Mean breath amplitude: each peak minus the trough before it (`nk.rsp_amplitude` values at peaks).
-pub fn rsp_amplitude(clean: &[f64], peaks: &[usize], troughs: &[usize]) -> f64 {
-    let pairs: Vec<f64> = peaks
+/// Each breath's amplitude: its peak minus the trough before it (`nk.rsp_amplitude` at the peaks).
+pub fn breath_amplitudes(clean: &[f64], peaks: &[usize], troughs: &[usize]) -> Vec<f64> {
+    peaks
         .iter()
         .zip(troughs)
         .map(|(&p, &t)| clean[p] - clean[t])
-        .collect();
-    if pairs.is_empty() {
-        f64::NAN
-    } else {
-        pairs.iter().sum::<f64>() / pairs.len() as f64
-    }
+        .collect()
+}
+
+/// Mean breath amplitude, as `rsp_process`'s `RSP_Amplitude` averaged over the segment: the breath
+/// amplitudes interpolated over every sample of `clean` (see [`rate::mean_interpolated`]); NaN
+/// without breaths.
+pub fn rsp_amplitude(clean: &[f64], peaks: &[usize], troughs: &[usize]) -> f64 {
+    let amplitudes = breath_amplitudes(clean, peaks, troughs);
+    rate::mean_interpolated(&peaks[..amplitudes.len()], &amplitudes, clean.len())
 }
 
 fn sign(v: f64) -> f64 {
