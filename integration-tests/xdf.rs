@@ -49,6 +49,11 @@ fn option_sets() -> Vec<(ReadOptions, Vec<&'static str>)> {
         .collect()
 }
 
+/// How far pyxdf's synchronised timestamps may be from ours, seconds. pyxdf fits clock offsets
+/// with numpy's lstsq, whose BLAS kernels differ per CPU in the last bits: earlier machines agreed
+/// within 1e-12 s, an AVX-512 AMD EPYC by up to 1.2e-9 s on clock_resets.xdf.
+const PYXDF_CLOCK_FIT_S: f64 = 5e-9;
+
 #[test]
 fn example_files_read_as_pyxdf_loads_them() {
     let mut worst: f64 = 0.0;
@@ -57,7 +62,12 @@ fn example_files_read_as_pyxdf_loads_them() {
             let ours = read(&example(name), &options).expect("the example reads");
             assert!(ours.damage.is_empty(), "{name}: {:?}", ours.damage);
             let theirs = pyxdf::load(&example(name), &args);
-            let difference = pyxdf::compare(&ours, &theirs, 1e-9, &format!("{name} {args:?}"));
+            let difference = pyxdf::compare(
+                &ours,
+                &theirs,
+                PYXDF_CLOCK_FIT_S,
+                &format!("{name} {args:?}"),
+            );
             eprintln!("{name} {args:?}: largest timestamp difference {difference:e} s");
             worst = worst.max(difference);
         }
@@ -245,11 +255,13 @@ fn info_json_agrees_with_pyxdf() {
                 (Some(first), Some(last)) => {
                     let (first, last) = (pyxdf::number(first), pyxdf::number(last));
                     assert!(
-                        close(ours["first_timestamp"].as_f64().unwrap(), first, 1e-15),
+                        (ours["first_timestamp"].as_f64().unwrap() - first).abs()
+                            <= PYXDF_CLOCK_FIT_S,
                         "{what}"
                     );
                     assert!(
-                        close(ours["last_timestamp"].as_f64().unwrap(), last, 1e-15),
+                        (ours["last_timestamp"].as_f64().unwrap() - last).abs()
+                            <= PYXDF_CLOCK_FIT_S,
                         "{what}"
                     );
                 }
