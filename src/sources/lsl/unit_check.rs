@@ -61,15 +61,15 @@ pub fn check_units(
         };
         let spelled = if announced.parse::<i32>().is_ok() {
             format!(
-                "unit \"{announced}\" on a channel of type {kind}: MNE-LSL's multiplier for {}",
+                "desc/channels gives unit \"{announced}\" on a channel of type {kind}, MNE-LSL's multiplier for {}",
                 got.name()
             )
         } else {
-            format!("unit \"{announced}\"")
+            format!("desc/channels gives unit \"{announced}\"")
         };
         let Some(to_declared) = got.factor_to(want) else {
             return Err(format!(
-                "its channel {} is in {} ({spelled} in desc/channels), but the pipeline declares unit = \"{declared}\" ({}), another quantity: check that the source matches the right streams, or declare their unit",
+                "its channel {} is in {} ({spelled}), but the pipeline declares unit = \"{declared}\" ({}), another quantity: check that the source matches the right streams, or declare their unit",
                 shown_label(&channel.label),
                 got.name(),
                 want.name()
@@ -82,7 +82,7 @@ pub fn check_units(
             UnitPolicy::Convert => *factor = to_declared,
             UnitPolicy::Error => {
                 return Err(format!(
-                    "its channel {} is in {} ({spelled} in desc/channels), but the pipeline declares unit = \"{declared}\": read as {declared}, every value would be off by a factor of {:e}; declare unit = \"{}\", or add on_unit_mismatch = \"convert\" to multiply its values by {to_declared:e} into {declared}",
+                    "its channel {} is in {} ({spelled}), but the pipeline declares unit = \"{declared}\": read as {declared}, every value would be off by a factor of {:e}; declare unit = \"{}\", or add on_unit_mismatch = \"convert\" to multiply its values by {to_declared:e} into {declared}",
                     shown_label(&channel.label),
                     got.name(),
                     1.0 / to_declared,
