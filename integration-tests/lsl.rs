@@ -128,7 +128,6 @@ source_id = "heloflow-test:raw:{subject}"
 kind = "lsl"
 inputs = ["mean"]
 source_id = "heloflow-test:win:{subject}"
-model = { name = "window-mean", version = "1.2" }
 
 [sinks.file]
 kind = "jsonl"
@@ -166,7 +165,8 @@ fn pylsl_outlet_through_heloflow_to_pylsl_inlet() {
         );
     }
 
-    // Channel metadata, subject, pipeline and model travel in the outlets' desc.
+    // Channel metadata, subject and pipeline travel in the outlets' desc; only model outputs
+    // have desc/model (integration-tests/mne_lsl.rs checks those).
     let meta = &result["raw_meta"];
     assert_eq!(meta["type"], "EEG");
     assert_eq!(meta["source_id"], "heloflow-test:raw:P01");
@@ -184,10 +184,19 @@ fn pylsl_outlet_through_heloflow_to_pylsl_inlet() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|c| c["unit"] == "microvolts"));
+        .all(|c| c["unit"] == "microvolts" && c["type"] == "eeg"));
     let win_meta = &result["win_meta"];
-    assert_eq!(win_meta["model_name"], "window-mean");
-    assert_eq!(win_meta["model_version"], "1.2");
+    assert_eq!(
+        win_meta["model_name"], "",
+        "a window mean is no model output"
+    );
+    let win_types: Vec<&str> = win_meta["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(win_types, ["Feature", "Feature", "Feature", "Quality"]);
     assert_eq!(win_meta["nominal_srate"].as_f64(), Some(1.0));
     let win_labels: Vec<&str> = win_meta["channels"]
         .as_array()
@@ -446,7 +455,10 @@ fn simulated_subjects_over_lsl_are_listed_and_matched_by_one_source() {
     assert_eq!(eda["kind"], "GSR");
     assert_eq!(eda["nominal_srate"].as_f64(), Some(4.0));
     assert_eq!(eda["channels"][0]["label"], "EDA");
-    assert_eq!(eda["channels"][0]["unit"], "uS");
+    // Written as MNE-LSL reads channel metadata (the source below still declares "uS": the
+    // declared unit is checked by meaning, not by spelling).
+    assert_eq!(eda["channels"][0]["unit"], "microsiemens");
+    assert_eq!(eda["channels"][0]["kind"], "gsr");
 
     // One source takes all three subjects' EDA streams, the subject read from desc/subject.
     let pipeline = format!(

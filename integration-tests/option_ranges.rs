@@ -99,6 +99,12 @@ const NUMERIC: &[NumericOption] = &[
     numeric("operators", "resample", "order", "order = {}"),
     numeric("operators", "resample", "cutoff_ratio", "cutoff_ratio = {}"),
     numeric("sinks", "lsl", "linger_s", "linger_s = {}"),
+    numeric(
+        "sinks",
+        "lsl",
+        "event_codes",
+        "event_codes = {{ \"stimulus_start:*\" = {} }}",
+    ),
 ];
 
 /// Windowed operators read `window_s` and `hop_s`; physiological ones also `max_invalid`, `flat_s`.
@@ -203,6 +209,7 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
             "unit",
             "format",
             "on_stall",
+            "on_unit_mismatch",
             "dejitter",
         ],
     ),
@@ -386,14 +393,20 @@ fn pipeline_with(section: &str, kind: &str, extra: &str) -> (String, String) {
         }
         "sinks" => {
             let header = "[sinks.snk]".to_string();
-            let options = match kind {
-                "csv" | "jsonl" | "xdf" => format!("path = {:?}\n", out_path(kind)),
-                "lsl" => "name = \"option-ranges-{stream}-{subject}\"\n".to_string(),
+            let (options, inputs) = match kind {
+                "csv" | "jsonl" | "xdf" => {
+                    (format!("path = {:?}\n", out_path(kind)), "\"sim.temp\"")
+                }
+                // Markers too, for `event_codes`.
+                "lsl" => (
+                    "name = \"option-ranges-{stream}-{subject}\"\n".to_string(),
+                    "\"sim.temp\", \"sim.markers\"",
+                ),
                 other => panic!("no pipeline for sink kind {other}"),
             };
             let text = format!(
-                "{}{header}\nkind = \"{kind}\"\ninputs = [\"sim.temp\"]\n{options}{extra}\n",
-                sim("\"temp\"")
+                "{}{header}\nkind = \"{kind}\"\ninputs = [{inputs}]\n{options}{extra}\n",
+                sim("\"temp\", \"markers\"")
             );
             (text, header)
         }

@@ -22,4 +22,5 @@ pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod stream;
+pub mod units;
 pub mod xdf;

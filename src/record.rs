@@ -36,7 +36,7 @@ use crossbeam_channel::{
 use lsl::{ContinuousResolver, Pullable, StreamInlet};
 
 use crate::sources::lsl::metadata::{format_name, stream_key, visible_streams_listing};
-use crate::sources::selection::{xpath_literal, SelectArgs};
+use crate::sources::selection::{readable_predicate, xpath_literal, SelectArgs};
 use crate::stream::ChannelFormat;
 use crate::xdf::bids::BidsName;
 use crate::xdf::writer::{local_hostname, CreateOptions, FileSummary, Values, XdfWriter, XmlNode};
@@ -511,7 +511,9 @@ impl Recorder {
                     "error: found {} of {} stream(s) matching [{}] within {} s, so nothing was recorded (the file is removed); visible streams:\n{list}",
                     self.keys.len(),
                     plan.min_streams,
-                    plan.predicate.as_deref().unwrap_or("every stream"),
+                    plan.predicate
+                        .as_deref()
+                        .map_or("every stream".to_string(), readable_predicate),
                     plan.timeout_s
                 ));
             }
@@ -1010,7 +1012,13 @@ mod tests {
         a.select.predicate = Some("nominal_srate>100".into());
         assert_eq!(
             a.plan().unwrap().predicate.as_deref(),
-            Some("name=concat('Bob', \"'\", 's amp') and type='EEG' and (nominal_srate>100)")
+            Some(
+                format!(
+                    "name=concat('Bob', \"'\", 's amp') and {}='eeg' and (nominal_srate>100)",
+                    crate::sources::selection::TYPE_ANY_CASE
+                )
+                .as_str()
+            )
         );
     }
 

@@ -214,7 +214,7 @@ pub fn replay(
         return Err(format!(
             "no stream of {} matches [{}]",
             path.display(),
-            options.selection.predicate
+            crate::sources::selection::readable_predicate(&options.selection.predicate)
         ));
     }
     let read_options = ReadOptions {

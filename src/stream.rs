@@ -92,6 +92,26 @@ impl Modality {
         }
     }
 
+    /// MNE's channel type for this modality's signal channels, where MNE has one (`eeg`, `ecg`,
+    /// `gsr`, `resp`, `temperature`, `emg`, `stim` for markers). PPG, accelerometers, face
+    /// features, emotion distributions and derived features have none: MNE reads them as `misc`.
+    pub fn mne_type(self) -> Option<&'static str> {
+        match self {
+            Modality::Eeg => Some("eeg"),
+            Modality::Ecg => Some("ecg"),
+            Modality::Eda => Some("gsr"),
+            Modality::Resp => Some("resp"),
+            Modality::Temp => Some("temperature"),
+            Modality::Emg => Some("emg"),
+            Modality::Markers => Some("stim"),
+            Modality::Ppg
+            | Modality::Accel
+            | Modality::Face
+            | Modality::Emotion
+            | Modality::Features => None,
+        }
+    }
+
     /// Lower-case name used in pipeline files and outputs.
     pub fn name(self) -> &'static str {
         match self {
@@ -136,6 +156,13 @@ impl Modality {
         })
     }
 }
+
+/// The channel type of a value an operator derived (a feature, not a signal): MNE reads it as
+/// `misc`, whatever signal it came from.
+pub const FEATURE_KIND: &str = "Feature";
+
+/// The channel type of a signal-quality value (`coverage`, `nonfinite`, `flat`, `clipped`).
+pub const QUALITY_KIND: &str = "Quality";
 
 /// How each value is stored, mirroring LSL channel formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -401,6 +428,14 @@ mod tests {
             Some(Modality::Markers)
         );
         assert_eq!(Modality::from_content_type("Gaze"), None);
+        for modality in Modality::ALL {
+            if let Some(mne) = modality
+                .mne_type()
+                .filter(|_| modality != Modality::Markers)
+            {
+                assert_eq!(Modality::from_content_type(mne), Some(modality), "{mne}");
+            }
+        }
         for modality in Modality::ALL {
             assert_eq!(
                 Modality::from_content_type(modality.lsl_type()),

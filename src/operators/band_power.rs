@@ -23,7 +23,9 @@ use super::window::{Window, WindowPlan, WindowSpec};
 use super::{require_regular_numeric, Operator, OperatorLogic, PortError};
 use crate::config::document::Node;
 use crate::config::options::Options;
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
+use crate::stream::{
+    Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, FEATURE_KIND, QUALITY_KIND,
+};
 
 /// The five EEG bands of the DMER feature definitions (Hz).
 pub const DEFAULT_BANDS: [(&str, f64, f64); 5] = [
@@ -153,11 +155,11 @@ impl Operator for BandPowerConfig {
             .iter()
             .flat_map(|c| {
                 self.bands.iter().map(move |b| {
-                    Channel::new(format!("{}_{}", c.label, b.name), unit(c), c.kind.clone())
+                    Channel::new(format!("{}_{}", c.label, b.name), unit(c), FEATURE_KIND)
                 })
             })
             .collect();
-        channels.push(Channel::new("coverage", "fraction", "Quality"));
+        channels.push(Channel::new("coverage", "fraction", QUALITY_KIND));
         Ok(StreamSchema {
             name: name.to_string(),
             modality: Modality::Features,

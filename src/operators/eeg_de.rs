@@ -22,7 +22,7 @@ use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::dmer::{Spectra, EEG_BANDS, EEG_NFFT};
 use crate::dsp::quality::WindowQuality;
-use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema};
+use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema, FEATURE_KIND};
 
 /// Options of an `eeg_de` operator.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,7 +92,7 @@ impl Operator for EegDeConfig {
             .iter()
             .flat_map(|c| {
                 EEG_BANDS.iter().map(move |(band, _, _)| {
-                    Channel::new(format!("{}_de_{band}", c.label), "nats", "EEG")
+                    Channel::new(format!("{}_de_{band}", c.label), "nats", FEATURE_KIND)
                 })
             })
             .collect();

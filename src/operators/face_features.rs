@@ -22,7 +22,7 @@ use super::window::{WindowPlan, WindowSpec};
 use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
 use crate::dsp::quality::WindowQuality;
-use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema};
+use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema, FEATURE_KIND};
 
 /// Options of a `face_features` operator.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,8 +123,16 @@ impl Operator for FaceFeaturesConfig {
         let mut channels = Vec::new();
         for &i in &layout.units {
             let c = &input.channels[i];
-            channels.push(Channel::new(format!("{}_mean", c.label), &c.unit, &c.kind));
-            channels.push(Channel::new(format!("{}_std", c.label), &c.unit, &c.kind));
+            channels.push(Channel::new(
+                format!("{}_mean", c.label),
+                &c.unit,
+                FEATURE_KIND,
+            ));
+            channels.push(Channel::new(
+                format!("{}_std", c.label),
+                &c.unit,
+                FEATURE_KIND,
+            ));
         }
         push_quality_channels(&mut channels, self.quality);
         Ok(feature_schema(

@@ -4,7 +4,9 @@
 use super::PortError;
 use crate::config::options::Options;
 use crate::dsp::quality::{WindowQuality, QUALITY_LABELS};
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
+use crate::stream::{
+    Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values, QUALITY_KIND,
+};
 
 /// Reads `quality` (default true): whether to append `coverage`, `nonfinite`, `flat`, `clipped`.
 pub fn parse_quality(options: &mut Options) -> bool {
@@ -14,10 +16,10 @@ pub fn parse_quality(options: &mut Options) -> bool {
 /// Appends the quality channels to `channels` when `quality` is on.
 pub fn push_quality_channels(channels: &mut Vec<Channel>, quality: bool) {
     if quality {
-        channels.push(Channel::new("coverage", "fraction", "Quality"));
-        channels.push(Channel::new(QUALITY_LABELS[0], "samples", "Quality"));
-        channels.push(Channel::new(QUALITY_LABELS[1], "channels", "Quality"));
-        channels.push(Channel::new(QUALITY_LABELS[2], "fraction", "Quality"));
+        channels.push(Channel::new("coverage", "fraction", QUALITY_KIND));
+        channels.push(Channel::new(QUALITY_LABELS[0], "samples", QUALITY_KIND));
+        channels.push(Channel::new(QUALITY_LABELS[1], "channels", QUALITY_KIND));
+        channels.push(Channel::new(QUALITY_LABELS[2], "fraction", QUALITY_KIND));
     }
 }
 

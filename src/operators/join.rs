@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use super::feature_output::Rows;
 use super::{Operator, OperatorLogic, PortError, PortSite};
 use crate::config::options::Options;
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values};
+use crate::stream::{
+    Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, Values, QUALITY_KIND,
+};
 
 /// Policy for a row where some input has no sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +144,7 @@ impl Operator for JoinConfig {
             }
         }
         if self.coverage {
-            channels.push(Channel::new("coverage", "fraction", "Quality"));
+            channels.push(Channel::new("coverage", "fraction", QUALITY_KIND));
         }
         Ok(StreamSchema {
             name: name.to_string(),

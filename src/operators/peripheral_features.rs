@@ -30,7 +30,7 @@ use crate::config::options::Options;
 use crate::dsp::dmer::{peripheral_features, Spectra, SPECTRUM_NAMES, STAT_NAMES};
 use crate::dsp::filter::{butter, BandType, SosFilter};
 use crate::dsp::quality::WindowQuality;
-use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema, Values};
+use crate::stream::{Batch, Channel, Modality, Nanos, StreamSchema, Values, FEATURE_KIND};
 
 /// Which DMER peripheral signal the operator computes features of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl Operator for PeripheralConfig {
                 } else {
                     unit.clone()
                 };
-                Channel::new(label, unit, input.channels[0].kind.clone())
+                Channel::new(label, unit, FEATURE_KIND)
             })
             .collect();
         push_quality_channels(&mut channels, self.quality);

@@ -52,6 +52,7 @@ use crate::config::options::Options;
 use crate::dsp::physio::{activity, ecg, eda, hrv, ppg, quality, rate, rsp, trend};
 use crate::stream::{
     nanos_to_secs, Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema,
+    FEATURE_KIND, QUALITY_KIND,
 };
 
 /// Which physiological features an operator computes.
@@ -295,10 +296,14 @@ impl Operator for PhysioConfig {
                     (_, Some(u)) => u.to_string(),
                     (_, None) => input_unit.clone(),
                 };
-                Channel::new(*label, unit, "Feature")
+                Channel::new(*label, unit, FEATURE_KIND)
             })
             .collect();
-        out.extend(QUALITY.iter().map(|(l, u)| Channel::new(*l, *u, "Quality")));
+        out.extend(
+            QUALITY
+                .iter()
+                .map(|(l, u)| Channel::new(*l, *u, QUALITY_KIND)),
+        );
         Ok(StreamSchema {
             name: name.to_string(),
             modality: Modality::Features,

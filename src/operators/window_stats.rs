@@ -17,7 +17,9 @@ use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
-use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
+use crate::stream::{
+    Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, FEATURE_KIND, QUALITY_KIND,
+};
 
 /// Statistics `window_stats` can compute.
 pub const STATS: [&str; 5] = ["mean", "std", "min", "max", "count"];
@@ -145,11 +147,11 @@ impl Operator for WindowStatsConfig {
                 channels.push(Channel::new(
                     format!("{}_{stat}", channel.label),
                     unit,
-                    channel.kind.clone(),
+                    FEATURE_KIND,
                 ));
             }
         }
-        channels.push(Channel::new("coverage", "fraction", "Quality"));
+        channels.push(Channel::new("coverage", "fraction", QUALITY_KIND));
         Ok(StreamSchema {
             name: name.to_string(),
             modality: Modality::Features,

@@ -9,13 +9,16 @@
 //! name = "{stream}-{subject}"                         # outlet name template
 //! source_id = "heloflow:{pipeline}:{stream}:{subject}" # stable, so clients reconnect after restarts
 //! type = "EmotionDistribution"                        # default: the input's modality
-//! model = { name = "HeLo", version = "1.0" }          # written to desc/model
+//! event_codes = { "stimulus_start:*" = 1 }            # markers as int32 codes (see event_codes)
 //! ```
 //!
-//! One channel per input channel with its label, unit and type in `desc/channels`; `desc` also has
-//! `subject`, `heloflow/{pipeline,stream,version}` and `model`. Timestamps are the rows' event time
-//! (for windowed streams the end of the window described). liblsl objects are not `Send`, so the
-//! outlets live on a dedicated thread and the writer forwards rows to it on every flush.
+//! One channel per input channel with its label, unit and type in `desc/channels`, written as
+//! MNE-LSL reads them (see [`outlet_channel`]); `desc` also has `subject` and
+//! `heloflow/{pipeline,stream,modality,version}`, and the outlets of model outputs (`helo`,
+//! `onnx`) have `model/{name,version,sha256,labels,window_s,hop_s}` from the model's manifest.
+//! Timestamps are the rows' event time (for windowed streams the end of the window described).
+//! liblsl objects are not `Send`, so the outlets live on a dedicated thread and the writer
+//! forwards rows to it on every flush.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -26,13 +29,15 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
-use super::{Row, RowValues, Sink, SinkContext, SinkWriter};
+use super::event_codes::EventCodes;
+use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::options::Options;
 use crate::config::PortError;
 use crate::lsl_network::LslNetwork;
 use crate::sources::lsl::metadata::lsl_format;
 use crate::sources::selection::MAX_SUBJECTS;
-use crate::stream::{nanos_to_secs, ChannelFormat, Nanos, StreamSchema};
+use crate::stream::{nanos_to_secs, Channel, ChannelFormat, Modality, Nanos, StreamSchema};
+use crate::units::{Quantity, Unit};
 
 /// `source_id`s of the outlets this process publishes: LSL sources never read them back, so a
 /// pipeline whose source predicate also matches its own outputs cannot feed on itself.
@@ -75,8 +80,8 @@ pub struct LslSinkConfig {
     pub source_id: String,
     /// Content type override (default: the input's modality type).
     pub kind: Option<String>,
-    /// Model name and version for `desc/model`.
-    pub model: Option<(String, String)>,
+    /// Publish marker (string) inputs as int32 event codes, with this map in `desc/events`.
+    pub event_codes: Option<EventCodes>,
     /// Subjects to announce up front (default: the inputs' known subjects).
     pub subjects: Vec<String>,
     /// Seconds to keep outlets open at the end when clients are connected, so they get the last rows.
@@ -122,13 +127,14 @@ impl Sink for LslSinkConfig {
         let name = template(options, "name", default_name);
         let source_id = template(options, "source_id", default_id);
         let kind = options.string("type").map(|t| t.into_inner());
-        let model = options
-            .table("model", |model| {
-                let name = model.string("name").map(|n| n.into_inner());
-                let version = model.string("version").map(|v| v.into_inner());
-                (name.unwrap_or_default(), version.unwrap_or_default())
-            })
-            .filter(|(name, _)| !name.is_empty());
+        if options.raw("model").is_some() {
+            options.error_at(
+                "model",
+                "the `lsl` sink no longer takes `model`: the outlets of model outputs (`helo`, `onnx`) carry desc/model (name, version, sha256, labels, window_s, hop_s) from the model's manifest, and other outlets none",
+                "remove `model`; to change the name or version, edit the model's manifest",
+            );
+        }
+        let event_codes = EventCodes::parse(options);
         let mut subjects: Vec<String> = Vec::new();
         let listed = options.string_list("subjects").unwrap_or_default();
         if listed.len() > MAX_SUBJECTS {
@@ -160,7 +166,7 @@ impl Sink for LslSinkConfig {
             name,
             source_id,
             kind,
-            model,
+            event_codes,
             subjects,
             linger_s: options.number_in("linger_s", 0.5, LINGER_RANGE_S),
             pipeline: String::new(),
@@ -182,6 +188,9 @@ impl Sink for LslSinkConfig {
             ));
         }
         let outlets = self.outlets_at_start(inputs);
+        if let Some(codes) = &self.event_codes {
+            check_coded_inputs(codes, inputs)?;
+        }
         if outlets > MAX_OUTLETS {
             return Err(PortError::option(
                 "layout",
@@ -197,8 +206,59 @@ impl Sink for LslSinkConfig {
         inputs: &[StreamSchema],
         run: &SinkContext,
     ) -> Result<Box<dyn SinkWriter>, String> {
-        Ok(Box::new(self.for_pipeline(run.pipeline).start(inputs)?))
+        let models = (0..inputs.len())
+            .map(|i| {
+                let id = run.input_ids.get(i)?;
+                run.models.iter().find(|m| m.output == *id).cloned()
+            })
+            .collect();
+        Ok(Box::new(
+            self.for_pipeline(run.pipeline).start(inputs, models)?,
+        ))
     }
+}
+
+/// Event codes replace one string channel: every marker input must have exactly one (the
+/// `events` of an `lsl` source have three), and at least one input must be a marker stream.
+fn check_coded_inputs(codes: &EventCodes, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+    let strings: Vec<&&StreamSchema> = inputs.iter().filter(|s| !s.format.is_numeric()).collect();
+    if strings.is_empty() {
+        return Err(PortError::option(
+            "event_codes",
+            "`event_codes` publishes marker (string) inputs as numbers, but this sink has no marker input",
+            "remove `event_codes`, or add a markers stream to `inputs`",
+        ));
+    }
+    if let Some(wide) = strings.iter().find(|s| s.channel_count() != 1) {
+        return Err(PortError::option(
+            "event_codes",
+            format!(
+                "`event_codes` turns one marker channel into a code, but `{}` has {} string channels ({})",
+                wide.name,
+                wide.channel_count(),
+                wide.labels().join(", ")
+            ),
+            "publish that stream from another `lsl` sink without `event_codes`",
+        ));
+    }
+    debug_assert!(!codes.entries.is_empty());
+    Ok(())
+}
+
+/// An outlet's `desc/channels/channel`: the label, the type MNE-LSL maps to the right MNE channel
+/// type (signals by their modality's MNE type: `eeg`, `ecg`, `gsr`, `resp`, `temperature`,
+/// `emg`, `stim`; other types such as `Feature`, `Quality`, `Emotion`, `PPG` are not MNE's and
+/// read as `misc`), and the unit, spelled as MNE-LSL parses it for signal channels (`microvolts`,
+/// `millivolts`, `volts`; other units it reads as multiplier 1 of the type's unit).
+pub fn outlet_channel(channel: &Channel) -> Channel {
+    let kind = Modality::from_content_type(&channel.kind)
+        .and_then(Modality::mne_type)
+        .unwrap_or(&channel.kind);
+    let unit = match Unit::parse(&channel.unit, kind) {
+        Some(unit) if Quantity::of_channel_type(kind) == Some(unit.quantity) => unit.name(),
+        _ => channel.unit.clone(),
+    };
+    Channel::new(&channel.label, unit, kind)
 }
 
 impl LslSinkConfig {
@@ -239,7 +299,12 @@ impl LslSinkConfig {
     }
 
     /// Starts the outlet thread; outlets for subjects known up front exist when this returns.
-    fn start(&self, inputs: &[StreamSchema]) -> Result<LslWriter, String> {
+    /// `models[i]` is the model that produces input `i`, if any.
+    fn start(
+        &self,
+        inputs: &[StreamSchema],
+        models: Vec<Option<ModelProvenance>>,
+    ) -> Result<LslWriter, String> {
         let refs: Vec<&StreamSchema> = inputs.iter().collect();
         let plan = OutletPlan {
             config: self.clone(),
@@ -247,6 +312,8 @@ impl LslSinkConfig {
             inputs: inputs.to_vec(),
             network: LslNetwork::load(),
             outside: std::cell::Cell::new(0),
+            models,
+            uncoded: BTreeMap::new(),
         };
         let (rows, receiver) = unbounded();
         let (ready, started) = bounded(1);
@@ -364,11 +431,19 @@ struct OutletPlan {
     network: LslNetwork,
     /// Outlets whose service port fell outside liblsl's port range.
     outside: std::cell::Cell<usize>,
+    /// The model producing each input, if any (its outlets get `desc/model`).
+    models: Vec<Option<ModelProvenance>>,
+    /// Markers that matched no event code and were not published: value -> count (at most
+    /// [`MAX_UNCODED_SHOWN`] values kept, the rest counted under the empty string).
+    uncoded: BTreeMap<String, u64>,
 }
+
+/// Distinct uncoded marker values named in the end-of-run note (the rest are counted).
+const MAX_UNCODED_SHOWN: usize = 20;
 
 impl OutletPlan {
     fn run(
-        self,
+        mut self,
         rows: &Receiver<Vec<OutRow>>,
         ready: &Sender<Result<(), String>>,
     ) -> Result<(), String> {
@@ -387,6 +462,7 @@ impl OutletPlan {
                 self.push(&mut outlets, &row)?;
             }
         }
+        self.report_uncoded();
         if outlets.values().any(StreamOutlet::have_consumers) {
             std::thread::sleep(self.config.linger());
         }
@@ -400,6 +476,51 @@ impl OutletPlan {
             );
         }
         Ok(())
+    }
+
+    /// Whether input `input` goes out as event codes (a marker stream with `event_codes` set).
+    fn coded(&self, input: usize) -> Option<&EventCodes> {
+        self.config
+            .event_codes
+            .as_ref()
+            .filter(|_| !self.inputs[input].format.is_numeric())
+    }
+
+    /// Counts a marker that matched no event code; its first occurrence is announced.
+    fn note_uncoded(&mut self, marker: &str) {
+        let known = self.uncoded.len() - usize::from(self.uncoded.contains_key(""));
+        let key = if self.uncoded.contains_key(marker) || known < MAX_UNCODED_SHOWN {
+            marker
+        } else {
+            ""
+        };
+        let count = self.uncoded.entry(key.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1 && !key.is_empty() {
+            crate::notice!(
+                "heloflow: lsl sink: marker \"{marker}\" matches no name in `event_codes`; it is not published (counted at the end)"
+            );
+        }
+    }
+
+    /// One line at the end: how many markers were not published for want of a code.
+    fn report_uncoded(&self) {
+        let total: u64 = self.uncoded.values().sum();
+        if total == 0 {
+            return;
+        }
+        let listed: Vec<String> = self
+            .uncoded
+            .iter()
+            .map(|(value, n)| match value.as_str() {
+                "" => format!("{n} of other values"),
+                value => format!("\"{value}\" x{n}"),
+            })
+            .collect();
+        crate::notice!(
+            "heloflow: lsl sink: {total} marker(s) matched no name in `event_codes` and were not published: {}",
+            listed.join(", ")
+        );
     }
 
     fn fill(&self, template: &str, input: usize, subject: &str) -> String {
@@ -467,13 +588,18 @@ impl OutletPlan {
             .clone()
             .unwrap_or_else(|| schema.modality.lsl_type().to_string());
         let subject_channel = self.config.layout == Layout::SubjectChannel;
+        let codes = self.coded(input);
+        let format = match codes {
+            Some(_) => ChannelFormat::Int32,
+            None => schema.format,
+        };
         let count = schema.channel_count() + usize::from(subject_channel);
         let mut info = StreamInfo::new(
             &name,
             &kind,
             count as u32,
             schema.rate.nominal_srate(),
-            lsl_format(schema.format),
+            lsl_format(format),
             &source_id,
         )
         .map_err(|e| format!("cannot describe LSL outlet \"{name}\": {e:?}"))?;
@@ -482,21 +608,27 @@ impl OutletPlan {
         if subject_channel {
             let mut channel = channels.append_child("channel");
             channel.append_child_value("label", "subject");
-            channel.append_child_value(
-                "unit",
-                if schema.format.is_numeric() {
-                    "index"
-                } else {
-                    ""
-                },
-            );
-            channel.append_child_value("type", "Subject");
+            channel.append_child_value("unit", if format.is_numeric() { "index" } else { "" });
+            // Not "Subject": MNE would read an unknown type as the stream's (an index as EEG).
+            channel.append_child_value("type", "misc");
         }
         for c in &schema.channels {
+            let c = match codes {
+                Some(_) => Channel::new(&c.label, "code", "stim"),
+                None => outlet_channel(c),
+            };
             let mut channel = channels.append_child("channel");
             channel.append_child_value("label", &c.label);
             channel.append_child_value("unit", &c.unit);
             channel.append_child_value("type", &c.kind);
+        }
+        if let Some(codes) = codes {
+            let mut events = desc.append_child("events");
+            for (marker, code) in &codes.entries {
+                let mut event = events.append_child("event");
+                event.append_child_value("code", &code.to_string());
+                event.append_child_value("name", marker);
+            }
         }
         if subject_channel {
             let mut subjects = desc.append_child("subjects");
@@ -511,10 +643,17 @@ impl OutletPlan {
         heloflow.append_child_value("stream", &schema.name);
         heloflow.append_child_value("modality", schema.modality.name());
         heloflow.append_child_value("version", env!("CARGO_PKG_VERSION"));
-        if let Some((model_name, version)) = &self.config.model {
+        if let Some(provenance) = &self.models[input] {
             let mut model = desc.append_child("model");
-            model.append_child_value("name", model_name);
-            model.append_child_value("version", version);
+            model.append_child_value("name", &provenance.name);
+            model.append_child_value("version", &provenance.version);
+            model.append_child_value("sha256", &provenance.sha256);
+            let mut labels = model.append_child("labels");
+            for label in &provenance.labels {
+                labels.append_child_value("label", label);
+            }
+            model.append_child_value("window_s", &provenance.window_s.to_string());
+            model.append_child_value("hop_s", &provenance.hop_s.to_string());
         }
         if let Ok(mut own) = OWN_OUTLETS.lock() {
             own.insert(source_id.clone());
@@ -524,7 +663,7 @@ impl OutletPlan {
     }
 
     fn push(
-        &self,
+        &mut self,
         outlets: &mut BTreeMap<(usize, String), StreamOutlet>,
         row: &OutRow,
     ) -> Result<(), String> {
@@ -551,7 +690,28 @@ impl OutletPlan {
             row.subject.as_str()
         };
         let format = self.inputs[row.input].format;
+        let code = match (self.coded(row.input), &row.values) {
+            (Some(codes), OutValues::Text(values)) => {
+                let marker = values.first().map_or("", String::as_str);
+                match codes.code(marker) {
+                    Some(code) => Some(code),
+                    None => {
+                        self.note_uncoded(marker);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => None,
+        };
         let outlet = self.outlet(outlets, row.input, key_subject)?;
+        if let Some(code) = code {
+            let mut all = Vec::with_capacity(2);
+            all.extend(subject_index.map(|i| i as i32));
+            all.push(code);
+            return outlet
+                .push_sample_ex(&all, row.time, true)
+                .map_err(|e| format!("cannot push to LSL outlet: {e:?}"));
+        }
         let pushed = match &row.values {
             OutValues::Numeric(values) => {
                 let mut all = Vec::with_capacity(values.len() + 1);
@@ -606,14 +766,104 @@ mod tests {
 
     #[test]
     fn defaults_give_stable_per_subject_ids() {
-        let pipeline = parse("model = { name = \"HeLo\", version = \"1.0\" }\n").expect("valid");
+        let pipeline = parse("").expect("valid");
         let SinkConfig::Lsl(config) = &pipeline.sinks[0].config else {
             panic!("an lsl sink");
         };
         let config = config.for_pipeline("p");
         assert_eq!(config.source_id, "heloflow:{pipeline}:{stream}:{subject}");
-        assert_eq!(config.model, Some(("HeLo".to_string(), "1.0".to_string())));
+        assert_eq!(config.event_codes, None);
         assert_eq!(config.pipeline, "p");
+    }
+
+    #[test]
+    fn model_metadata_comes_from_manifests_not_from_the_sink() {
+        let error = parse("model = { name = \"HeLo\", version = \"1.0\" }\n").unwrap_err();
+        assert!(error.contains("no longer takes `model`"), "{error}");
+        assert!(error.contains("remove `model`"), "{error}");
+    }
+
+    /// A pipeline with a string marker stream (and the simulator's emotion) into an lsl sink.
+    fn markers_sink(sink: &str) -> Result<pipeline::Pipeline, String> {
+        let text = format!(
+            "[pipeline]\nname = \"p\"\n[sources.sim]\nkind = \"simulator\"\nstreams = [\"emotion\", \"markers\"]\n[sinks.live]\nkind = \"lsl\"\n{sink}"
+        );
+        pipeline::parse("t.toml", &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn event_codes_are_positive_int32_codes_for_one_marker_channel() {
+        let ok = markers_sink(
+            "inputs = [\"sim.markers\", \"sim.emotion\"]\nevent_codes = { \"stimulus_start:*\" = 1, \"stimulus_end:*\" = 2 }\n",
+        )
+        .expect("valid");
+        let SinkConfig::Lsl(config) = &ok.sinks[0].config else {
+            panic!("an lsl sink");
+        };
+        let codes = config.event_codes.as_ref().expect("codes");
+        assert_eq!(codes.code("stimulus_end:clip_03"), Some(2));
+        for (codes, message) in [
+            ("{ rest = 0 }", "must be an integer from 1 to 2147483647"),
+            ("{ rest = 2147483648 }", "must be an integer from 1 to"),
+            ("{ rest = 1.5 }", "must be an integer"),
+            ("{ rest = \"1\" }", "must be an integer"),
+            ("{}", "`event_codes` is empty"),
+            ("[1, 2]", "must be a table of marker = code"),
+            ("{ \"\" = 1 }", "non-empty marker name"),
+        ] {
+            let error = markers_sink(&format!(
+                "inputs = [\"sim.markers\"]\nevent_codes = {codes}\n"
+            ))
+            .unwrap_err();
+            assert!(error.contains(message), "{codes}: {error}");
+        }
+        let none =
+            markers_sink("inputs = [\"sim.emotion\"]\nevent_codes = { rest = 1 }\n").unwrap_err();
+        assert!(none.contains("has no marker input"), "{none}");
+    }
+
+    #[test]
+    fn event_codes_refuse_marker_streams_of_several_channels() {
+        let text = "[sources.amp]\nkind = \"lsl\"\ntype = \"EEG\"\nchannels = 2\nrate = 100\n[sinks.live]\nkind = \"lsl\"\ninputs = [\"amp.events\"]\nevent_codes = { lost = 1 }\n";
+        let error = pipeline::parse("t.toml", text).unwrap_err().to_string();
+        assert!(
+            error.contains("`amp.events` has 3 string channels"),
+            "{error}"
+        );
+        assert!(error.contains("another `lsl` sink"), "{error}");
+    }
+
+    #[test]
+    fn outlet_channels_carry_the_types_and_units_mne_lsl_reads() {
+        use super::outlet_channel;
+        use crate::stream::Channel;
+        for ((label, unit, kind), (want_unit, want_kind)) in [
+            (("Fp1", "microvolts", "EEG"), ("microvolts", "eeg")),
+            (("Fp1", "µV", "EEG"), ("microvolts", "eeg")),
+            (("ECG", "mV", "ECG"), ("millivolts", "ecg")),
+            (("EDA", "uS", "GSR"), ("microsiemens", "gsr")),
+            (("TEMP", "degC", "TEMP"), ("degC", "temperature")),
+            (("RESP", "percent", "RESP"), ("percent", "resp")),
+            (("Marker", "", "Markers"), ("", "stim")),
+            (("PPG", "arbitrary", "PPG"), ("arbitrary", "PPG")),
+            (
+                ("Fp1_alpha", "log10(microvolts^2)", "Feature"),
+                ("log10(microvolts^2)", "Feature"),
+            ),
+            (("coverage", "fraction", "Quality"), ("fraction", "Quality")),
+            (
+                ("joy", "probability", "Emotion"),
+                ("probability", "Emotion"),
+            ),
+            (("gsr_mean", "uS", "Feature"), ("uS", "Feature")),
+        ] {
+            let out = outlet_channel(&Channel::new(label, unit, kind));
+            assert_eq!(
+                out,
+                Channel::new(label, want_unit, want_kind),
+                "{label} {unit} {kind}"
+            );
+        }
     }
 
     #[test]

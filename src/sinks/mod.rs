@@ -6,6 +6,7 @@
 
 mod csv;
 pub mod destination;
+pub mod event_codes;
 mod jsonl;
 pub mod lsl;
 pub mod ordering;

@@ -39,6 +39,18 @@ pub fn xpath_literal(value: &str) -> String {
     }
 }
 
+/// The stream's `type` with ASCII letters in lower case, in XPath 1.0 (which has no
+/// `lower-case`): `type = "EEG"` matches outlets of type `eeg` (MNE-LSL's `PlayerLSL`), `EEG` and
+/// `Eeg` alike. liblsl compares strings exactly, so this is done in the predicate itself, which
+/// every outlet evaluates (liblsl 1.13 and later use pugixml's full XPath 1.0).
+pub const TYPE_ANY_CASE: &str =
+    "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')";
+
+/// A predicate as messages show it: the any-case type comparison reads `type (any case)=`.
+pub fn readable_predicate(predicate: &str) -> String {
+    predicate.replace(&format!("{TYPE_ANY_CASE}="), "type (any case)=")
+}
+
 /// Which streams a source takes: an XPath predicate over stream infos, as liblsl evaluates it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Selection {
@@ -97,9 +109,9 @@ impl Selection {
         selection
     }
 
-    /// The selection of streams with these fields (each given one must equal) that also satisfy
-    /// `predicate`: what the `lsl` source options and the command-line flags of `record` and
-    /// `replay` say.
+    /// The selection of streams with these fields (each given one must equal; `type` in any
+    /// case of its ASCII letters) that also satisfy `predicate`: what the `lsl` source options and
+    /// the command-line flags of `record` and `replay` say.
     pub fn from_fields(
         name: Option<&str>,
         kind: Option<&str>,
@@ -114,7 +126,12 @@ impl Selection {
             ("hostname", hostname),
         ]
         .into_iter()
-        .filter_map(|(key, value)| value.map(|v| format!("{key}={}", xpath_literal(v))))
+        .filter_map(|(key, value)| {
+            value.map(|v| match key {
+                "type" => format!("{TYPE_ANY_CASE}={}", xpath_literal(&v.to_ascii_lowercase())),
+                _ => format!("{key}={}", xpath_literal(v)),
+            })
+        })
         .collect();
         if let Some(predicate) = predicate {
             clauses.push(format!("({predicate})"));
@@ -509,6 +526,16 @@ mod tests {
         assert!(select("type='EEG'").matches_xml(xml));
         assert!(!select("type='GSR'").matches_xml(xml));
         assert!(select("starts-with(name,'amp') and desc/subject='P01'").matches_xml(xml));
+        for (kind, matches) in [("EEG", true), ("eeg", true), ("Eeg", true), ("EE", false)] {
+            let typed = Selection::from_fields(None, Some(kind), None, None, None);
+            assert_eq!(typed.matches_xml(xml), matches, "type {kind}");
+            assert_eq!(typed.declared_type.as_deref(), Some(kind));
+        }
+        let typed = Selection::from_fields(None, Some("eeg"), None, None, Some("name='amp-1'"));
+        assert_eq!(
+            readable_predicate(&typed.predicate),
+            "type (any case)='eeg' and (name='amp-1')"
+        );
         let quoted = format!("source_id={}", xpath_literal("dev'1"));
         assert!(select(&quoted).matches_xml(xml));
         assert!(!select("((").matches_xml(xml));

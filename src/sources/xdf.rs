@@ -253,7 +253,7 @@ impl XdfSourceConfig {
                     format!(
                         "no stream of {} matches [{}]; its streams:\n{}",
                         self.path,
-                        want.selection.predicate,
+                        crate::sources::selection::readable_predicate(&want.selection.predicate),
                         listing()
                     ),
                     "choose streams by type, name, source_id, hostname or predicate",

@@ -64,6 +64,8 @@ pub struct Link {
     jitter_var: f64,
     numbers: Vec<f64>,
     strings: Vec<String>,
+    /// Per-channel factors into the declared unit (`on_unit_mismatch = "convert"`).
+    scale: Option<Vec<f64>>,
     /// Live figures, copied into the source's metrics.
     pub stats: InletStats,
 }
@@ -103,8 +105,15 @@ impl Link {
             jitter_var: 0.0,
             numbers: Vec::new(),
             strings: Vec::new(),
+            scale: None,
             stats,
         }
+    }
+
+    /// Multiplies every sample's channels by these factors as it is pulled (a unit conversion).
+    pub fn with_scale(mut self, factors: Option<Vec<f64>>) -> Link {
+        self.scale = factors.filter(|f| f.len() == self.meta.channel_count);
+        self
     }
 
     /// Re-reads the clock offset every `every_s` seconds (liblsl keeps it current in the background,
@@ -136,7 +145,11 @@ impl Link {
                 break;
             }
             let row = if self.numeric {
-                Row::Numbers(self.numbers.clone())
+                let mut numbers = self.numbers.clone();
+                if let Some(factors) = &self.scale {
+                    numbers.iter_mut().zip(factors).for_each(|(x, f)| *x *= f);
+                }
+                Row::Numbers(numbers)
             } else {
                 Row::Texts(self.strings.clone())
             };

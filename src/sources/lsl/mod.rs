@@ -6,7 +6,8 @@
 //! kind = "lsl"
 //! type = "EEG"                        # and/or name, source_id, hostname, predicate
 //! channels = ["Fp1", "Fp2", "C3"]     # labels (checked against desc/channels) or a count
-//! unit = "microvolts"
+//! unit = "microvolts"                 # checked against desc/channels/channel/unit
+//! on_unit_mismatch = "error"          # or "convert": a stream in volts is multiplied into it
 //! rate = 300                          # nominal Hz; 0 = irregular
 //! subject_from = "source_id"          # or "name", "hostname", "desc:<path>"
 //! subjects = { "dsi-4021" = "P01" }   # optional table: key -> subject id
@@ -19,7 +20,8 @@
 //! Validation needs no network: the source declares what it expects and `outputs()` returns that
 //! schema (`<source>.<modality>`, plus `<source>.events`, a marker stream of `lost` / `resumed` /
 //! `clock_step` events). At run start each matched stream's real metadata is checked against the
-//! declaration.
+//! declaration, its units too (see [`unit_check`]). `type` matches in any case (`EEG` finds
+//! MNE-LSL's `eeg` outlets; see [`crate::sources::selection::TYPE_ANY_CASE`]).
 //!
 //! Timestamps a sender's clock gets wrong are placed by the rules of [`placement`]: a sample
 //! stamped more than 1 s after its arrival never advances event time, and a clock that jumps by
@@ -31,6 +33,7 @@ mod link;
 pub mod metadata;
 pub mod placement;
 mod run;
+pub mod unit_check;
 pub mod xpath;
 
 use std::ops::RangeInclusive;
@@ -42,6 +45,7 @@ use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{modality_names, Declaration, Selection, SubjectRule};
 use crate::sources::Source;
 use crate::stream::{secs_to_nanos, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema};
+use unit_check::UnitPolicy;
 
 /// `timeout_s`: how long a run may wait for its streams, seconds (a tenth of a second to a day).
 pub const TIMEOUT_RANGE_S: RangeInclusive<f64> = 0.1..=86_400.0;
@@ -85,6 +89,10 @@ pub struct LslSourceConfig {
     pub channels: Vec<Channel>,
     /// Whether `channels` gave labels (true) or only a count (false).
     pub labelled: bool,
+    /// The declared unit of every channel (checked against the streams' `desc`; empty: none).
+    pub unit: String,
+    /// What a stream announcing another unit of the same quantity gets.
+    pub on_unit_mismatch: UnitPolicy,
     /// Declared channel format, if any.
     pub format: Option<ChannelFormat>,
     /// Declared nominal rate.
@@ -159,6 +167,11 @@ impl Source for LslSourceConfig {
             Rate::Irregular
         });
         let subjects = SubjectRule::parse(options);
+        let on_unit_mismatch =
+            match options.choice("on_unit_mismatch", "error", &["error", "convert"]) {
+                "convert" => UnitPolicy::Convert,
+                _ => UnitPolicy::Error,
+            };
         let on_stall = match options.choice("on_stall", "advance", &["advance", "hold"]) {
             "hold" => StallPolicy::Hold,
             _ => StallPolicy::Advance,
@@ -178,6 +191,8 @@ impl Source for LslSourceConfig {
             modality,
             channels,
             labelled,
+            unit: declared.unit,
+            on_unit_mismatch,
             format: declared.format,
             rate,
             subjects,
@@ -278,7 +293,10 @@ mod tests {
         let SourceConfig::Lsl(config) = &pipeline.sources[0].config else {
             panic!("an lsl source");
         };
-        assert_eq!(config.predicate, "type='EEG'");
+        assert_eq!(
+            crate::sources::selection::readable_predicate(&config.predicate),
+            "type (any case)='eeg'"
+        );
     }
 
     #[test]

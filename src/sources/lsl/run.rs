@@ -9,10 +9,13 @@ use lsl::{ContinuousResolver, ProcessingOption, StreamInfo, StreamInlet};
 use super::link::Link;
 use super::metadata::{stream_key, visible_streams_listing, StreamMetadata};
 use super::placement::{Notice, Rules};
+use super::unit_check::{check_units, UnitCheck, UnitPolicy};
 use super::LslSourceConfig;
 use crate::origin::StreamOrigin;
 use crate::sources::queue::SourceSender;
-use crate::sources::selection::{StreamFields, SubjectFrom, MAX_SUBJECTS};
+use crate::sources::selection::{
+    readable_predicate, StreamFields, SubjectFrom, MAX_SUBJECTS, TYPE_ANY_CASE,
+};
 use crate::stream::{secs_to_nanos, Batch, ChannelFormat, Modality, Nanos, Values};
 
 /// Most samples taken from one inlet per step, so one busy stream cannot starve the others.
@@ -31,7 +34,7 @@ pub fn run(config: &LslSourceConfig, name: &str, stream_ids: &[u32], sender: &So
         Err(e) => {
             sender.fail(format!(
                 "lsl source `{name}`: cannot resolve [{}]: {e:?}",
-                config.predicate
+                readable_predicate(&config.predicate)
             ));
             return;
         }
@@ -85,12 +88,23 @@ impl LslSource<'_> {
             }
             if Instant::now() >= deadline {
                 let list = visible_streams_listing(1.0);
+                // `type = ...` matches any case; a type compared inside `predicate` does not.
+                let hint = if self
+                    .config
+                    .predicate
+                    .replace(TYPE_ANY_CASE, "")
+                    .contains("type")
+                {
+                    "\n  note: comparisons inside `predicate` are exact (type='EEG' does not match an outlet of type eeg, as MNE-LSL's player publishes); the `type` option matches any case"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "lsl source `{}`: found {} of {} stream(s) matching [{}] within {} s; visible streams:\n{list}",
+                    "lsl source `{}`: found {} of {} stream(s) matching [{}] within {} s; visible streams:\n{list}{hint}",
                     self.name,
                     self.links.len(),
                     self.config.min_streams,
-                    self.config.predicate,
+                    readable_predicate(&self.config.predicate),
                     self.config.timeout_s
                 ));
             }
@@ -129,7 +143,7 @@ impl LslSource<'_> {
             .info(5.0)
             .map_err(|e| context(format!("cannot read its metadata: {e:?}")))?;
         let meta = StreamMetadata::read(&mut full);
-        self.check(&meta).map_err(context)?;
+        let units = self.check(&meta).map_err(context)?;
         let subject = self.subject(&meta, &mut full).map_err(context)?;
         if let Some(other) = self.links.iter().find(|l| l.subject == subject) {
             return Err(context(format!(
@@ -167,7 +181,22 @@ impl LslSource<'_> {
                 .min(self.config.stall_timeout_s / 2.0),
             ..Rules::default()
         };
-        let link = Link::new(inlet, meta, subject, offset.unwrap_or(0.0), rules);
+        for note in &units.notes {
+            crate::notice!("heloflow: {}", context(note.clone()));
+        }
+        if let Some(factors) = &units.factors {
+            let shown: Vec<String> = factors.iter().map(|f| format!("{f:e}")).collect();
+            crate::notice!(
+                "heloflow: {}",
+                context(format!(
+                    "its values are converted into {} (factors per channel: {})",
+                    self.config.unit,
+                    shown.join(", ")
+                ))
+            );
+        }
+        let link =
+            Link::new(inlet, meta, subject, offset.unwrap_or(0.0), rules).with_scale(units.factors);
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
@@ -175,8 +204,8 @@ impl LslSource<'_> {
         Ok(())
     }
 
-    /// Checks a stream's real metadata against what the pipeline declared.
-    fn check(&self, meta: &StreamMetadata) -> Result<(), String> {
+    /// Checks a stream's real metadata against what the pipeline declared; what its units need.
+    fn check(&self, meta: &StreamMetadata) -> Result<UnitCheck, String> {
         let config = self.config;
         let declared = config.channels.len();
         if meta.channel_count != declared {
@@ -231,7 +260,13 @@ impl LslSource<'_> {
                 ));
             }
         }
-        Ok(())
+        if markers {
+            return Ok(UnitCheck::default());
+        }
+        let policy = config.on_unit_mismatch;
+        let check = check_units(&config.unit, config.modality, meta, policy)?;
+        debug_assert!(check.factors.is_none() || policy == UnitPolicy::Convert);
+        Ok(check)
     }
 
     /// The subject a stream feeds, by the configured rule and table.
