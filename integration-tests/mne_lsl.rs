@@ -21,9 +21,15 @@ use serde_json::Value;
 /// outlet outside it cannot be discovered.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// A source_id prefix of this test process: concurrent test runs on one machine (other checkouts)
+/// must not subscribe to each other's outlets.
+fn prefix(test: &str) -> String {
+    format!("heloflow-mne-{}-{test}", std::process::id())
+}
+
 /// `python3 integration-tests/lsl/mne_client.py args...`, with the loopback configuration.
 fn mne_client(args: &[&str]) -> Command {
-    let mut command = common::python("mne_lsl, pylsl", &common::lsl_config());
+    let mut command = common::python("mne_lsl", &common::lsl_config());
     command
         .arg(common::root().join("integration-tests/lsl/mne_client.py"))
         .args(args);
@@ -138,20 +144,22 @@ stats = ["mean"]
 [sinks.live]
 kind = "lsl"
 inputs = [{inputs}]
-source_id = "mne-test:{stream}:{subject}"
+source_id = "{prefix}:{stream}:{subject}"
 {extra}
 "#;
 
 /// Runs OUTLETS publishing `streams` and returns what MNE-LSL made of each outlet (by stream).
 fn through_mne(dir: &Path, streams: &[&str], extra: &str, tag: &str) -> (Value, String) {
     let inputs: Vec<String> = streams.iter().map(|s| format!("\"{s}\"")).collect();
+    let prefix = prefix("outlets");
     let pipeline = OUTLETS
         .replace("{inputs}", &inputs.join(", "))
-        .replace("{extra}", extra);
+        .replace("{extra}", extra)
+        .replace("{prefix}", &prefix);
     let run = run_heloflow(dir, &pipeline, tag);
     let ids: Vec<String> = streams
         .iter()
-        .map(|s| format!("mne-test:{s}:S01"))
+        .map(|s| format!("{prefix}:{s}:S01"))
         .collect();
     let mut args = vec!["outlets"];
     args.extend(ids.iter().map(String::as_str));
@@ -275,64 +283,99 @@ name = "mne-player"
 [sources.amp]
 kind = "lsl"
 type = "EEG"
-source_id = "heloflow-test-player"
+source_id = "{prefix}-player"
 channels = ["C3", "C4", "Cz"]
 unit = "microvolts"
 {convert}
 rate = 100
 format = "double64"
-subjects = { "heloflow-test-player" = "P01" }
+subjects = { "{prefix}-player" = "P01" }
 timeout_s = 30
 
 [sources.stim]
 kind = "lsl"
 type = "Markers"
-source_id = "heloflow-test-markers"
-subjects = { "heloflow-test-markers" = "P01" }
+source_id = "{prefix}-markers"
+subjects = { "{prefix}-markers" = "P01" }
 timeout_s = 30
 
 [sinks.eeg]
 kind = "lsl"
 inputs = ["amp.eeg"]
-source_id = "heloflow-test:eeg:{subject}"
+source_id = "{prefix}:eeg:{subject}"
 
 [sinks.events]
 kind = "lsl"
 inputs = ["stim.markers"]
-source_id = "heloflow-test:markers:{subject}"
-event_codes = { "stimulus_start:*" = 1, "stimulus_end:*" = 2 }
+source_id = "{prefix}:markers:{subject}"
+event_codes = { "stimulus_start:*" = 1, "stimulus_end:*" = 2, "warmup" = 9 }
 "#;
+
+/// Runs a pipeline that must stop with an error within 40 s; its stderr.
+fn refused_run(dir: &Path, pipeline: &str, tag: &str) -> String {
+    let mut run = run_heloflow(dir, pipeline, tag);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tag}: the run must stop with an error; stderr:\n{}",
+            stderr_of(dir, tag)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = stderr_of(dir, tag);
+    assert!(!status.success(), "{tag}: {stderr}");
+    stderr
+}
 
 #[test]
 fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_epoched_on_event_codes(
 ) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
+    let prefix = prefix("player");
+    let player = PLAYER.replace("{prefix}", &prefix);
+    // The refused runs open their outlets before their sources fail: under other source_ids, so
+    // the client subscribes to the run that republishes.
+    let refused_pipeline = player.replace(
+        &format!("source_id = \"{prefix}:"),
+        &format!("source_id = \"{prefix}-refused:"),
+    );
     let client = Running(
-        mne_client(&["player", "30"])
+        mne_client(&["player", &prefix, "30"])
             .stdout(Stdio::piped())
             .stderr(File::create(dir.path().join("client.stderr")).unwrap())
             .spawn()
             .expect("the client starts"),
     );
 
+    // `type` matches any case; a type compared in `predicate` is exact, and the error says so.
+    let exact = refused_pipeline
+        .replace(
+            "type = \"EEG\"\nsource_id",
+            "predicate = \"type='EEG'\"\nmodality = \"eeg\"\nsource_id",
+        )
+        .replace("{convert}", "")
+        .replace("timeout_s = 30", "timeout_s = 3");
+    let stderr = refused_run(dir.path(), &exact, "exact");
+    for needle in [
+        format!("found 0 of 1 stream(s) matching [source_id='{prefix}-player' and (type='EEG')]"),
+        format!("\"mne-player-eeg\" type=eeg source_id={prefix}-player"),
+        "comparisons inside `predicate` are exact".to_string(),
+        "the `type` option matches any case".to_string(),
+    ] {
+        assert!(stderr.contains(&needle), "missing {needle:?} in:\n{stderr}");
+    }
+
     // Declared in microvolts without conversion: the run stops, saying why and what to do.
-    let refused = run_heloflow(dir.path(), &PLAYER.replace("{convert}", ""), "refused");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut refused = refused;
-    let status = loop {
-        if let Some(status) = refused.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a volts stream declared in microvolts must stop the run; stderr:\n{}",
-            stderr_of(dir.path(), "refused")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = stderr_of(dir.path(), "refused");
-    assert!(!status.success(), "{stderr}");
+    let stderr = refused_run(
+        dir.path(),
+        &refused_pipeline.replace("{convert}", ""),
+        "refused",
+    );
     for needle in [
         "lsl source `amp`",
         "type=eeg",
@@ -349,7 +392,7 @@ fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_
     // microvolts, and the markers go out as codes MNE-LSL epochs on.
     let run = run_heloflow(
         dir.path(),
-        &PLAYER.replace("{convert}", "on_unit_mismatch = \"convert\""),
+        &player.replace("{convert}", "on_unit_mismatch = \"convert\""),
         "converted",
     );
     let mut client = client;
@@ -392,8 +435,34 @@ fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_
     assert_eq!(markers["dtype"], "int32");
     assert_eq!(markers["sfreq"].as_f64(), Some(0.0));
 
-    // Four coded markers (the uncoded "calibration" is counted, not published), four epochs.
-    assert_eq!(got["n_epochs"].as_i64(), Some(4), "{got}");
+    // Four coded markers (the uncoded "calibration" is counted, not published) reach MNE-LSL
+    // with the sender's timestamps, and give four epochs.
+    let sent: Vec<(f64, String)> = got["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s[0].as_f64().unwrap(), s[1].as_str().unwrap().to_string()))
+        .filter(|(_, name)| name != "calibration")
+        .collect();
+    let received = got["received"].as_array().unwrap();
+    assert_eq!(received.len(), 4, "{got}\nheloflow stderr:\n{stderr}");
+    for ((t, name), got) in sent.iter().zip(received) {
+        let code = if name.starts_with("stimulus_start") {
+            1
+        } else {
+            2
+        };
+        assert_eq!(got[1].as_i64(), Some(code), "{name}");
+        assert!(
+            (got[0].as_f64().unwrap() - t).abs() < 1e-3,
+            "{name}: {got} vs {t}"
+        );
+    }
+    assert_eq!(
+        got["n_epochs"].as_i64(),
+        Some(4),
+        "{got}\nheloflow stderr:\n{stderr}"
+    );
     assert_eq!(got["epoch_events"], serde_json::json!([1, 2, 1, 2]));
     assert!(
         stderr.contains("1 marker(s) matched no name in `event_codes` and were not published: \"calibration\" x1"),
@@ -402,13 +471,6 @@ fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_
     // Each epoch is the player's ramp in microvolts: channel c holds 1000 c + sample index, one
     // microvolt per sample (a factor of 1e6 from volts); epochs start as far apart as their
     // markers were sent, to the sample.
-    let sent: Vec<(f64, String)> = got["sent"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s[0].as_f64().unwrap(), s[1].as_str().unwrap().to_string()))
-        .filter(|(_, name)| name != "calibration")
-        .collect();
     let epochs = got["epochs"].as_array().unwrap();
     let times = got["epoch_times"].as_array().unwrap();
     assert_eq!(epochs.len(), 4);

@@ -5,10 +5,13 @@ Scenarios (each prints one JSON object on stdout for the Rust test to check):
 - `outlets SOURCE_ID...`: connects MNE-LSL's StreamLSL to each outlet, waits for samples, and
   reports what MNE made of it: channel names, types, units (FIFF unit, multiplier), rate, dtype,
   and the desc elements heloflow adds (`model`, `events`).
-- `player`: publishes a 3-channel EEG recording in volts with MNE-LSL's PlayerLSL (stream type
+- `player PREFIX GAP_S`: publishes a 3-channel EEG recording in volts with MNE-LSL's PlayerLSL (stream type
   `eeg`, units as MNE writes them) and a string marker outlet, waits for heloflow to republish
   both (the EEG converted to microvolts, the markers as event codes), epochs the EEG on the
-  numeric markers with EpochsStream, and reports the epochs.
+  numeric markers with EpochsStream, and reports the epochs. Its outlets' source_ids are
+  `PREFIX-player` and `PREFIX-markers`; heloflow's are `PREFIX:eeg:P01` and `PREFIX:markers:P01`
+  (a prefix per test process, so concurrent test runs never share a source_id). GAP_S is how
+  much longer to wait for heloflow (the runs before the one that republishes).
 
 Run with LSLAPICFG pointing at the loopback-only fixtures/lsl/lsl_api.cfg.
 """
@@ -87,7 +90,7 @@ def describe(stream):
 
 
 def outlets(source_ids):
-    streams = {sid: connect(sid, 30.0 if not sid.endswith(":markers") else 100) for sid in source_ids}
+    streams = {sid: connect(sid, 30.0 if ".markers:" not in sid else 100) for sid in source_ids}
     described = {sid: describe(stream) for sid, stream in streams.items()}
     # Every numeric outlet delivers samples to MNE-LSL (markers only when a stimulus starts).
     deadline = time.time() + 40.0
@@ -102,16 +105,16 @@ def outlets(source_ids):
     print(json.dumps(described))
 
 
-def player(bad_run_gap_s):
+def player(prefix, bad_run_gap_s):
     sfreq, n = 100.0, 6000
     # Channel c, sample i: (1000 c + i) microvolts, written in volts as MNE keeps EEG.
     ramp = np.arange(n, dtype=np.float64)
     data = np.vstack([(1000.0 * c + ramp) * 1e-6 for c in range(3)])
     info = mne.create_info(["C3", "C4", "Cz"], sfreq, "eeg")
     raw = mne.io.RawArray(data, info)
-    eeg_player = PlayerLSL(raw, chunk_size=5, name="mne-player-eeg", source_id="heloflow-test-player")
+    eeg_player = PlayerLSL(raw, chunk_size=5, name="mne-player-eeg", source_id=f"{prefix}-player")
     eeg_player.start()
-    marker_info = StreamInfo("mne-player-markers", "Markers", 1, 0.0, "string", "heloflow-test-markers")
+    marker_info = StreamInfo("mne-player-markers", "Markers", 1, 0.0, "string", f"{prefix}-markers")
     marker_info.set_channel_names(["Marker"])
     markers = StreamOutlet(marker_info)
     published = {
@@ -120,8 +123,8 @@ def player(bad_run_gap_s):
         "player_types": eeg_player._sinfo.get_channel_types(),
     }
     # heloflow's republished streams; the first (refused) run opens none of them.
-    eeg = connect("heloflow-test:eeg:P01", 10.0, timeout=60.0 + bad_run_gap_s)
-    events = connect("heloflow-test:markers:P01", 100, timeout=30.0)
+    eeg = connect(f"{prefix}:eeg:P01", 10.0, timeout=60.0 + bad_run_gap_s)
+    events = connect(f"{prefix}:markers:P01", 100, timeout=30.0)
     published["eeg"] = describe(eeg)
     published["markers"] = describe(events)
     epochs = EpochsStream(
@@ -134,7 +137,15 @@ def player(bad_run_gap_s):
         tmax=0.5,
         baseline=None,
     ).connect(acquisition_delay=0.05)
-    time.sleep(1.0)
+    # heloflow opens its outlets before its inlets connect, and LSL delivers nothing sent before
+    # an inlet connects: "warmup" markers (code 9, no epochs) until one has come through.
+    deadline = time.time() + 30.0
+    while events.n_new_samples == 0:
+        if time.time() > deadline:
+            fail("no warm-up marker came through heloflow within 30 s")
+        markers.push_sample(["warmup"], local_clock())
+        time.sleep(0.3)
+    time.sleep(0.5)
     sent = []
     for k, value in enumerate(["stimulus_start:clip_01", "calibration", "stimulus_end:clip_01",
                                "stimulus_start:clip_02", "stimulus_end:clip_02"]):
@@ -151,6 +162,9 @@ def player(bad_run_gap_s):
     published["epoch_events"] = [int(code) for code in epochs.events[-count:]] if count else []
     published["epochs"] = epochs.get_data(n_epochs=count).tolist() if count else []
     published["epoch_times"] = epochs.times.tolist()
+    # Read last: get_data resets the count of new samples EpochsStream waits on.
+    codes, stamps = events.get_data()
+    published["received"] = [[float(t), int(c)] for t, c in zip(stamps, codes[0]) if c != 0 and c != 9]
     epochs.disconnect()
     events.disconnect()
     eeg.disconnect()
@@ -160,11 +174,11 @@ def player(bad_run_gap_s):
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        fail("usage: mne_client.py outlets SOURCE_ID... | player GAP_S")
+        fail("usage: mne_client.py outlets SOURCE_ID... | player PREFIX GAP_S")
     scenario = sys.argv[1]
     if scenario == "outlets":
         outlets(sys.argv[2:])
     elif scenario == "player":
-        player(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
+        player(sys.argv[2], float(sys.argv[3]))
     else:
         fail(f"unknown scenario {scenario}")

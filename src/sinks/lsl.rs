@@ -188,8 +188,8 @@ impl Sink for LslSinkConfig {
             ));
         }
         let outlets = self.outlets_at_start(inputs);
-        if let Some(codes) = &self.event_codes {
-            check_coded_inputs(codes, inputs)?;
+        if self.event_codes.is_some() {
+            check_coded_inputs(inputs)?;
         }
         if outlets > MAX_OUTLETS {
             return Err(PortError::option(
@@ -220,7 +220,7 @@ impl Sink for LslSinkConfig {
 
 /// Event codes replace one string channel: every marker input must have exactly one (the
 /// `events` of an `lsl` source have three), and at least one input must be a marker stream.
-fn check_coded_inputs(codes: &EventCodes, inputs: &[&StreamSchema]) -> Result<(), PortError> {
+fn check_coded_inputs(inputs: &[&StreamSchema]) -> Result<(), PortError> {
     let strings: Vec<&&StreamSchema> = inputs.iter().filter(|s| !s.format.is_numeric()).collect();
     if strings.is_empty() {
         return Err(PortError::option(
@@ -241,15 +241,15 @@ fn check_coded_inputs(codes: &EventCodes, inputs: &[&StreamSchema]) -> Result<()
             "publish that stream from another `lsl` sink without `event_codes`",
         ));
     }
-    debug_assert!(!codes.entries.is_empty());
     Ok(())
 }
 
 /// An outlet's `desc/channels/channel`: the label, the type MNE-LSL maps to the right MNE channel
 /// type (signals by their modality's MNE type: `eeg`, `ecg`, `gsr`, `resp`, `temperature`,
 /// `emg`, `stim`; other types such as `Feature`, `Quality`, `Emotion`, `PPG` are not MNE's and
-/// read as `misc`), and the unit, spelled as MNE-LSL parses it for signal channels (`microvolts`,
-/// `millivolts`, `volts`; other units it reads as multiplier 1 of the type's unit).
+/// read as `misc` unless the stream's type is one of MNE's), and the unit, spelled as MNE-LSL
+/// parses it for signal channels (`microvolts`, `millivolts`, `volts`; a unit it cannot parse
+/// reads as the type's unit itself, multiplier 0).
 pub fn outlet_channel(channel: &Channel) -> Channel {
     let kind = Modality::from_content_type(&channel.kind)
         .and_then(Modality::mne_type)

@@ -162,7 +162,7 @@ impl Selection {
 /// options say it; all streams when none is given.
 #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
 pub struct SelectArgs {
-    /// Streams of this content type (`EEG`, `GSR`, `Markers`...).
+    /// Streams of this content type (`EEG`, `GSR`, `Markers`...), in any case.
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Streams of this name.
