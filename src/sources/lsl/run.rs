@@ -167,7 +167,14 @@ impl LslSource<'_> {
                 .min(self.config.stall_timeout_s / 2.0),
             ..Rules::default()
         };
-        let link = Link::new(inlet, meta, subject, offset.unwrap_or(0.0), rules);
+        let link = Link::new(
+            inlet,
+            meta,
+            subject,
+            offset.unwrap_or(0.0),
+            rules,
+            self.config.expected_next,
+        );
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
