@@ -26,7 +26,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
-use super::{Row, RowValues, Sink, SinkContext, SinkWriter};
+use super::{Row, RowOrder, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::options::Options;
 use crate::config::PortError;
 use crate::sources::lsl::metadata::lsl_format;
@@ -281,6 +281,11 @@ pub struct LslWriter {
 }
 
 impl SinkWriter for LslWriter {
+    /// Each outlet carries one input: its rows need their own order only.
+    fn order(&self) -> RowOrder {
+        RowOrder::PerInput
+    }
+
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()> {
         let input = self
             .inputs
