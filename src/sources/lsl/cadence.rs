@@ -5,12 +5,15 @@
 //! between two samples then closed when the *next* sample arrived, up to a sample period later
 //! (250 ms for a 4 Hz wrist EDA stream). Its next sample is due one period after the last, so event
 //! time may advance to `last + period - margin` as soon as a sample arrives. The margin follows the
-//! stream's timing: [`MARGIN_FACTOR`] times the most an interval fell short of the period lately
-//! (a decaying envelope, [`MEMORY_S`]), and at least [`MIN_MARGIN_S`]. While the stream's timing is
-//! being learnt ([`LEARN_INTERVALS`] intervals, again after a gap or a clock step) and whenever the
-//! margin reaches a period (a sender that stamps bursts of samples with one time), the promise is
-//! only `last + 1 ns`. A sample stamped before the promise anyway is late (dropped and counted, as
-//! any late sample) and widens the margin.
+//! stream's timing: [`MARGIN_FACTOR`] times the most an interval strayed from the period lately
+//! (a decaying envelope, [`MEMORY_S`]), and at least [`MIN_MARGIN_S`]. Intervals that are too long
+//! count as much as intervals that are too short: a sender that stamps samples when it pushes them
+//! and was held up (one long interval) catches up with short ones, which the long one announces.
+//! While the stream's timing is being learnt ([`LEARN_INTERVALS`] intervals, again after a gap or
+//! a clock step) and whenever the margin reaches a period (a sender that stamps bursts of samples
+//! with one time, a lost sample), the promise is only `last + 1 ns`, until the envelope has
+//! decayed. A sample stamped before the promise anyway is late (dropped and counted, as any late
+//! sample) and widens the margin.
 //!
 //! ```
 //! use heloflow::sources::lsl::cadence::{Cadence, MIN_MARGIN_S};
@@ -29,10 +32,11 @@ use crate::stream::{secs_to_nanos, Nanos};
 /// The least margin, seconds: clock-offset refreshes move a stream's timestamps by microseconds.
 pub const MIN_MARGIN_S: f64 = 2.5e-4;
 
-/// The margin is this many times the largest recent shortfall of an interval.
+/// The margin is this many times the most an interval strayed from the period lately.
 pub const MARGIN_FACTOR: f64 = 3.0;
 
-/// How long a shortfall weighs in the envelope: it decays by a factor e every this many seconds.
+/// How long a strayed interval weighs in the envelope: it decays by a factor e every this many
+/// seconds.
 pub const MEMORY_S: f64 = 10.0;
 
 /// Intervals to see (after the start, a gap or a clock step) before promising more than `last`.
@@ -45,7 +49,8 @@ pub struct Cadence {
     decay: f64,
     last: Option<Nanos>,
     intervals: u32,
-    shortfall_s: f64,
+    /// Decaying envelope of how far intervals strayed from the period, seconds.
+    strayed_s: f64,
 }
 
 impl Cadence {
@@ -57,15 +62,15 @@ impl Cadence {
             decay: (-period_s / MEMORY_S).exp(),
             last: None,
             intervals: 0,
-            shortfall_s: 0.0,
+            strayed_s: 0.0,
         }
     }
 
     /// A sample was placed at `time` (event time, after the previous one).
     pub fn note(&mut self, time: Nanos) {
         if let Some(last) = self.last {
-            let short_s = self.period_s - (time - last) as f64 / 1e9;
-            self.shortfall_s = (self.shortfall_s * self.decay).max(short_s.min(self.period_s));
+            let strayed_s = ((time - last) as f64 / 1e9 - self.period_s).abs();
+            self.strayed_s = (self.strayed_s * self.decay).max(strayed_s.min(self.period_s));
             self.intervals = self.intervals.saturating_add(1);
         }
         self.last = Some(time);
@@ -76,7 +81,7 @@ impl Cadence {
     pub fn missed(&mut self, time: Nanos) {
         if let Some(last) = self.last {
             let short_s = self.period_s - (time - last) as f64 / 1e9;
-            self.shortfall_s = self.shortfall_s.max(short_s.clamp(0.0, self.period_s));
+            self.strayed_s = self.strayed_s.max(short_s.clamp(0.0, self.period_s));
         }
     }
 
@@ -89,7 +94,7 @@ impl Cadence {
     /// The margin below the next sample's expected timestamp, seconds; `None` while learning or
     /// when it would reach a period.
     pub fn margin_s(&self) -> Option<f64> {
-        let margin = (MARGIN_FACTOR * self.shortfall_s).max(MIN_MARGIN_S);
+        let margin = (MARGIN_FACTOR * self.strayed_s).max(MIN_MARGIN_S);
         (self.intervals >= LEARN_INTERVALS && margin < self.period_s).then_some(margin)
     }
 
@@ -145,6 +150,18 @@ mod tests {
             (margin - 6e-3 / std::f64::consts::E).abs() < 1e-5,
             "{margin}"
         );
+    }
+
+    #[test]
+    fn a_held_up_sender_stops_the_promise_before_it_catches_up() {
+        // 30 Hz stamped at the push: one sample 20 ms late, then the next on time (13 ms later).
+        let mut times: Vec<Nanos> = (0..40).map(|n| n * 100 * MS / 3).collect();
+        let late = times[39] + 100 * MS / 3 + 20 * MS;
+        times.push(late);
+        let cadence = fed(30.0, times);
+        // The long interval alone suspends the promise, so the short one cannot break it.
+        assert_eq!(cadence.margin_s(), None);
+        assert_eq!(cadence.next_floor(), None);
     }
 
     #[test]
