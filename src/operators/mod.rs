@@ -118,6 +118,13 @@ pub trait Operator {
     fn window(&self) -> Option<WindowSpec> {
         None
     }
+
+    /// Whether the runtime lets the rest of the dataflow run once before this operator handles
+    /// a frontier advance: a model's inference takes milliseconds, and rows the same frontier
+    /// completed elsewhere (a sink's other outputs) should leave without waiting for it.
+    fn yields_first(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed kind (large configs such as models are boxed in the registry) behaves as the kind.
@@ -154,6 +161,10 @@ impl<T: Operator + ?Sized> Operator for Box<T> {
 
     fn window(&self) -> Option<WindowSpec> {
         self.as_ref().window()
+    }
+
+    fn yields_first(&self) -> bool {
+        self.as_ref().yields_first()
     }
 }
 

@@ -323,6 +323,11 @@ impl Operator for ModelConfig {
         Routing::AllSubjects
     }
 
+    /// Inference takes milliseconds: rows completed at the same frontier leave first.
+    fn yields_first(&self) -> bool {
+        true
+    }
+
     fn prepare(&mut self, operator: &str) -> Result<(), String> {
         ModelConfig::prepare(self, operator)
     }

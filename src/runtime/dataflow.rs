@@ -5,32 +5,33 @@
 //!   watermarks arrive. Other workers drop their capability at once.
 //! - An operator exchanges batches by subject, keeps one [`OperatorLogic`] per subject and calls it
 //!   on every frontier advance, holding a capability for window outputs in the meantime.
-//! - A sink gathers its inputs on worker 0 and writes rows in deterministic order as the frontier
-//!   passes them.
+//! - A sink gathers its inputs on worker 0, one port per input, and writes rows in deterministic
+//!   order as the frontiers pass them: the least of its inputs' frontiers for files, each input's
+//!   own for writers that keep inputs apart (LSL outlets), so no outlet waits for another input.
 //!
 //! Invariant: a batch travels at a timely time no later than its first sample's timestamp, so an
 //! input frontier `F` means every sample with a timestamp below `F` has arrived.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::TryRecvError;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::core::Partition;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, Concatenate, Probe};
-use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::dataflow::operators::{Capability, Concatenate};
+use timely::dataflow::{Scope, Stream};
 
 use crate::metrics::PipelineMetrics;
 use crate::operators::{OperatorLogic, Routing};
 use crate::pipeline::{Pipeline, StreamId};
 use crate::sinks::ordering::OrderedRows;
-use crate::sinks::SinkWriter;
+use crate::sinks::{RowOrder, SinkWriter};
+use crate::sources::queue::SourceReceiver;
 use crate::sources::SourceEvent;
 use crate::stream::{Batch, Nanos};
 
@@ -42,7 +43,7 @@ pub struct Shared {
     /// The validated pipeline.
     pub pipeline: Pipeline,
     /// Queue receivers per source; worker 0 takes them.
-    pub receivers: Vec<Mutex<Option<Receiver<SourceEvent>>>>,
+    pub receivers: Vec<Mutex<Option<SourceReceiver>>>,
     /// Writers per sink; worker 0 takes them.
     pub writers: Vec<Mutex<Option<Box<dyn SinkWriter>>>>,
     /// Live counters.
@@ -82,13 +83,8 @@ fn take_on_first_worker<T>(slot: &Mutex<Option<T>>, worker: usize) -> Option<T> 
     }
 }
 
-/// Builds the whole pipeline into `scope`; the probe tracks the sinks' progress.
-pub fn build<'s>(
-    scope: Scope<'s, Nanos>,
-    shared: &Arc<Shared>,
-    worker: usize,
-    probe: &ProbeHandle<Nanos>,
-) {
+/// Builds the whole pipeline into `scope`.
+pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
     let pipeline = &shared.pipeline;
     let mut streams: Vec<Option<BatchStream<'s>>> = vec![None; pipeline.streams.len()];
 
@@ -133,12 +129,13 @@ pub fn build<'s>(
                 .logic(&refs, output_id, &output_schema, subject)
         };
         let routing = node.config.component().routing();
+        let yields_first = node.config.component().yields_first();
         let late = shared.clone();
         let output = keyed_operator(
             merged,
             &node.name,
             node.inputs.clone(),
-            routing,
+            (routing, yields_first),
             factory,
             move |count| {
                 late.metrics
@@ -155,22 +152,32 @@ pub fn build<'s>(
             .iter()
             .filter_map(|&id| streams[id as usize].clone())
             .collect();
-        let merged = scope.concatenate(inputs);
         let writer = take_on_first_worker(&shared.writers[index], worker);
-        sink_operator(merged, index, &node.inputs, writer, shared.clone()).probe_with(probe);
+        sink_operator(scope, inputs, index, writer, shared.clone());
     }
 }
+
+/// How often a source operator looks at its queue when no send woke it.
+const SOURCE_POLL: Duration = Duration::from_millis(50);
 
 fn source_operator<'s>(
     scope: Scope<'s, Nanos>,
     name: &str,
-    receiver: Option<Receiver<SourceEvent>>,
+    receiver: Option<SourceReceiver>,
     shared: Arc<Shared>,
 ) -> BatchStream<'s> {
     let activator_scope = scope;
     source(scope, &format!("source {name}"), move |capability, info| {
+        if let Some(receiver) = receiver.as_ref() {
+            receiver.wake_on_send(
+                activator_scope
+                    .worker()
+                    .sync_activator_for(info.address.to_vec()),
+            );
+        }
         let activator = activator_scope.activator_for(info.address);
         let mut capability: Option<Capability<Nanos>> = receiver.as_ref().map(|_| capability);
+        let receiver = receiver.map(|r| r.events);
         move |output| {
             let (Some(receiver), Some(cap)) = (receiver.as_ref(), capability.as_mut()) else {
                 capability = None;
@@ -193,7 +200,9 @@ fn source_operator<'s>(
                         break;
                     }
                     Err(TryRecvError::Empty) => {
-                        activator.activate_after(Duration::from_millis(1));
+                        // Sends wake the operator; the poll only covers events sent before it
+                        // registered its activator.
+                        activator.activate_after(SOURCE_POLL);
                         return;
                     }
                     Err(TryRecvError::Disconnected) => {
@@ -212,12 +221,14 @@ fn source_operator<'s>(
 }
 
 /// Runs one operator kind's logic per subject (or once); `count_late` is told every input sample
-/// a logic newly drops as late, when the frontier advances.
+/// a logic newly drops as late, when the frontier advances. With `yields_first`, a frontier
+/// advance is handled on the operator's next activation, after the rest of the dataflow has run
+/// once (see [`crate::operators::Operator::yields_first`]).
 fn keyed_operator<'s, F, L>(
     stream: BatchStream<'s>,
     name: &str,
     input_ids: Vec<StreamId>,
-    routing: Routing,
+    (routing, yields_first): (Routing, bool),
     factory: F,
     count_late: L,
 ) -> BatchStream<'s>
@@ -233,7 +244,10 @@ where
             0
         }
     });
-    stream.unary_frontier(route, name, move |_capability, _info| {
+    let scope = stream.scope();
+    stream.unary_frontier(route, name, move |_capability, info| {
+        let activator = scope.activator_for(info.address);
+        let mut yielded = false;
         let mut logics: BTreeMap<String, Box<dyn OperatorLogic>> = BTreeMap::new();
         let mut held: Option<Capability<Nanos>> = None;
         let mut out: Vec<Batch> = Vec::new();
@@ -269,6 +283,12 @@ where
             let time = frontier.iter().next().copied().unwrap_or(Nanos::MAX);
             if let Some(cap) = held.as_mut() {
                 if time > *cap.time() {
+                    if yields_first && !yielded {
+                        yielded = true;
+                        activator.activate();
+                        return;
+                    }
+                    yielded = false;
                     for logic in logics.values_mut() {
                         logic.on_frontier(time, &mut out);
                     }
@@ -297,32 +317,35 @@ where
     })
 }
 
+/// A sink: one port per input (in the sink's input order), all gathered on worker 0.
 fn sink_operator<'s>(
-    stream: BatchStream<'s>,
+    scope: Scope<'s, Nanos>,
+    inputs: Vec<BatchStream<'s>>,
     index: usize,
-    input_ids: &[StreamId],
     writer: Option<Box<dyn SinkWriter>>,
     shared: Arc<Shared>,
-) -> BatchStream<'s> {
-    let schemas: Vec<_> = input_ids
+) {
+    let schemas: Vec<_> = shared.pipeline.sinks[index]
+        .inputs
         .iter()
         .map(|&id| shared.pipeline.streams[id as usize].clone())
         .collect();
-    let input_ids = input_ids.to_vec();
-    let writer = Rc::new(RefCell::new(writer));
-    stream.unary_frontier(
-        Exchange::new(|_: &Batch| 0),
-        &format!("sink {}", shared.pipeline.sinks[index].name),
-        move |_capability, _info| {
-            let mut rows = OrderedRows::new();
-            let mut released_until = Nanos::MIN;
-            move |(input, frontier),
-                  _output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
-                '_,
-                Nanos,
-                timely::container::CapacityContainerBuilder<Vec<Batch>>,
-            >| {
-                let closed = writer.borrow().is_none();
+    let mut builder =
+        OperatorBuilder::new(format!("sink {}", shared.pipeline.sinks[index].name), scope);
+    let mut ports: Vec<_> = inputs
+        .into_iter()
+        .map(|input| builder.new_input(input, Exchange::new(|_: &Batch| 0)))
+        .collect();
+    let order = writer
+        .as_ref()
+        .map_or(RowOrder::AcrossInputs, |w| w.order());
+    builder.build(move |_capabilities| {
+        let mut writer = writer;
+        let mut rows = OrderedRows::new();
+        let mut released: Vec<Nanos> = Vec::new();
+        move |frontiers| {
+            let closed = writer.is_none();
+            for (port, input) in ports.iter_mut().enumerate() {
                 input.for_each(|_cap, data| {
                     for batch in data.drain(..) {
                         if closed {
@@ -331,58 +354,60 @@ fn sink_operator<'s>(
                                 .fetch_add(batch.timestamps.len() as u64, Ordering::Relaxed);
                             continue;
                         }
-                        let port = input_ids
-                            .iter()
-                            .position(|&id| id == batch.stream)
-                            .unwrap_or(0);
                         rows.push(port, batch);
                     }
                 });
-                let frontier = frontier.frontier();
-                let time = frontier.iter().next().copied().unwrap_or(Nanos::MAX);
-                if time <= released_until && !frontier.is_empty() {
-                    return;
+            }
+            let own: Vec<Nanos> = frontiers
+                .iter()
+                .map(|f| f.frontier().iter().next().copied().unwrap_or(Nanos::MAX))
+                .collect();
+            let least = own.iter().copied().min().unwrap_or(Nanos::MAX);
+            let limits = match order {
+                RowOrder::AcrossInputs => vec![least; own.len()],
+                RowOrder::PerInput => own,
+            };
+            if limits == released && least < Nanos::MAX {
+                return;
+            }
+            released.clone_from(&limits);
+            let Some(sink) = writer.as_mut() else {
+                return;
+            };
+            // Rows count as written once flushed: a release that fails leaves its rows
+            // buffered, a flush that fails loses the rows handed to the writer.
+            let mut handed = 0;
+            let result = rows
+                .release(&limits, &schemas, sink.as_mut())
+                .and_then(|count| {
+                    handed = count;
+                    sink.advance(least)
+                })
+                .and_then(|()| sink.flush());
+            match result {
+                Ok(()) => {
+                    shared.metrics.sinks[index]
+                        .rows
+                        .fetch_add(handed as u64, Ordering::Relaxed);
                 }
-                released_until = time;
-                let mut slot = writer.borrow_mut();
-                let Some(sink) = slot.as_mut() else {
-                    return;
-                };
-                // Rows count as written once flushed: a release that fails leaves its rows
-                // buffered, a flush that fails loses the rows handed to the writer.
-                let mut handed = 0;
-                let result = rows
-                    .release(time, &schemas, sink.as_mut())
-                    .and_then(|count| {
-                        handed = count;
-                        sink.advance(time)
-                    })
-                    .and_then(|()| sink.flush());
-                match result {
-                    Ok(()) => {
-                        shared.metrics.sinks[index]
-                            .rows
-                            .fetch_add(handed as u64, Ordering::Relaxed);
-                    }
-                    Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                        // The reader went away (e.g. `| head`): stop, keep draining, and count
-                        // every row not known to be written.
-                        *slot = None;
-                        let sink = &shared.metrics.sinks[index];
-                        sink.closed.store(true, Ordering::Relaxed);
-                        sink.unwritten
-                            .fetch_add((handed + rows.discard()) as u64, Ordering::Relaxed);
-                        shared.stop.store(true, Ordering::Relaxed);
-                    }
-                    Err(error) => {
-                        *slot = None;
-                        shared.fail(format!(
-                            "sink `{}` failed to write: {error}",
-                            shared.pipeline.sinks[index].name
-                        ));
-                    }
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    // The reader went away (e.g. `| head`): stop, keep draining, and count
+                    // every row not known to be written.
+                    writer = None;
+                    let sink = &shared.metrics.sinks[index];
+                    sink.closed.store(true, Ordering::Relaxed);
+                    sink.unwritten
+                        .fetch_add((handed + rows.discard()) as u64, Ordering::Relaxed);
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    writer = None;
+                    shared.fail(format!(
+                        "sink `{}` failed to write: {error}",
+                        shared.pipeline.sinks[index].name
+                    ));
                 }
             }
-        },
-    )
+        }
+    });
 }

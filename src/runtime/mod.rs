@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use timely::dataflow::ProbeHandle;
-
 use crate::metrics::PipelineMetrics;
 use crate::origin::Origins;
 use crate::pipeline::Pipeline;
@@ -155,11 +153,10 @@ pub fn run(
     let worker_shared = shared.clone();
     let guards = timely::execute(timely::Config::process(options.workers), move |worker| {
         let index = worker.index();
-        let probe: ProbeHandle<Nanos> = ProbeHandle::new();
         let shared = worker_shared.clone();
         let _abort_on_panic = AbortOnPanic(&shared);
         worker.dataflow::<Nanos, _, _>(|scope| {
-            dataflow::build(scope, &shared, index, &probe);
+            dataflow::build(scope, &shared, index);
         });
         step_until_done(worker, &shared.aborted);
     })

@@ -30,7 +30,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use lsl::{ExPushable, StreamInfo, StreamOutlet};
 
 use super::event_codes::EventCodes;
-use super::{ModelProvenance, Row, RowValues, Sink, SinkContext, SinkWriter};
+use super::{ModelProvenance, Row, RowOrder, RowValues, Sink, SinkContext, SinkWriter};
 use crate::config::options::Options;
 use crate::config::PortError;
 use crate::lsl_network::LslNetwork;
@@ -357,6 +357,11 @@ pub struct LslWriter {
 }
 
 impl SinkWriter for LslWriter {
+    /// Each outlet carries one input: its rows need their own order only.
+    fn order(&self) -> RowOrder {
+        RowOrder::PerInput
+    }
+
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()> {
         let input = self
             .inputs

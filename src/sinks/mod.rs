@@ -2,7 +2,10 @@
 //!
 //! Each sink kind is one module with its config and its writer. The runtime hands a sink its rows
 //! in a deterministic order (event time, then input order, then subject; see [`ordering`]), so the
-//! bytes a sink writes do not depend on thread timing or the number of workers.
+//! bytes a sink writes do not depend on thread timing or the number of workers. A writer whose
+//! inputs leave by separate channels (LSL: one outlet per input) asks for [`RowOrder::PerInput`]:
+//! each input's rows are then in that order as soon as that input is complete, without waiting for
+//! the sink's other inputs.
 
 mod csv;
 pub mod destination;
@@ -122,8 +125,24 @@ pub enum RowValues<'a> {
     Text(&'a [String]),
 }
 
+/// Which rows a sink may receive before which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOrder {
+    /// One order across all inputs: a row is written once every input has passed its time
+    /// (files, whose bytes must not depend on timing).
+    AcrossInputs,
+    /// Each input in order on its own: a row is written once its own input has passed its time
+    /// (destinations with one channel per input, such as LSL outlets).
+    PerInput,
+}
+
 /// Writes rows somewhere; owned by the runtime for the whole run.
 pub trait SinkWriter: Send {
+    /// Which order the rows must come in (one order across inputs unless overridden).
+    fn order(&self) -> RowOrder {
+        RowOrder::AcrossInputs
+    }
+
     /// Writes one row.
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()>;
     /// Pushes buffered output to its destination.

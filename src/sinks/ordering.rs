@@ -4,6 +4,10 @@
 //! buffers them and, once the input frontier guarantees that no earlier sample can still arrive,
 //! releases rows sorted by (event time, input position, subject, arrival within that stream). The
 //! result is byte-identical across runs and worker counts.
+//!
+//! Each input may have its own frontier ([`OrderedRows::release`]): a file sink passes every input
+//! the least of them (one order across inputs), a sink whose inputs leave by separate channels
+//! (LSL outlets) passes each input its own, so no input waits for a slower one.
 
 use std::io;
 
@@ -60,17 +64,19 @@ impl OrderedRows {
         rows
     }
 
-    /// Writes every buffered row with event time below `frontier`, in order; returns how many.
+    /// Writes every buffered row of each input `i` with event time below `frontiers[i]`, in order;
+    /// returns how many.
     ///
     /// `schemas[input]` is the schema of input `input`.
     pub fn release(
         &mut self,
-        frontier: Nanos,
+        frontiers: &[Nanos],
         schemas: &[StreamSchema],
         writer: &mut dyn SinkWriter,
     ) -> io::Result<usize> {
         let mut order: Vec<(Nanos, usize, &str, u64, usize, usize)> = Vec::new();
         for (slot, pending) in self.pending.iter().enumerate() {
+            let frontier = frontiers[pending.input];
             let times = &pending.batch.timestamps[pending.cursor..];
             let ready = times.partition_point(|&t| t < frontier);
             for offset in 0..ready {
@@ -103,6 +109,7 @@ impl OrderedRows {
         let released = order.len();
         drop(order);
         for pending in &mut self.pending {
+            let frontier = frontiers[pending.input];
             let times = &pending.batch.timestamps[pending.cursor..];
             pending.cursor += times.partition_point(|&t| t < frontier);
         }
@@ -164,8 +171,8 @@ mod tests {
             for (input, batch) in arrivals {
                 rows.push(input, batch);
             }
-            rows.release(5, &schemas, &mut out).unwrap();
-            rows.release(Nanos::MAX, &schemas, &mut out).unwrap();
+            rows.release(&[5, 5], &schemas, &mut out).unwrap();
+            rows.release(&[Nanos::MAX; 2], &schemas, &mut out).unwrap();
             assert!(rows.is_empty());
             out.0
         };
@@ -185,5 +192,37 @@ mod tests {
             names,
             ["1:a/S1", "1:a/S2", "1:b/S1", "2:b/S1", "4:a/S2", "6:a/S2", "7:a/S1"]
         );
+    }
+
+    #[test]
+    fn each_input_is_released_up_to_its_own_frontier() {
+        let schemas = [schema("fast"), schema("slow")];
+        let mut rows = OrderedRows::new();
+        let mut out = Collect(Vec::new());
+        rows.push(0, batch("S1", &[1, 3, 5, 7]));
+        rows.push(1, batch("S1", &[1, 3, 5]));
+        rows.push(0, batch("S2", &[2, 6]));
+        // The slow input's frontier is at 2: its rows from 3 on wait, the fast input's do not.
+        assert_eq!(rows.release(&[6, 2], &schemas, &mut out).unwrap(), 5);
+        let names: Vec<_> = out.0.iter().map(|(t, n, _)| format!("{t}:{n}")).collect();
+        assert_eq!(
+            names,
+            [
+                "1:fast/S1",
+                "1:slow/S1",
+                "2:fast/S2",
+                "3:fast/S1",
+                "5:fast/S1"
+            ]
+        );
+        out.0.clear();
+        assert_eq!(rows.release(&[6, 6], &schemas, &mut out).unwrap(), 2);
+        let names: Vec<_> = out.0.iter().map(|(t, n, _)| format!("{t}:{n}")).collect();
+        assert_eq!(names, ["3:slow/S1", "5:slow/S1"]);
+        out.0.clear();
+        rows.release(&[Nanos::MAX; 2], &schemas, &mut out).unwrap();
+        let names: Vec<_> = out.0.iter().map(|(t, n, _)| format!("{t}:{n}")).collect();
+        assert_eq!(names, ["6:fast/S2", "7:fast/S1"]);
+        assert!(rows.is_empty());
     }
 }

@@ -1,13 +1,16 @@
 //! The bounded queue between a source thread and the dataflow, with its full-queue policy.
 //!
 //! Memory is always bounded: when the queue is full a source either waits (`block`) or discards the
-//! oldest queued batch and counts its samples as dropped (`drop_oldest`).
+//! oldest queued batch and counts its samples as dropped (`drop_oldest`). Every event sent wakes the
+//! dataflow operator that drains the queue (once it has registered, [`SourceReceiver::wake_on_send`]),
+//! so live data does not wait for the operator's next poll.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use timely::scheduling::SyncActivator;
 
 use crate::config::options::Options;
 use crate::metrics::SourceMetrics;
@@ -82,6 +85,22 @@ pub struct SourceSender {
     metrics: Arc<SourceMetrics>,
     origins: Arc<Origins>,
     stop: Arc<AtomicBool>,
+    wake: Arc<OnceLock<SyncActivator>>,
+}
+
+/// The receiving end the dataflow owns.
+pub struct SourceReceiver {
+    /// The events, in the order the source sent them.
+    pub events: Receiver<SourceEvent>,
+    wake: Arc<OnceLock<SyncActivator>>,
+}
+
+impl SourceReceiver {
+    /// From now on every event sent also activates `activator` (the operator draining the
+    /// queue), waking its worker if it is parked.
+    pub fn wake_on_send(&self, activator: SyncActivator) {
+        let _ = self.wake.set(activator);
+    }
 }
 
 /// Creates a source's queue: the sender for its thread, the receiver for the dataflow.
@@ -90,8 +109,9 @@ pub fn source_queue(
     metrics: Arc<SourceMetrics>,
     origins: Arc<Origins>,
     stop: Arc<AtomicBool>,
-) -> (SourceSender, Receiver<SourceEvent>) {
+) -> (SourceSender, SourceReceiver) {
     let (sender, receiver) = bounded(config.capacity);
+    let wake = Arc::new(OnceLock::new());
     (
         SourceSender {
             sender,
@@ -100,8 +120,12 @@ pub fn source_queue(
             metrics,
             origins,
             stop,
+            wake: wake.clone(),
         },
-        receiver,
+        SourceReceiver {
+            events: receiver,
+            wake,
+        },
     )
 }
 
@@ -143,9 +167,26 @@ impl SourceSender {
     /// Reports a fatal error of this source.
     pub fn fail(&self, message: impl Into<String>) {
         let _ = self.sender.send(SourceEvent::Failed(message.into()));
+        self.wake();
     }
 
-    fn send(&self, mut event: SourceEvent) -> bool {
+    fn send(&self, event: SourceEvent) -> bool {
+        let sent = self.enqueue(event);
+        if sent {
+            self.wake();
+        }
+        sent
+    }
+
+    /// Activates the operator draining the queue (an error means the dataflow is gone, which the
+    /// next send notices too).
+    fn wake(&self) {
+        if let Some(activator) = self.wake.get() {
+            let _ = activator.activate();
+        }
+    }
+
+    fn enqueue(&self, mut event: SourceEvent) -> bool {
         loop {
             match self.policy {
                 QueuePolicy::Block => {
@@ -218,9 +259,10 @@ mod tests {
         for n in 1..=5 {
             assert!(sender.data(batch(n)));
         }
-        assert_eq!(receiver.len(), 2);
+        assert_eq!(receiver.events.len(), 2);
         assert_eq!(metrics.dropped.load(Ordering::Relaxed), 1 + 2 + 3);
         let kept: Vec<usize> = receiver
+            .events
             .try_iter()
             .map(|e| match e {
                 SourceEvent::Data(b) => b.len(),
@@ -246,7 +288,7 @@ mod tests {
             })
             .unwrap();
         assert!(thread.join().is_err());
-        let events: Vec<SourceEvent> = receiver.try_iter().collect();
+        let events: Vec<SourceEvent> = receiver.events.try_iter().collect();
         assert!(matches!(events[0], SourceEvent::Data(_)));
         match &events[1] {
             SourceEvent::Failed(message) => {

@@ -7,6 +7,7 @@
 
 pub mod bids;
 pub mod chunks;
+pub mod disk_sync;
 pub mod error;
 pub mod format;
 pub mod header;

@@ -40,7 +40,8 @@
 //!
 //! Residual risks, stated plainly:
 //! - **Power loss** (or a kernel crash) keeps only what was synchronised: the writer calls
-//!   `fdatasync` every few seconds ([`CreateOptions::sync_every`]) and at the end. Bytes written
+//!   `fdatasync` every few seconds ([`CreateOptions::sync_every`], on a thread of its own so the
+//!   writing thread never waits for the disk, see [`super::disk_sync`]) and at the end. Bytes written
 //!   after the last sync may be missing, or (filesystem permitting) present out of order, so the
 //!   last few seconds can end in any of the cuts above; `heloflow xdf repair` restores such files.
 //! - The loss on `kill -9` is what had not been flushed: up to the callers' flush cadence.
@@ -58,6 +59,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::disk_sync::DiskSync;
 use super::format::{
     boundary_chunk, clock_offset_content, encode_chunk, varlen_size, write_varlen, xml_escape,
     xml_number, Footer, Tag, MAGIC,
@@ -476,6 +478,8 @@ pub struct XdfWriter {
     writer_name: String,
     sync_every: Duration,
     last_sync: Instant,
+    /// Runs the periodic syncs (`None` if its thread could not start: they run here then).
+    background: Option<DiskSync>,
     failure: Option<WriteError>,
     closed: bool,
 }
@@ -533,6 +537,7 @@ impl XdfWriter {
             writer_name: options.writer.clone(),
             sync_every: options.sync_every,
             last_sync: Instant::now(),
+            background: None,
             failure: None,
             closed: false,
         };
@@ -550,6 +555,7 @@ impl XdfWriter {
             let _ = std::fs::remove_file(path);
             return Err(fail(message, &e));
         }
+        writer.background = DiskSync::start(&writer.file).ok();
         Ok(writer)
     }
 
@@ -750,28 +756,42 @@ impl XdfWriter {
             self.pending.clear();
         }
         if self.last_sync.elapsed() >= self.sync_every {
-            self.sync()?;
+            self.last_sync = Instant::now();
+            match self.background.as_mut().map(DiskSync::request) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(self.sync_failure(&e)),
+                None => self.sync()?,
+            }
         }
         Ok(())
     }
 
-    /// Synchronises the file with the disk now (`fdatasync`).
+    /// Synchronises the file with the disk now (`fdatasync`), after any sync still running.
     pub fn sync(&mut self) -> Result<(), WriteError> {
         self.check_usable()?;
         self.last_sync = Instant::now();
-        self.file.sync_data().map_err(|e| {
-            let failure = WriteError {
-                message: format!(
-                    "cannot synchronise {} with the disk: {e}; it holds {} bytes of complete chunks, which may not all have reached the disk; nothing more is written",
-                    self.path.display(),
-                    self.complete
-                ),
-                kind: e.kind(),
-                kept_bytes: Some(self.complete),
-            };
-            self.failure = Some(failure.clone());
-            failure
-        })
+        let result = match self.background.as_mut() {
+            Some(background) => background.wait(),
+            None => Ok(()),
+        };
+        result
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| self.sync_failure(&e))
+    }
+
+    /// Records a failed sync: nothing more is written.
+    fn sync_failure(&mut self, e: &io::Error) -> WriteError {
+        let failure = WriteError {
+            message: format!(
+                "cannot synchronise {} with the disk: {e}; it holds {} bytes of complete chunks, which may not all have reached the disk; nothing more is written",
+                self.path.display(),
+                self.complete
+            ),
+            kind: e.kind(),
+            kept_bytes: Some(self.complete),
+        };
+        self.failure = Some(failure.clone());
+        failure
     }
 
     /// Writes the footers of every stream, flushes and synchronises; returns what the file holds.

@@ -1,16 +1,18 @@
 //! One matched LSL stream: its inlet, clock correction, timestamps placed on the local clock (see
-//! [`super::placement`]: glitches dropped, clock steps re-anchored), gap detection and the figures
-//! telemetry shows (offset, jitter, effective rate, gaps, dropped samples, clock steps).
+//! [`super::placement`]: glitches dropped, clock steps re-anchored), how far it lets event time
+//! advance (see [`super::cadence`] for regular streams), gap detection and the figures telemetry
+//! shows (offset, jitter, effective rate, gaps, dropped samples, clock steps).
 
 use std::time::{Duration, Instant};
 
 use lsl::{Pullable, StreamInlet};
 
+use super::cadence::Cadence;
 use super::metadata::StreamMetadata;
 use super::placement::{Misplaced, Notice, Placement, Rules};
 use super::StallPolicy;
 use crate::metrics::InletStats;
-use crate::stream::{Nanos, Values};
+use crate::stream::{secs_to_nanos, Nanos, Values};
 
 /// Samples pulled from one stream in one step, on the local clock.
 #[derive(Debug, Default)]
@@ -58,6 +60,8 @@ pub struct Link {
     last_ts: Option<Nanos>,
     last_data: Instant,
     placement: Placement<Row>,
+    /// The next sample's expected time, for regular streams when `expected_next` is on.
+    cadence: Option<Cadence>,
     glitches: GlitchTally,
     stalled: bool,
     segment: Option<(Nanos, u64)>,
@@ -72,13 +76,15 @@ pub struct Link {
 
 impl Link {
     /// Wraps an open inlet whose metadata has been checked; `offset_s` is its first clock offset,
-    /// `rules` how its timestamps are placed.
+    /// `rules` how its timestamps are placed; with `expected_next`, a regular stream lets event
+    /// time advance to its next sample's expected time (see [`super::cadence`]).
     pub fn new(
         inlet: StreamInlet,
         meta: StreamMetadata,
         subject: String,
         offset_s: f64,
         rules: Rules,
+        expected_next: bool,
     ) -> Link {
         let stats = InletStats {
             name: meta.name.clone(),
@@ -88,9 +94,11 @@ impl Link {
             live: true,
             ..InletStats::default()
         };
+        let rate = (meta.nominal_srate > 0.0).then_some(meta.nominal_srate);
         Link {
             inlet,
-            rate: (meta.nominal_srate > 0.0).then_some(meta.nominal_srate),
+            rate,
+            cadence: rate.filter(|_| expected_next).map(Cadence::new),
             numeric: meta.format != "string",
             meta,
             subject,
@@ -153,6 +161,7 @@ impl Link {
             } else {
                 Row::Texts(self.strings.clone())
             };
+            let late = self.placement.drops.late;
             self.placement.offer(
                 stamp + self.offset_s,
                 lsl::local_clock(),
@@ -161,12 +170,22 @@ impl Link {
                 &mut placed,
                 &mut pulled.notices,
             );
+            if self.placement.drops.late > late {
+                if let Some(cadence) = self.cadence.as_mut() {
+                    cadence.missed(secs_to_nanos(
+                        stamp + self.offset_s + self.placement.shift_s(),
+                    ));
+                }
+            }
         }
         self.note(&pulled.notices);
         if let Some(&(first, _)) = placed.first() {
             if self.stalled {
                 self.stalled = false;
                 self.stats.live = true;
+                if let Some(cadence) = self.cadence.as_mut() {
+                    cadence.reset();
+                }
                 let gap = self.last_ts.map_or(0.0, |last| (first - last) as f64 / 1e9);
                 self.stats.gap_s += gap;
                 pulled.resumed_after_s = Some(gap);
@@ -223,6 +242,9 @@ impl Link {
                     self.stats.clock_steps += 1;
                     self.stats.clock_shift_s += shift_s;
                     self.segment = None;
+                    if let Some(cadence) = self.cadence.as_mut() {
+                        cadence.reset();
+                    }
                 }
                 Notice::Dropped {
                     why,
@@ -282,6 +304,9 @@ impl Link {
                 self.stats.jitter_s = self.jitter_var.sqrt();
             }
         }
+        if let Some(cadence) = self.cadence.as_mut() {
+            cadence.note(time);
+        }
         let (first, count) = self.segment.get_or_insert((time, 0));
         *count += 1;
         if *count > 1 && time > *first {
@@ -312,9 +337,10 @@ impl Link {
         self.stalled.then(|| self.last_data.elapsed().as_secs_f64())
     }
 
-    /// How far this stream lets event time advance: past its last sample while it flows; for
-    /// irregular streams at least `now - lateness`; for a stalled stream with the `advance` policy
-    /// `now - stall_timeout`.
+    /// How far this stream lets event time advance: past its last sample while it flows (for a
+    /// regular stream, up to its next sample's expected time less a margin, see
+    /// [`super::cadence`]); for irregular streams at least `now - lateness`; for a stalled stream
+    /// with the `advance` policy `now - stall_timeout`.
     pub fn watermark(
         &self,
         now: Nanos,
@@ -328,7 +354,11 @@ impl Link {
             Some(_) if self.stalled && policy == StallPolicy::Advance => {
                 after_last.max(now - stall)
             }
-            Some(_) => after_last,
+            Some(_) if self.stalled => after_last,
+            Some(_) => {
+                let expected = self.cadence.as_ref().and_then(Cadence::next_floor);
+                expected.map_or(after_last, |floor| floor.max(after_last))
+            }
         }
     }
 }

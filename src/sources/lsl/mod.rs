@@ -15,6 +15,7 @@
 //! timeout_s = 5                       # ... at most this long, then fail listing visible streams
 //! stall_timeout_s = 2                 # a silent stream is a gap after this long
 //! on_stall = "advance"                # or "hold": windows wait until the stream returns
+//! expected_next = true                # false: a window waits for the sample after its end
 //! ```
 //!
 //! Validation needs no network: the source declares what it expects and `outputs()` returns that
@@ -28,7 +29,12 @@
 //! more than 1 s and stays there for 1 s (or half `stall_timeout_s`, if less) is re-anchored so its
 //! data continues on the local clock (announced on standard error and as a `clock_step` event
 //! whose `seconds` is the shift). Every sample that cannot be placed is counted in the summary.
+//!
+//! Event time follows each stream ([`cadence`]): a regular stream's next sample is expected one
+//! period after its last, so a window closes as soon as its last sample has arrived (less a jitter
+//! margin learnt from the stream); an irregular stream trails the local clock by `lateness_s`.
 
+pub mod cadence;
 mod link;
 pub mod metadata;
 pub mod placement;
@@ -111,6 +117,9 @@ pub struct LslSourceConfig {
     pub lateness_s: f64,
     /// Smooth regular streams' timestamps with liblsl's dejitter post-processing.
     pub dejitter: bool,
+    /// Regular streams let event time advance to their next sample's expected time (less a
+    /// margin) as soon as a sample arrives, instead of only past that sample.
+    pub expected_next: bool,
     /// Seconds between clock-offset (`time_correction`) refreshes.
     pub clock_refresh_s: f64,
     /// Queue to the dataflow.
@@ -202,6 +211,7 @@ impl Source for LslSourceConfig {
             on_stall,
             lateness_s: options.number_in("lateness_s", 0.5, LATENESS_RANGE_S),
             dejitter: options.boolean("dejitter", false),
+            expected_next: options.boolean("expected_next", true),
             clock_refresh_s: options.number_in("clock_refresh_s", 5.0, CLOCK_REFRESH_RANGE_S),
             queue: QueueConfig::parse(options),
         }

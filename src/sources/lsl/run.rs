@@ -195,8 +195,15 @@ impl LslSource<'_> {
                 ))
             );
         }
-        let link =
-            Link::new(inlet, meta, subject, offset.unwrap_or(0.0), rules).with_scale(units.factors);
+        let link = Link::new(
+            inlet,
+            meta,
+            subject,
+            offset.unwrap_or(0.0),
+            rules,
+            self.config.expected_next,
+        )
+        .with_scale(units.factors);
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
