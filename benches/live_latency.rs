@@ -120,12 +120,12 @@ impl Log {
     }
 }
 
+/// What one subscription saw: when its inlet was open, and (timestamp, arrival) of every sample.
+type Subscription = (f64, Vec<(f64, f64)>);
+
 /// Subscribes to the outlet `source_id` on a thread of its own (liblsl objects stay on the thread
 /// that made them) and notes (timestamp, arrival) of every sample until `stop` is set.
-fn subscribe(
-    source_id: String,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<Result<Vec<(f64, f64)>, String>> {
+fn subscribe(source_id: String, stop: Arc<AtomicBool>) -> JoinHandle<Result<Subscription, String>> {
     std::thread::spawn(move || {
         let found = lsl::resolve_byprop("source_id", &source_id, 1, 60.0)
             .map_err(|e| format!("resolve {source_id}: {e:?}"))?;
@@ -137,6 +137,7 @@ fn subscribe(
         inlet
             .open_stream(20.0)
             .map_err(|e| format!("open {source_id}: {e:?}"))?;
+        let opened = lsl::local_clock();
         let mut arrivals = Vec::new();
         let mut buffer: Vec<f64> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -147,7 +148,7 @@ fn subscribe(
                 arrivals.push((stamp, lsl::local_clock()));
             }
         }
-        Ok(arrivals)
+        Ok((opened, arrivals))
     })
 }
 
@@ -324,15 +325,30 @@ fn main() {
     stop(relay);
 
     let log = Log::read(&log_path);
-    let mut relayed: HashMap<(String, &str), HashMap<usize, f64>> = HashMap::new();
-    for ((subject, stream), handle) in relay_inlets {
-        let arrivals = handle
+    // heloflow opens an outlet with its first row: windows count from the first whole second
+    // after every subscription was open (and after the warm-up).
+    let mut opened = log.t0 + WARM_UP_S;
+    let mut joined = |handle: JoinHandle<Result<Subscription, String>>| {
+        let (open, arrivals) = handle
             .join()
             .expect("subscriber thread")
             .unwrap_or_else(|e| {
-                println!("relay outlet: {e}");
-                Vec::new()
+                println!("subscription failed: {e}");
+                (f64::NEG_INFINITY, Vec::new())
             });
+        opened = opened.max(open);
+        arrivals
+    };
+    let relay_arrivals: Vec<_> = relay_inlets
+        .into_iter()
+        .map(|(key, handle)| (key, joined(handle)))
+        .collect();
+    let heloflow_arrivals: Vec<_> = heloflow_inlets
+        .into_iter()
+        .map(|(key, handle)| (key, joined(handle)))
+        .collect();
+    let mut relayed: HashMap<(String, &str), HashMap<usize, f64>> = HashMap::new();
+    for ((subject, stream), arrivals) in relay_arrivals {
         let published = &log.streams[&(subject.clone(), stream.to_string())];
         let by_index = arrivals
             .into_iter()
@@ -341,7 +357,7 @@ fn main() {
         relayed.insert((subject, stream), by_index);
     }
 
-    let first_end = (log.t0 + WARM_UP_S).ceil();
+    let first_end = opened.ceil();
     let last_end = (log.t0 + seconds).floor() - 1.0;
     let ends: Vec<f64> = (first_end as i64..=last_end as i64)
         .map(|e| e as f64)
@@ -362,14 +378,8 @@ fn main() {
     let mut all = Vec::new();
     let mut relay_all = Vec::new();
     let mut per_output: HashMap<&str, Vec<f64>> = HashMap::new();
-    for ((subject, output), handle) in heloflow_inlets {
-        let arrivals = handle
-            .join()
-            .expect("subscriber thread")
-            .unwrap_or_else(|e| {
-                println!("heloflow outlet: {e}");
-                Vec::new()
-            });
+    let mut missing = Vec::new();
+    for ((subject, output), arrivals) in heloflow_arrivals {
         let depends = OUTPUTS.iter().find(|(o, _)| *o == output).unwrap().1;
         let arrived: HashMap<i64, f64> = arrivals
             .into_iter()
@@ -398,6 +408,8 @@ fn main() {
                 }
                 all.push(latency);
                 per_output.entry(output).or_default().push(latency);
+            } else {
+                missing.push(format!("{output}/{subject}@{:.0}", end - log.t0));
             }
             if let Some(arrival) = relayed[&(subject.clone(), stream)].get(&n) {
                 relay_all.push((arrival - pushed) * 1e3);
@@ -440,6 +452,13 @@ fn main() {
         let inference = helo_inference(200, cold);
         let count = inference.len();
         report(name, inference, count);
+    }
+    if !missing.is_empty() {
+        println!();
+        println!(
+            "rows that never arrived (output/subject@seconds after T0): {}",
+            missing.join(" ")
+        );
     }
     let stderr = std::fs::read_to_string(&heloflow_log).unwrap_or_default();
     println!();
