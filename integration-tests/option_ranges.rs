@@ -211,6 +211,7 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
             "on_stall",
             "on_unit_mismatch",
             "dejitter",
+            "expected_next",
         ],
     ),
     ("operators", "band_power", &["log"]),
