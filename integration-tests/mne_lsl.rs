@@ -359,7 +359,7 @@ fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_
             "predicate = \"type='EEG'\"\nmodality = \"eeg\"\nsource_id",
         )
         .replace("{convert}", "")
-        .replace("timeout_s = 30", "timeout_s = 3");
+        .replacen("timeout_s = 30", "timeout_s = 3", 1);
     let stderr = refused_run(dir.path(), &exact, "exact");
     for needle in [
         format!("found 0 of 1 stream(s) matching [source_id='{prefix}-player' and (type='EEG')]"),
