@@ -204,6 +204,7 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
             "format",
             "on_stall",
             "dejitter",
+            "expected_next",
         ],
     ),
     ("operators", "band_power", &["log"]),
