@@ -227,7 +227,7 @@ fn edge_slope(h0: f64, h1: f64, m0: f64, m1: f64) -> f64 {
 }
 
 /// numpy's `sign` for finite values: -1, 0 or 1.
-fn sign(v: f64) -> f64 {
+pub(super) fn sign(v: f64) -> f64 {
     if v > 0.0 {
         1.0
     } else if v < 0.0 {

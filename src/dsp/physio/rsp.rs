@@ -30,7 +30,10 @@ pub fn rsp_peaks(clean: &[f64]) -> (Vec<usize>, Vec<usize>) {
         .map(|(i, _)| extrema[i])
         .collect();
     let amplitudes: Vec<f64> = kept.iter().map(|&i| clean[i]).collect();
-    let signs: Vec<f64> = amplitudes.windows(2).map(|w| sign(w[1] - w[0])).collect();
+    let signs: Vec<f64> = amplitudes
+        .windows(2)
+        .map(|w| rate::sign(w[1] - w[0]))
+        .collect();
     let remove: Vec<usize> = signs
         .windows(2)
         .enumerate()
@@ -84,16 +87,6 @@ pub fn breath_amplitudes(clean: &[f64], peaks: &[usize], troughs: &[usize]) -> V
 pub fn rsp_amplitude(clean: &[f64], peaks: &[usize], troughs: &[usize]) -> f64 {
     let amplitudes = breath_amplitudes(clean, peaks, troughs);
     rate::mean_interpolated(&peaks[..amplitudes.len()], &amplitudes, clean.len())
-}
-
-fn sign(v: f64) -> f64 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
 }
 
 fn median(values: &[f64]) -> f64 {
