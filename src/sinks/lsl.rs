@@ -558,10 +558,10 @@ impl OutletPlan {
     /// Counts an outlet that liblsl had to put outside its port range, and says so for the
     /// first: unicast resolvers (KnownPeers) never query it, so such clients cannot find it.
     fn check_port(&self, outlet: &StreamOutlet) {
-        let xml = outlet
-            .info()
-            .and_then(|info| info.to_xml())
-            .unwrap_or_default();
+        let Ok(info) = outlet.info() else {
+            return;
+        };
+        let xml = info.to_xml().unwrap_or_default();
         let Some(port) = crate::lsl_network::service_port(&xml) else {
             return;
         };
@@ -570,10 +570,7 @@ impl OutletPlan {
         }
         self.outside.set(self.outside.get() + 1);
         if self.outside.get() == 1 {
-            let name = outlet
-                .info()
-                .map(|info| info.stream_name())
-                .unwrap_or_default();
+            let name = info.stream_name();
             crate::notice!(
                 "heloflow: warning: lsl sink: outlet \"{name}\" got port {port}, outside liblsl's port range {}-{} (all in use; configuration: {}): clients that find streams by unicast (KnownPeers, the only way on loopback) cannot discover it, multicast clients can. Raise [ports] PortRange (README: \"LSL on a lab network\")",
                 self.network.base_port,
