@@ -4,28 +4,16 @@
 //! installs, or ORT_DYLIB_PATH). Add `-- cuda` to request the CUDA execution provider; the provider
 //! that actually ran is printed. Inputs are the shipped fixture's held-out windows, repeated.
 
-use std::path::PathBuf;
+#[path = "common/helo_fixture.rs"]
+mod helo_fixture;
+
 use std::time::Instant;
 
-use heloflow::model::manifest::LoadedManifest;
 use heloflow::model::onnx::{Fallback, ModelSession, Provider, SessionOptions};
 
 fn main() {
     let cuda = std::env::args().any(|a| a == "cuda");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let manifest_path = root.join(heloflow::operators::DEFAULT_HELO_MANIFEST);
-    let manifest = LoadedManifest::read(&manifest_path).expect("shipped manifest");
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(manifest_path.with_file_name("helo-sim.fixture.json"))
-            .expect("fixture"),
-    )
-    .expect("fixture JSON");
-    let rows: Vec<Vec<Vec<f32>>> = manifest
-        .manifest
-        .inputs
-        .iter()
-        .map(|input| serde_json::from_value(fixture["inputs"][&input.name].clone()).expect("rows"))
-        .collect();
+    let (manifest, rows) = helo_fixture::shipped_model_and_windows();
     for threads in [1usize, 2] {
         let options = SessionOptions {
             provider: if cuda { Provider::Cuda } else { Provider::Cpu },
