@@ -21,8 +21,10 @@
 //! the latency is the row's arrival here minus that sample's push. The relay's latency is the
 //! arrival here of that same sample through the relay, minus its push. Every process uses a
 //! private copy of `fixtures/lsl/lsl_api.cfg` (loopback only) with its own `SessionID`, so other
-//! LSL streams on the machine are invisible, and a wider `PortRange` for the ~30 inlets and
-//! outlets of the run.
+//! LSL streams on the machine are invisible (its `PortRange` of 1024 holds the run's outlets).
+
+#[path = "common/helo_fixture.rs"]
+mod helo_fixture;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -33,7 +35,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use heloflow::model::manifest::LoadedManifest;
 use heloflow::model::onnx::{ModelSession, SessionOptions};
 use lsl::{Pullable, StreamInlet};
 
@@ -191,19 +192,7 @@ fn stop(mut child: Child) {
 /// each, so the model's 2.9 MB of weights come from memory as in a pipeline that scores once a
 /// second, else they run back to back (weights in cache).
 fn helo_inference(runs: usize, cold: bool) -> Vec<f64> {
-    let manifest_path = root().join(heloflow::operators::DEFAULT_HELO_MANIFEST);
-    let manifest = LoadedManifest::read(&manifest_path).expect("shipped manifest");
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(manifest_path.with_file_name("helo-sim.fixture.json"))
-            .expect("fixture"),
-    )
-    .expect("fixture JSON");
-    let rows: Vec<Vec<Vec<f32>>> = manifest
-        .manifest
-        .inputs
-        .iter()
-        .map(|input| serde_json::from_value(fixture["inputs"][&input.name].clone()).expect("rows"))
-        .collect();
+    let (manifest, rows) = helo_fixture::shipped_model_and_windows();
     let mut session =
         ModelSession::open(&manifest, &SessionOptions::default()).expect("model opens");
     let mut evict = vec![0u8; 64 << 20];
@@ -250,13 +239,10 @@ fn main() {
     let config = dir.path().join("lsl_api.cfg");
     std::fs::write(
         &config,
-        shipped
-            .replace("[ports]\n", "[ports]\nPortRange = 256\n")
-            .replace(
-                "[lab]\n",
-                &format!("[lab]\nSessionID = heloflow-bench-{}\n", std::process::id()),
-            )
-            + "[log]\nlevel = -2\n",
+        shipped.replace(
+            "[lab]\n",
+            &format!("[lab]\nSessionID = heloflow-bench-{}\n", std::process::id()),
+        ) + "[log]\nlevel = -2\n",
     )
     .expect("private configuration");
     std::env::set_var("LSLAPICFG", &config);
