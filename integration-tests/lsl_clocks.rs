@@ -258,6 +258,32 @@ fn a_missing_lslapicfg_file_is_refused_before_anything_starts() {
     assert!(output.status.success(), "{output:?}");
 }
 
+/// A configuration that sets a key twice (as a copy with an extra `PortRange` line does): liblsl
+/// rejects the whole file and goes network-wide on its defaults, so heloflow refuses it first.
+#[test]
+fn an_lslapicfg_with_a_duplicate_key_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(common::lsl_config()).unwrap();
+    let doubled = dir.path().join("lsl_api.cfg");
+    std::fs::write(
+        &doubled,
+        shipped.replace("[ports]\n", "[ports]\nPortRange = 256\n"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_heloflow"))
+        .args(["streams", "--timeout", "0.5"])
+        .current_dir(dir.path())
+        .env("LSLAPICFG", &doubled)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sets `ports.PortRange` a second time"),
+        "{stderr}"
+    );
+}
+
 /// A malformed predicate is a located error, in a pipeline and on the command line, instead of
 /// "found 0 streams" after the timeout.
 #[test]

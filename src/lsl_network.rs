@@ -157,8 +157,32 @@ pub fn service_port(info_xml: &str) -> Option<u16> {
     info_xml[start..end].trim().parse().ok()
 }
 
-/// Refuses a `LSLAPICFG` that names a file liblsl cannot read: liblsl would only print a notice
-/// and go on with its default, network-wide configuration, which the user asked not to use.
+/// The first key set twice in one section (line number from 1, `section.key`): liblsl's INI
+/// reader rejects such a file whole and falls back to its defaults.
+fn duplicate_key(text: &str) -> Option<(usize, String)> {
+    let mut section = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, line) in text.lines().map(str::trim).enumerate() {
+        if line.starts_with(';') || line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = format!("{section}.{}", key.trim());
+            if !seen.insert(key.clone()) {
+                return Some((index + 1, key));
+            }
+        }
+    }
+    None
+}
+
+/// Refuses a `LSLAPICFG` that names a file liblsl cannot read or parse (a key set twice): liblsl
+/// would only print a notice and go on with its default, network-wide configuration, which the
+/// user asked not to use.
 pub fn check_api_config() -> Result<(), String> {
     let Some(path) = std::env::var_os("LSLAPICFG") else {
         return Ok(());
@@ -167,14 +191,19 @@ pub fn check_api_config() -> Result<(), String> {
     let problem = match std::fs::metadata(&path) {
         Ok(meta) if meta.is_dir() => "it is a directory".to_string(),
         Ok(_) => match std::fs::read(&path) {
-            Ok(_) => return Ok(()),
+            Ok(bytes) => match duplicate_key(&String::from_utf8_lossy(&bytes)) {
+                None => return Ok(()),
+                Some((line, key)) => format!(
+                    "line {line} sets `{key}` a second time, and liblsl refuses a file with a duplicate key"
+                ),
+            },
             Err(e) => format!("it cannot be read: {e}"),
         },
         Err(e) if path.is_empty() => format!("it is empty ({e})"),
         Err(e) => format!("it cannot be opened: {e}"),
     };
     Err(format!(
-        "heloflow: error: LSLAPICFG names the liblsl configuration `{shown}`, but {problem}\n  liblsl would fall back to its default, network-wide configuration; fix the path, or unset LSLAPICFG to use the default on purpose"
+        "heloflow: error: LSLAPICFG names the liblsl configuration `{shown}`, but {problem}\n  liblsl would fall back to its default, network-wide configuration; fix the file or the path, or unset LSLAPICFG to use the default on purpose"
     ))
 }
 
@@ -222,6 +251,20 @@ mod tests {
         assert_eq!(network.free_udp_ports(), 0);
         drop(held);
         assert_eq!(network.free_udp_ports(), 1);
+    }
+
+    #[test]
+    fn a_key_set_twice_is_found_as_liblsl_would_refuse_it() {
+        let text =
+            "[ports]\nPortRange = 256\nIPv6 = disable\nPortRange = 1024\n[lab]\nPortRange = 1\n";
+        assert_eq!(
+            duplicate_key(text),
+            Some((4, "ports.PortRange".to_string()))
+        );
+        assert_eq!(
+            duplicate_key("[ports]\nPortRange = 1\n[lab]\nPortRange = 1\n"),
+            None
+        );
     }
 
     #[test]
