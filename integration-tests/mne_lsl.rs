@@ -93,8 +93,9 @@ fn strings(value: &Value) -> Vec<String> {
 }
 
 /// One simulated subject in real time with every signal kind, the DMER features, HeLo and the
-/// ground truth; the `lsl` sink publishes `{inputs}`. Two runs split the outlets, since liblsl
-/// 1.13's 32-port range discovers about eight outlets per process (issue 13, part 1).
+/// ground truth; the `lsl` sink publishes `{inputs}`. Two runs split the outlets: written while
+/// the shipped configuration's 32-port range let only about eight outlets per process be found;
+/// its 1024 ports (issue 13, part 1) would hold them in one run.
 const OUTLETS: &str = r#"
 [pipeline]
 name = "mne-outlets"
