@@ -352,6 +352,18 @@ fn a_volts_player_of_type_eeg_is_refused_as_microvolts_converted_on_request_and_
             .spawn()
             .expect("the client starts"),
     );
+    let ready = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(dir.path().join("client.stderr"))
+        .unwrap_or_default()
+        .contains("ready")
+    {
+        assert!(
+            Instant::now() < ready,
+            "the MNE-LSL player did not start within 120 s: {}",
+            std::fs::read_to_string(dir.path().join("client.stderr")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // `type` matches any case; a type compared in `predicate` is exact, and the error says so.
     let exact = refused_pipeline

@@ -117,6 +117,8 @@ def player(prefix, bad_run_gap_s):
     marker_info = StreamInfo("mne-player-markers", "Markers", 1, 0.0, "string", f"{prefix}-markers")
     marker_info.set_channel_names(["Marker"])
     markers = StreamOutlet(marker_info)
+    # The test waits for this line before it looks for the player (importing MNE takes seconds).
+    print("ready", file=sys.stderr, flush=True)
     published = {
         "player_stype": eeg_player._sinfo.stype,
         "player_units": eeg_player._sinfo.get_channel_units(),
