@@ -28,6 +28,7 @@ fn run_text(text: &str, workers: usize) -> f64 {
     let options = RunOptions {
         workers,
         status: StatusMode::Off,
+        ..RunOptions::default()
     };
     let started = Instant::now();
     run(&pipeline, &options, Arc::new(AtomicBool::new(false))).expect("the pipeline runs");

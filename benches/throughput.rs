@@ -89,6 +89,7 @@ fn main() {
         let options = RunOptions {
             workers: case.workers,
             status: StatusMode::Off,
+            ..RunOptions::default()
         };
         let report =
             run(&pipeline, &options, Arc::new(AtomicBool::new(false))).expect("run succeeds");

@@ -437,6 +437,7 @@ fn run_briefly(pipeline: &pipeline::Pipeline) -> Result<(), String> {
         let options = RunOptions {
             workers: 1,
             status: StatusMode::Off,
+            ..RunOptions::default()
         };
         let _ = done.send(runtime::run(&running, &options, run_stop).map(|_| ()));
     });

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod record;
 pub mod replay;
 pub mod runtime;
+pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod stream;

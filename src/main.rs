@@ -12,6 +12,7 @@ use heloflow::display::{escaped, escaped_lines};
 use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{self, RunOptions, RunReport};
+use heloflow::server::config::ServerConfig;
 use heloflow::sinks::SinkConfig;
 use heloflow::sources::selection::MAX_SUBJECTS;
 use heloflow::sources::simulator::{SimStream, MAX_DURATION_S};
@@ -46,6 +47,10 @@ struct RunArgs {
     /// Progress on standard error: a live line on a terminal (auto), log lines, or nothing.
     #[arg(long, value_enum, default_value_t = StatusArg::Auto)]
     status: StatusArg,
+    /// Serve the dashboard and live taps of every stream on this address (IP:port; port 0 picks
+    /// a free one), as a `[server]` section would; overrides the section's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +89,20 @@ enum Command {
         print: bool,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Print a live stream of a running heloflow server, one JSON object per row, until it ends.
+    Tap {
+        /// A stream name (`helo`, `sim.markers`), or an http://…/sse or ws://…/ws URL.
+        target: String,
+        /// The server (IP:port) for stream names.
+        #[arg(long, default_value = "127.0.0.1:8750")]
+        server: String,
+        /// Only this subject's rows.
+        #[arg(long)]
+        subject: Option<String>,
+        /// First print this many kept rows (or `all`), then the live ones.
+        #[arg(long)]
+        history: Option<String>,
     },
     /// List the Lab Streaming Layer streams visible on the network, with their metadata.
     Streams {
@@ -245,7 +264,26 @@ fn execute(command: Command) -> Result<(), String> {
                 "heloflow demo: {subjects} simulated subject(s) -> pipelines/demo.toml -> JSON Lines below ({}; Ctrl-C stops)",
                 if duration > 0.0 { format!("{duration} s") } else { "until stopped".to_string() }
             );
+            if pipeline.server.is_none() && run.serve.is_none() {
+                pipeline.server = Some(ServerConfig::default());
+            }
             run_pipeline(&pipeline, &run)
+        }
+        Command::Tap {
+            target,
+            server,
+            subject,
+            history,
+        } => {
+            let request = heloflow::server::client::TapRequest {
+                target,
+                server,
+                subject,
+                history,
+            };
+            heloflow::server::client::tap(&request, &mut std::io::stdout().lock())
+                .map(|_| ())
+                .map_err(|e| format!("heloflow tap: {e}"))
         }
         Command::Eval {
             model,
@@ -390,21 +428,59 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
         warn_if_ports_run_short(pipeline);
     }
     let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
-    let options = RunOptions {
+    let mut options = RunOptions {
         workers: args.workers,
         status: match args.status {
             StatusArg::Auto => StatusMode::Auto,
             StatusArg::Plain => StatusMode::Plain,
             StatusArg::Off => StatusMode::Off,
         },
+        ..RunOptions::default()
     };
-    let report =
-        runtime::run(pipeline, &options, stop).map_err(|e| format!("heloflow: error: {e}"))?;
+    let server = start_server(pipeline, args, &mut options)?;
+    let result = runtime::run(pipeline, &options, stop);
+    if let Some(server) = server {
+        server.stop();
+    }
+    let report = result.map_err(|e| format!("heloflow: error: {e}"))?;
     if options.status != StatusMode::Off {
         summarise(&pipeline.name, &report);
     }
     warn_closed_outputs(&pipeline.name, &report);
     Ok(())
+}
+
+/// Starts the live server when the pipeline has a `[server]` section or `--serve` was given, and
+/// points the run's taps and counters at it.
+fn start_server(
+    pipeline: &Pipeline,
+    args: &RunArgs,
+    options: &mut RunOptions,
+) -> Result<Option<heloflow::server::RunningServer>, String> {
+    use heloflow::metrics::PipelineMetrics;
+    use heloflow::server::{self, RunFigures};
+    use heloflow::sinks::tap::TapHub;
+    let mut config = match (&pipeline.server, &args.serve) {
+        (None, None) => return Ok(None),
+        (Some(config), _) => config.clone(),
+        (None, Some(_)) => ServerConfig::default(),
+    };
+    if let Some(listen) = &args.serve {
+        config.listen = heloflow::server::config::parse_listen(listen)
+            .map_err(|e| format!("heloflow: error: --serve: {e}"))?;
+    }
+    let hub = Arc::new(TapHub::new(&pipeline.streams, config.taps));
+    let metrics = PipelineMetrics::for_pipeline(pipeline);
+    let figures = Arc::new(RunFigures::new(pipeline, metrics.clone()));
+    let running = server::start(&config, pipeline, hub.clone(), figures)
+        .map_err(|e| format!("heloflow: error: {e}"))?;
+    eprintln!(
+        "heloflow: dashboard at http://{}/ (live taps: /api/streams/NAME/sse or /ws; schema: /api/schema; metrics: /metrics)",
+        running.address()
+    );
+    options.taps = Some(hub);
+    options.metrics = Some(metrics);
+    Ok(Some(running))
 }
 
 /// Warns when the pipeline's LSL outlets known at start and its stream resolvers (one per `lsl`

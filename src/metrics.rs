@@ -200,6 +200,8 @@ pub struct PipelineMetrics {
     pub sources: Vec<Arc<SourceMetrics>>,
     /// One entry per sink, in pipeline order.
     pub sinks: Vec<SinkMetrics>,
+    /// The live taps' sink (rows published to the server), not counted in [`Self::rows_out`].
+    pub tap: SinkMetrics,
     /// Samples operators dropped because they came after their place in the output had been
     /// emitted (sources drop late samples first, so this stays 0 unless something is wrong).
     pub late_in_operators: AtomicU64,
@@ -218,8 +220,17 @@ impl PipelineMetrics {
                 })
                 .collect(),
             sinks: (0..sinks).map(|_| SinkMetrics::default()).collect(),
+            tap: SinkMetrics::default(),
             late_in_operators: AtomicU64::new(0),
         }
+    }
+
+    /// Zeroed counters for `pipeline`'s sources and sinks.
+    pub fn for_pipeline(pipeline: &crate::pipeline::Pipeline) -> Arc<Self> {
+        Arc::new(PipelineMetrics::new(
+            pipeline.sources.len(),
+            pipeline.sinks.len(),
+        ))
     }
 
     /// Total samples produced by all sources.

@@ -133,10 +133,15 @@ pub struct Document {
     pub operators: Vec<ComponentTable>,
     /// `[sinks.*]` tables in file order.
     pub sinks: Vec<ComponentTable>,
+    /// `[server]` entries with the table's span, when the file has one.
+    pub server: Option<(Range<usize>, Entries)>,
 }
 
+/// A table's entries in file order, each key with its own span.
+pub type Entries = Vec<(Spanned<String>, Spanned<Node>)>;
+
 /// The top-level sections a pipeline file may contain.
-pub const SECTIONS: [&str; 4] = ["pipeline", "sources", "operators", "sinks"];
+pub const SECTIONS: [&str; 5] = ["pipeline", "sources", "operators", "sinks", "server"];
 
 impl Document {
     /// Parses a pipeline file's text; TOML syntax errors and misplaced sections become diagnostics.
@@ -163,6 +168,7 @@ impl Document {
             let span = value.span();
             match (key.get_ref().as_str(), value.into_inner()) {
                 ("pipeline", Node::Table(header)) => doc.header = header,
+                ("server", Node::Table(entries)) => doc.server = Some((span, entries)),
                 (section @ ("sources" | "operators" | "sinks"), Node::Table(tables)) => {
                     let list = match section {
                         "sources" => &mut doc.sources,

@@ -38,6 +38,7 @@ use crate::config::options::Options;
 use crate::config::source_text::SourceText;
 use crate::config::{PortError, PortSite};
 use crate::operators::{OperatorConfig, OPERATOR_KINDS};
+use crate::server::config::ServerConfig;
 use crate::sinks::{Destination, SinkConfig, SINK_KINDS};
 use crate::sources::{SourceConfig, SOURCE_KINDS};
 use crate::stream::StreamSchema;
@@ -64,6 +65,8 @@ pub struct Pipeline {
     pub operators: Vec<OperatorNode>,
     /// Sinks in file order.
     pub sinks: Vec<SinkNode>,
+    /// The live server, when the file has a `[server]` section.
+    pub server: Option<ServerConfig>,
 }
 
 /// A source and the streams it produces.
@@ -218,6 +221,7 @@ impl<'s> Checker<'s> {
             sources: Vec::new(),
             operators: Vec::new(),
             sinks: Vec::new(),
+            server: self.server(document),
         };
         let mut by_name: BTreeMap<String, StreamId> = BTreeMap::new();
         let mut multi_output: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -497,6 +501,16 @@ impl<'s> Checker<'s> {
             self.errors.extend(errors);
         }
         (name, description)
+    }
+
+    fn server(&mut self, document: &Document) -> Option<ServerConfig> {
+        let (span, entries) = document.server.as_ref()?;
+        let mut options = Options::new(self.source, "server", span.clone(), entries);
+        let config = ServerConfig::parse(&mut options);
+        if let Err(errors) = options.finish() {
+            self.errors.extend(errors);
+        }
+        Some(config)
     }
 
     fn components<'t>(

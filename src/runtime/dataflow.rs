@@ -46,6 +46,10 @@ pub struct Shared {
     pub receivers: Vec<Mutex<Option<SourceReceiver>>>,
     /// Writers per sink; worker 0 takes them.
     pub writers: Vec<Mutex<Option<Box<dyn SinkWriter>>>>,
+    /// The tap sink's writer over every stream, when live taps were asked for; worker 0 takes it.
+    pub tap: Mutex<Option<Box<dyn SinkWriter>>>,
+    /// Whether the graph has the tap sink (the same on every worker).
+    pub taps_every_stream: bool,
     /// Live counters.
     pub metrics: Arc<PipelineMetrics>,
     /// The first fatal error (a source failure or a sink write error).
@@ -153,7 +157,37 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
             .filter_map(|&id| streams[id as usize].clone())
             .collect();
         let writer = take_on_first_worker(&shared.writers[index], worker);
-        sink_operator(scope, inputs, index, writer, shared.clone());
+        sink_operator(
+            scope,
+            inputs,
+            SinkSlot::Pipeline(index),
+            writer,
+            shared.clone(),
+        );
+    }
+
+    // Every worker builds the same graph; only worker 0's tap operator holds the writer.
+    if shared.taps_every_stream {
+        let writer = take_on_first_worker(&shared.tap, worker);
+        let inputs: Vec<BatchStream<'s>> = streams.iter().flatten().cloned().collect();
+        sink_operator(scope, inputs, SinkSlot::Tap, writer, shared.clone());
+    }
+}
+
+/// Which sink a sink operator runs: one of the pipeline's, or the tap sink over every stream.
+#[derive(Clone, Copy)]
+enum SinkSlot {
+    Pipeline(usize),
+    Tap,
+}
+
+impl SinkSlot {
+    /// The sink's counters.
+    fn counters(self, shared: &Shared) -> &crate::metrics::SinkMetrics {
+        match self {
+            SinkSlot::Pipeline(index) => &shared.metrics.sinks[index],
+            SinkSlot::Tap => &shared.metrics.tap,
+        }
     }
 }
 
@@ -321,17 +355,22 @@ where
 fn sink_operator<'s>(
     scope: Scope<'s, Nanos>,
     inputs: Vec<BatchStream<'s>>,
-    index: usize,
+    slot: SinkSlot,
     writer: Option<Box<dyn SinkWriter>>,
     shared: Arc<Shared>,
 ) {
-    let schemas: Vec<_> = shared.pipeline.sinks[index]
-        .inputs
-        .iter()
-        .map(|&id| shared.pipeline.streams[id as usize].clone())
-        .collect();
-    let mut builder =
-        OperatorBuilder::new(format!("sink {}", shared.pipeline.sinks[index].name), scope);
+    let (name, schemas): (String, Vec<_>) = match slot {
+        SinkSlot::Pipeline(index) => (
+            shared.pipeline.sinks[index].name.clone(),
+            shared.pipeline.sinks[index]
+                .inputs
+                .iter()
+                .map(|&id| shared.pipeline.streams[id as usize].clone())
+                .collect(),
+        ),
+        SinkSlot::Tap => ("live taps".to_string(), shared.pipeline.streams.clone()),
+    };
+    let mut builder = OperatorBuilder::new(format!("sink {name}"), scope);
     let mut ports: Vec<_> = inputs
         .into_iter()
         .map(|input| builder.new_input(input, Exchange::new(|_: &Batch| 0)))
@@ -349,7 +388,7 @@ fn sink_operator<'s>(
                 input.for_each(|_cap, data| {
                     for batch in data.drain(..) {
                         if closed {
-                            shared.metrics.sinks[index]
+                            slot.counters(&shared)
                                 .unwritten
                                 .fetch_add(batch.timestamps.len() as u64, Ordering::Relaxed);
                             continue;
@@ -386,7 +425,7 @@ fn sink_operator<'s>(
                 .and_then(|()| sink.flush());
             match result {
                 Ok(()) => {
-                    shared.metrics.sinks[index]
+                    slot.counters(&shared)
                         .rows
                         .fetch_add(handed as u64, Ordering::Relaxed);
                 }
@@ -394,7 +433,7 @@ fn sink_operator<'s>(
                     // The reader went away (e.g. `| head`): stop, keep draining, and count
                     // every row not known to be written.
                     writer = None;
-                    let sink = &shared.metrics.sinks[index];
+                    let sink = slot.counters(&shared);
                     sink.closed.store(true, Ordering::Relaxed);
                     sink.unwritten
                         .fetch_add((handed + rows.discard()) as u64, Ordering::Relaxed);
@@ -402,10 +441,7 @@ fn sink_operator<'s>(
                 }
                 Err(error) => {
                     writer = None;
-                    shared.fail(format!(
-                        "sink `{}` failed to write: {error}",
-                        shared.pipeline.sinks[index].name
-                    ));
+                    shared.fail(format!("sink `{name}` failed to write: {error}"));
                 }
             }
         }

@@ -14,6 +14,7 @@ use crate::metrics::PipelineMetrics;
 use crate::origin::Origins;
 use crate::pipeline::Pipeline;
 use crate::sinks::destination::stdout_closed_at_start;
+use crate::sinks::tap::{TapHub, TapWriter};
 use crate::sinks::{Destination, ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
 use crate::stream::Nanos;
@@ -27,6 +28,11 @@ pub struct RunOptions {
     pub workers: usize,
     /// Progress display.
     pub status: StatusMode,
+    /// Publishes every stream's rows here (for the live server), when set.
+    pub taps: Option<Arc<TapHub>>,
+    /// Counters to fill, when the caller reads them during the run (the live server); made for
+    /// the run otherwise. Made by [`PipelineMetrics::for_pipeline`].
+    pub metrics: Option<Arc<PipelineMetrics>>,
 }
 
 impl Default for RunOptions {
@@ -34,6 +40,8 @@ impl Default for RunOptions {
         RunOptions {
             workers: 1,
             status: StatusMode::Auto,
+            taps: None,
+            metrics: None,
         }
     }
 }
@@ -90,10 +98,16 @@ pub fn run(
         operator.config.component_mut().prepare(&operator.name)?;
     }
     let pipeline = &pipeline;
-    let metrics = Arc::new(PipelineMetrics::new(
-        pipeline.sources.len(),
-        pipeline.sinks.len(),
-    ));
+    let metrics = match &options.metrics {
+        Some(metrics)
+            if metrics.sources.len() == pipeline.sources.len()
+                && metrics.sinks.len() == pipeline.sinks.len() =>
+        {
+            metrics.clone()
+        }
+        Some(_) => return Err("the run's counters were made for another pipeline".to_string()),
+        None => PipelineMetrics::for_pipeline(pipeline),
+    };
 
     check_destinations(pipeline)?;
     let origins = Arc::new(Origins::default());
@@ -139,10 +153,16 @@ pub fn run(
         threads.push(thread);
     }
 
+    let tap: Option<Box<dyn crate::sinks::SinkWriter>> = options
+        .taps
+        .as_ref()
+        .map(|hub| Box::new(TapWriter::new(hub.clone())) as _);
     let shared = Arc::new(Shared {
         pipeline: pipeline.clone(),
         receivers,
         writers: writers.into_iter().collect(),
+        taps_every_stream: tap.is_some(),
+        tap: Mutex::new(tap),
         metrics: metrics.clone(),
         failure: Mutex::new(None),
         stop: stop.clone(),
@@ -162,6 +182,9 @@ pub fn run(
     })
     .map_err(|e| format!("cannot start the dataflow workers: {e}"))?;
     let worker_results = guards.join();
+    if let Some(hub) = &options.taps {
+        hub.end();
+    }
     let interrupted = stop.swap(true, Ordering::Relaxed);
     let mut panicked_sources = Vec::new();
     for (thread, node) in threads.into_iter().zip(&pipeline.sources) {
@@ -323,6 +346,8 @@ mod tests {
             pipeline,
             receivers: Vec::new(),
             writers: Vec::new(),
+            tap: Mutex::new(None),
+            taps_every_stream: false,
             metrics: Arc::new(PipelineMetrics::new(0, 0)),
             failure: Mutex::new(None),
             stop: Arc::default(),

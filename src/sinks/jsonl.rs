@@ -67,46 +67,52 @@ pub struct JsonlWriter<W> {
     line: String,
 }
 
+/// Writes one row as a JSON object (one jsonl line without its newline) into `line`: the text
+/// every live tap serves too, so a tap and a jsonl file carry the same rows byte for byte.
+pub fn format_line(row: &Row<'_>, keyed: bool, line: &mut String) {
+    line.push_str("{\"t\":");
+    line.push_str(&format_time(row.time));
+    line.push_str(",\"stream\":");
+    line.push_str(&json_string(&row.schema.name));
+    line.push_str(",\"subject\":");
+    line.push_str(&json_string(row.subject));
+    line.push_str(",\"values\":");
+    line.push(if keyed { '{' } else { '[' });
+    let count = match row.values {
+        RowValues::Numeric(v) => v.len(),
+        RowValues::Text(v) => v.len(),
+    };
+    for index in 0..count {
+        if index > 0 {
+            line.push(',');
+        }
+        if keyed {
+            let label = row.schema.channels.get(index).map_or("", |c| &c.label);
+            line.push_str(&json_string(label));
+            line.push(':');
+        }
+        match row.values {
+            RowValues::Numeric(v) => match format_number(v[index], row.schema) {
+                Some(text) => line.push_str(&text),
+                None => line.push_str("null"),
+            },
+            RowValues::Text(v) => line.push_str(&json_string(&v[index])),
+        }
+    }
+    line.push(if keyed { '}' } else { ']' });
+    line.push('}');
+}
+
 fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
 impl<W: Write + Send> SinkWriter for JsonlWriter<W> {
     fn write_row(&mut self, row: &Row<'_>) -> io::Result<()> {
-        let line = &mut self.line;
-        line.clear();
-        line.push_str("{\"t\":");
-        line.push_str(&format_time(row.time));
-        line.push_str(",\"stream\":");
-        line.push_str(&json_string(&row.schema.name));
-        line.push_str(",\"subject\":");
-        line.push_str(&json_string(row.subject));
-        line.push_str(",\"values\":");
-        line.push(if self.keyed { '{' } else { '[' });
-        let count = match row.values {
-            RowValues::Numeric(v) => v.len(),
-            RowValues::Text(v) => v.len(),
-        };
-        for index in 0..count {
-            if index > 0 {
-                line.push(',');
-            }
-            if self.keyed {
-                let label = row.schema.channels.get(index).map_or("", |c| &c.label);
-                line.push_str(&json_string(label));
-                line.push(':');
-            }
-            match row.values {
-                RowValues::Numeric(v) => match format_number(v[index], row.schema) {
-                    Some(text) => line.push_str(&text),
-                    None => line.push_str("null"),
-                },
-                RowValues::Text(v) => line.push_str(&json_string(&v[index])),
-            }
-        }
-        line.push(if self.keyed { '}' } else { ']' });
-        line.push_str("}\n");
-        self.output.write_all(line.as_bytes())
+        self.line.clear();
+        format_line(row, self.keyed, &mut self.line);
+        self.line.push('\n');
+        self.output.write_all(self.line.as_bytes())
     }
 
     fn flush(&mut self) -> io::Result<()> {

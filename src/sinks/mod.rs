@@ -13,6 +13,7 @@ pub mod event_codes;
 mod jsonl;
 pub mod lsl;
 pub mod ordering;
+pub mod tap;
 mod xdf;
 
 pub use self::csv::CsvConfig;
