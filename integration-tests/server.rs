@@ -695,3 +695,45 @@ fn connections_beyond_max_clients_get_503() {
     assert_eq!(raw_get(address, "/api/schema", "").0, 200);
     served.finish();
 }
+
+#[test]
+fn the_demo_draws_distributions_on_a_terminal_and_keeps_json_lines_for_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_heloflow");
+    // `script` gives the demo a real pseudo-terminal as standard output.
+    let typescript = dir.path().join("terminal.txt");
+    let terminal = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{binary} demo --fast --duration 8 --subjects 2"))
+        .arg(&typescript)
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .status()
+        .expect("script (util-linux) runs");
+    assert!(terminal.success());
+    let drawn = std::fs::read_to_string(&typescript).unwrap();
+    assert!(drawn.contains("dashboard http://127.0.0.1:"), "{drawn}");
+    for needle in ["S01  t = 8.0 s", "S02  t = 8.0 s", "  neutral  ", "│", "█"] {
+        assert!(
+            drawn.contains(needle),
+            "missing {needle:?} in the view:\n{drawn}"
+        );
+    }
+    assert!(!drawn.contains("{\"t\":"), "JSON on the terminal:\n{drawn}");
+
+    let piped = Command::new(binary)
+        .args(["demo", "--fast", "--duration", "8", "--subjects", "2"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    let rows = common::parse_jsonl(&String::from_utf8(piped.stdout).unwrap());
+    assert!(rows
+        .iter()
+        .any(|r| r.stream == "helo" && r.subject == "S02"));
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        stderr.contains("dashboard at http://127.0.0.1:"),
+        "{stderr}"
+    );
+}

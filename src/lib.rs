@@ -23,5 +23,6 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod stream;
+pub mod terminal_view;
 pub mod units;
 pub mod xdf;

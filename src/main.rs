@@ -1,5 +1,6 @@
 //! The `heloflow` command line: run, validate and draw pipelines, run the demo, simulate subjects.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum StatusArg {
     Auto,
     Plain,
@@ -87,6 +88,9 @@ enum Command {
         /// Print the demo pipeline file and exit.
         #[arg(long)]
         print: bool,
+        /// JSON Lines on standard output even on a terminal (pipes always get them).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -242,7 +246,8 @@ fn execute(command: Command) -> Result<(), String> {
             subjects,
             fast,
             print,
-            run,
+            json,
+            mut run,
         } => {
             if print {
                 print!("{DEMO_PIPELINE}");
@@ -260,14 +265,26 @@ fn execute(command: Command) -> Result<(), String> {
                 config.subjects = heloflow::sources::simulator::subject_ids(subjects);
                 config.realtime = !fast;
             }
+            let view = !json && std::io::stdout().is_terminal();
             eprintln!(
-                "heloflow demo: {subjects} simulated subject(s) -> pipelines/demo.toml -> JSON Lines below ({}; Ctrl-C stops)",
+                "heloflow demo: {subjects} simulated subject(s) -> pipelines/demo.toml -> {} ({}; Ctrl-C stops)",
+                if view { "live emotion distributions below (--json for JSON Lines)" } else { "JSON Lines below" },
                 if duration > 0.0 { format!("{duration} s") } else { "until stopped".to_string() }
             );
             if pipeline.server.is_none() && run.serve.is_none() {
-                pipeline.server = Some(ServerConfig::default());
+                pipeline.server = Some(ServerConfig {
+                    any_port_if_taken: true,
+                    ..ServerConfig::default()
+                });
             }
-            run_pipeline(&pipeline, &run)
+            if view {
+                // The view replaces the JSON on the terminal, and the status line with it.
+                pipeline.sinks.retain(|sink| sink.name != "live");
+                run.status = StatusArg::Off;
+                run_pipeline_with_view(&pipeline, &run, Some(("helo", Some("truth"))))
+            } else {
+                run_pipeline(&pipeline, &run)
+            }
         }
         Command::Tap {
             target,
@@ -415,6 +432,16 @@ fn interrupt_flag(stopping: &'static str) -> Result<Arc<AtomicBool>, String> {
 }
 
 fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
+    run_pipeline_with_view(pipeline, args, None)
+}
+
+/// Runs a pipeline, drawing `view` (the model stream and the truth stream) on the terminal
+/// instead of writing its rows there, when given.
+fn run_pipeline_with_view(
+    pipeline: &Pipeline,
+    args: &RunArgs,
+    view: Option<(&str, Option<&str>)>,
+) -> Result<(), String> {
     let uses_lsl = pipeline
         .sources
         .iter()
@@ -438,7 +465,26 @@ fn run_pipeline(pipeline: &Pipeline, args: &RunArgs) -> Result<(), String> {
         ..RunOptions::default()
     };
     let server = start_server(pipeline, args, &mut options)?;
+    let view = match (view, &options.taps, &options.metrics, &server) {
+        (Some((model, truth)), Some(hub), Some(metrics), Some(server)) => {
+            Some(heloflow::terminal_view::TerminalView::start(
+                format!(
+                    "heloflow {} · dashboard http://{}/",
+                    escaped(&pipeline.name),
+                    server.address()
+                ),
+                hub.clone(),
+                metrics.clone(),
+                model.to_string(),
+                truth.map(str::to_string),
+            ))
+        }
+        _ => None,
+    };
     let result = runtime::run(pipeline, &options, stop);
+    if let Some(view) = view {
+        view.finish();
+    }
     if let Some(server) = server {
         server.stop();
     }

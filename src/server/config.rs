@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// How long a client may leave written bytes unread (or send no request) before it is
     /// disconnected.
     pub client_timeout: Duration,
+    /// Listen on any free port when `listen`'s is taken (the demo's default address), instead
+    /// of failing.
+    pub any_port_if_taken: bool,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             max_clients: 64,
             taps: TapLimits::default(),
             client_timeout: Duration::from_secs(10),
+            any_port_if_taken: false,
         }
     }
 }
@@ -82,6 +86,7 @@ impl ServerConfig {
                 client_buffer,
             },
             client_timeout: Duration::from_secs(client_timeout),
+            any_port_if_taken: false,
         }
     }
 

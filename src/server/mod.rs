@@ -220,9 +220,14 @@ pub fn start(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(config.listen))
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bind = |address: SocketAddr| runtime.block_on(tokio::net::TcpListener::bind(address));
+    let listener = match bind(config.listen) {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && config.any_port_if_taken => {
+            bind(SocketAddr::new(config.listen.ip(), 0))
+        }
+        other => other,
+    }
+    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the server's address: {e}"))?;
