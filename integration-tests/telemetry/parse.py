@@ -1,6 +1,9 @@
-"""Reads Prometheus text exposition on stdin with prometheus_client's reference parser and prints,
-as JSON, every family (name, type) and sample (name, labels, value), and the problems found in
-each histogram: buckets not cumulative, +Inf bucket missing or not equal to _count."""
+"""Reads Prometheus text exposition with prometheus_client's reference parser and prints, as JSON,
+every family (name, type) and sample (name, labels, value), and the problems found: in each
+histogram buckets not cumulative, a +Inf bucket missing or not equal to _count; over HTTP a
+status or Content-Type other than Prometheus text 0.0.4.
+
+The text comes from standard input, or with a URL argument from an HTTP GET of it (urllib)."""
 
 import json
 import math
@@ -45,7 +48,19 @@ def histogram_problems(family):
 
 families = []
 problems = []
-for family in text_string_to_metric_families(sys.stdin.read()):
+if len(sys.argv) > 1:
+    import urllib.request
+
+    with urllib.request.urlopen(sys.argv[1], timeout=20) as response:
+        content_type = response.headers.get("Content-Type", "")
+        if response.status != 200:
+            problems.append(f"status {response.status}")
+        if not content_type.startswith("text/plain") or "version=0.0.4" not in content_type:
+            problems.append(f"Content-Type {content_type!r}")
+        text = response.read().decode("utf-8")
+else:
+    text = sys.stdin.read()
+for family in text_string_to_metric_families(text):
     families.append({
         "name": family.name,
         "type": family.type,
@@ -56,4 +71,4 @@ for family in text_string_to_metric_families(sys.stdin.read()):
     })
     if family.type == "histogram":
         problems.extend(histogram_problems(family))
-print(json.dumps({"families": families, "problems": problems}))
+print(json.dumps({"families": families, "problems": problems, "text": text}))
