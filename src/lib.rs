@@ -23,6 +23,7 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod stream;
+pub mod telemetry;
 pub mod terminal_view;
 pub mod units;
 pub mod xdf;

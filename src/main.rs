@@ -108,6 +108,18 @@ enum Command {
         #[arg(long)]
         history: Option<String>,
     },
+    /// Watch a running pipeline's telemetry live (its `/metrics`, from `heloflow run --serve`).
+    ///
+    /// Sends HELOFLOW_TOKEN as a bearer token when set. `q` or Ctrl-C quits; when standard output
+    /// is not a terminal, prints one snapshot and exits.
+    Top {
+        /// The server's address (host:port or http://host:port).
+        #[arg(default_value = heloflow::telemetry::top::DEFAULT_ADDR)]
+        addr: String,
+        /// Print one plain-text snapshot and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// List the Lab Streaming Layer streams visible on the network, with their metadata.
     Streams {
         /// Seconds to wait for streams to answer (0 to 3600); their metadata then takes at most 2 s more.
@@ -235,6 +247,9 @@ fn execute(command: Command) -> Result<(), String> {
             heloflow::lsl_network::check_api_config()?;
             list_streams(timeout, json);
             Ok(())
+        }
+        Command::Top { addr, once } => {
+            heloflow::telemetry::top::run(&addr, once).map_err(|e| format!("heloflow: error: {e}"))
         }
         Command::Graph { file } => {
             let pipeline = pipeline::load(&file).map_err(|e| e.to_string())?;
@@ -503,9 +518,9 @@ fn start_server(
     args: &RunArgs,
     options: &mut RunOptions,
 ) -> Result<Option<heloflow::server::RunningServer>, String> {
-    use heloflow::metrics::PipelineMetrics;
-    use heloflow::server::{self, RunFigures};
+    use heloflow::server;
     use heloflow::sinks::tap::TapHub;
+    use heloflow::telemetry::Telemetry;
     let mut config = match (&pipeline.server, &args.serve) {
         (None, None) => return Ok(None),
         (Some(config), _) => config.clone(),
@@ -516,9 +531,9 @@ fn start_server(
             .map_err(|e| format!("heloflow: error: --serve: {e}"))?;
     }
     let hub = Arc::new(TapHub::new(&pipeline.streams, config.taps));
-    let metrics = PipelineMetrics::for_pipeline(pipeline);
-    let figures = Arc::new(RunFigures::new(pipeline, metrics.clone()));
-    let running = server::start(&config, pipeline, hub.clone(), figures)
+    let telemetry = Arc::new(Telemetry::new(pipeline));
+    let metrics = telemetry.metrics().clone();
+    let running = server::start(&config, pipeline, hub.clone(), telemetry)
         .map_err(|e| format!("heloflow: error: {e}"))?;
     eprintln!(
         "heloflow: dashboard at http://{}/ (live taps: /api/streams/NAME/sse or /ws; schema: /api/schema; metrics: /metrics)",

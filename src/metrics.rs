@@ -1,11 +1,15 @@
 //! Live counters shared between sources, the dataflow and the status line.
 //!
-//! Plain atomics, written by one thread each and read by the status reporter; designed so later
-//! telemetry (Prometheus) can export the same figures.
+//! Plain atomics, written by one thread each and read by the status reporter and by
+//! [`crate::telemetry`] (Prometheus `/metrics`, `heloflow top`) at scrape time.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use crate::pipeline::{Pipeline, StreamId};
+use crate::stream::{Nanos, Rate};
+use crate::telemetry::histogram::Histogram;
 
 /// Counters of one source.
 #[derive(Debug, Default)]
@@ -26,6 +30,31 @@ pub struct SourceMetrics {
     pub watermark: AtomicI64,
     /// Per matched stream figures of network sources (LSL inlets); empty for other sources.
     pub inlets: Mutex<Vec<InletStats>>,
+    /// Batches waiting in the source's queue, as last seen by the source or the dataflow.
+    pub queued: AtomicU64,
+    /// The most batches its queue ever held.
+    pub queue_peak: AtomicU64,
+    /// Counters per output stream, in output order (empty when made without the pipeline).
+    pub outputs: Vec<StreamCounters>,
+}
+
+/// Counters of one stream a source produces.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    /// The stream.
+    pub stream: StreamId,
+    /// Its nominal sample interval (regular streams), nanoseconds: samples of one subject
+    /// further apart than twice this are a gap.
+    pub period_ns: Option<Nanos>,
+    /// Samples handed to the dataflow.
+    pub samples: AtomicU64,
+    /// Samples dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Gaps in event time: consecutive samples of one subject more than two nominal intervals
+    /// apart.
+    pub gaps: AtomicU64,
+    /// Event time lost in those gaps (interval minus one nominal interval), nanoseconds.
+    pub gap_ns: AtomicU64,
 }
 
 /// The instant realtime sources' due times are counted from: an hour before its first use (when
@@ -43,6 +72,18 @@ fn nanos_since_epoch(at: Instant) -> i64 {
 }
 
 impl SourceMetrics {
+    /// The counters of output stream `stream`, when kept.
+    pub fn output(&self, stream: StreamId) -> Option<&StreamCounters> {
+        self.outputs.iter().find(|o| o.stream == stream)
+    }
+
+    /// Notes the queue's depth (batches) now.
+    pub fn note_queued(&self, depth: usize) {
+        let depth = depth as u64;
+        self.queued.store(depth, Ordering::Relaxed);
+        self.queue_peak.fetch_max(depth, Ordering::Relaxed);
+    }
+
     /// Notes when what a realtime source sends now was due by the wall clock; `None` when it has
     /// nothing more to send (it ended).
     pub fn note_due(&self, due: Option<Instant>) {
@@ -80,6 +121,8 @@ pub struct InletStats {
     pub name: String,
     /// The stream's `source_id`.
     pub source_id: String,
+    /// The pipeline stream its samples feed.
+    pub stream: StreamId,
     /// Subject the stream feeds.
     pub subject: String,
     /// Last clock offset (`time_correction`) added to its timestamps, seconds.
@@ -191,6 +234,43 @@ pub struct SinkMetrics {
     pub closed: AtomicBool,
     /// Rows not written because the destination was closed.
     pub unwritten: AtomicU64,
+    /// Rows written per input, in the sink's input order (empty when made without the pipeline).
+    pub inputs: Vec<AtomicU64>,
+    /// Per input produced by an operator: wall-clock time from the operator seeing the frontier
+    /// that closed a window (its `on_frontier` call) to the sink's flush of that window's rows.
+    /// `None` for inputs from sources.
+    pub window_latency: Vec<Option<Histogram>>,
+}
+
+/// Counters of one operator.
+#[derive(Debug)]
+pub struct OperatorMetrics {
+    /// Samples it emitted.
+    pub samples_out: AtomicU64,
+    /// Input samples it dropped as late (see [`PipelineMetrics::late_in_operators`]).
+    pub late: AtomicU64,
+    /// Wall-clock time from seeing a frontier advance that emitted rows to handing them on
+    /// (its work, and a model's yield and inference); one observation per such advance.
+    pub emit_latency: Histogram,
+    /// Model operators: time of each inference run.
+    pub inference: Histogram,
+    /// Model operators: rows (subject windows) scored together per run.
+    pub batch_rows: Histogram,
+    /// Model operators: the execution provider running the model, once it is open.
+    pub provider: OnceLock<&'static str>,
+}
+
+impl Default for OperatorMetrics {
+    fn default() -> Self {
+        OperatorMetrics {
+            samples_out: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            emit_latency: Histogram::latency(),
+            inference: Histogram::latency(),
+            batch_rows: Histogram::batch_sizes(),
+            provider: OnceLock::new(),
+        }
+    }
 }
 
 /// Counters of a whole pipeline run.
@@ -202,6 +282,8 @@ pub struct PipelineMetrics {
     pub sinks: Vec<SinkMetrics>,
     /// The live taps' sink (rows published to the server), not counted in [`Self::rows_out`].
     pub tap: SinkMetrics,
+    /// One entry per operator, in pipeline order (empty when made without the pipeline).
+    pub operators: Vec<OperatorMetrics>,
     /// Samples operators dropped because they came after their place in the output had been
     /// emitted (sources drop late samples first, so this stays 0 unless something is wrong).
     pub late_in_operators: AtomicU64,
@@ -221,16 +303,65 @@ impl PipelineMetrics {
                 .collect(),
             sinks: (0..sinks).map(|_| SinkMetrics::default()).collect(),
             tap: SinkMetrics::default(),
+            operators: Vec::new(),
             late_in_operators: AtomicU64::new(0),
         }
     }
 
-    /// Zeroed counters for `pipeline`'s sources and sinks.
-    pub fn for_pipeline(pipeline: &crate::pipeline::Pipeline) -> Arc<Self> {
-        Arc::new(PipelineMetrics::new(
-            pipeline.sources.len(),
-            pipeline.sinks.len(),
-        ))
+    /// Zeroed counters shaped for `pipeline`: per source output stream, per operator, per sink
+    /// input (what telemetry exports).
+    pub fn for_pipeline(pipeline: &Pipeline) -> Arc<Self> {
+        let mut metrics = PipelineMetrics::new(pipeline.sources.len(), pipeline.sinks.len());
+        for (source, node) in metrics.sources.iter_mut().zip(&pipeline.sources) {
+            let outputs = node
+                .outputs
+                .iter()
+                .map(|&stream| StreamCounters {
+                    stream,
+                    period_ns: match pipeline.streams[stream as usize].rate {
+                        Rate::Regular(hz) if hz > 0.0 => Some((1e9 / hz).round() as Nanos),
+                        _ => None,
+                    },
+                    ..StreamCounters::default()
+                })
+                .collect();
+            if let Some(source) = Arc::get_mut(source) {
+                source.outputs = outputs;
+            }
+        }
+        let produced_by_operator = |id: StreamId| pipeline.operators.iter().any(|o| o.output == id);
+        for (sink, node) in metrics.sinks.iter_mut().zip(&pipeline.sinks) {
+            sink.inputs = node.inputs.iter().map(|_| AtomicU64::new(0)).collect();
+            sink.window_latency = node
+                .inputs
+                .iter()
+                .map(|&id| produced_by_operator(id).then(Histogram::latency))
+                .collect();
+        }
+        metrics.operators = pipeline
+            .operators
+            .iter()
+            .map(|_| OperatorMetrics::default())
+            .collect();
+        Arc::new(metrics)
+    }
+
+    /// Whether these counters were made for `pipeline` (the same sources, operators and sinks).
+    pub fn fits(&self, pipeline: &Pipeline) -> bool {
+        self.sources.len() == pipeline.sources.len()
+            && self.sinks.len() == pipeline.sinks.len()
+            && self.operators.len() == pipeline.operators.len()
+            && self.sources.iter().zip(&pipeline.sources).all(|(m, node)| {
+                m.outputs
+                    .iter()
+                    .map(|o| o.stream)
+                    .eq(node.outputs.iter().copied())
+            })
+            && self
+                .sinks
+                .iter()
+                .zip(&pipeline.sinks)
+                .all(|(m, node)| m.inputs.len() == node.inputs.len())
     }
 
     /// Total samples produced by all sources.

@@ -76,6 +76,22 @@ pub trait OperatorLogic: Send {
     fn late_samples(&self) -> u64 {
         0
     }
+
+    /// The model inference the last [`OperatorLogic::on_frontier`] call ran, if any, taken once
+    /// (telemetry's inference latency and batch size).
+    fn take_inference(&mut self) -> Option<Inference> {
+        None
+    }
+}
+
+/// One model inference: how many rows (subject windows) were scored together, and how long the
+/// run took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inference {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Wall-clock time of the run.
+    pub elapsed: std::time::Duration,
 }
 
 /// What every operator kind provides. A kind implements it once and is registered once, in

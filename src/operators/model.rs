@@ -22,8 +22,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use super::{Operator, OperatorLogic, PortError, PortSite, Routing};
+use super::{Inference, Operator, OperatorLogic, PortError, PortSite, Routing};
 use crate::config::options::Options;
 use crate::model::manifest::LoadedManifest;
 use crate::model::onnx::{load_runtime, Fallback, ModelSession, Provider, SessionOptions};
@@ -278,7 +279,15 @@ impl ModelConfig {
             output_id,
             operator: self.operator.clone(),
             skipped: 0,
+            inference: None,
         }
+    }
+
+    /// The execution provider running the model (`CPUExecutionProvider`, ...), once
+    /// [`ModelConfig::prepare`] opened it.
+    pub fn provider(&self) -> Option<&'static str> {
+        let session = self.prepared.0.as_ref()?;
+        session.lock().ok().map(|s| s.provider)
     }
 }
 
@@ -347,6 +356,8 @@ pub struct ModelLogic {
     output_id: u32,
     operator: String,
     skipped: u64,
+    /// The inference the last frontier ran, until taken.
+    inference: Option<Inference>,
 }
 
 impl OperatorLogic for ModelLogic {
@@ -420,7 +431,15 @@ impl OperatorLogic for ModelLogic {
         let result = session
             .lock()
             .map_err(|_| "model session poisoned".to_string())
-            .and_then(|mut s| s.run(keys.len(), &stacked));
+            .and_then(|mut s| {
+                let started = Instant::now();
+                let result = s.run(keys.len(), &stacked);
+                self.inference = Some(Inference {
+                    rows: keys.len(),
+                    elapsed: started.elapsed(),
+                });
+                result
+            });
         let probabilities = match result {
             Ok(p) => p,
             Err(message) => {
@@ -447,5 +466,9 @@ impl OperatorLogic for ModelLogic {
                 values: Values::Numeric(values),
             });
         }
+    }
+
+    fn take_inference(&mut self) -> Option<Inference> {
+        self.inference.take()
     }
 }

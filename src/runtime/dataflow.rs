@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
 use timely::dataflow::channels::pact::Exchange;
@@ -26,7 +26,8 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Concatenate};
 use timely::dataflow::{Scope, Stream};
 
-use crate::metrics::PipelineMetrics;
+use super::latency::{self, LatencyStamps, PendingStamps, Stamp};
+use crate::metrics::{OperatorMetrics, PipelineMetrics};
 use crate::operators::{OperatorLogic, Routing};
 use crate::pipeline::{Pipeline, StreamId};
 use crate::sinks::ordering::OrderedRows;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub taps_every_stream: bool,
     /// Live counters.
     pub metrics: Arc<PipelineMetrics>,
+    /// Window close-to-output stamps from operators to sinks.
+    pub stamps: LatencyStamps,
     /// The first fatal error (a source failure or a sink write error).
     pub failure: Mutex<Option<String>>,
     /// Set to ask sources to stop; also set when a sink's reader went away.
@@ -94,7 +97,7 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
 
     for (index, node) in pipeline.sources.iter().enumerate() {
         let receiver = take_on_first_worker(&shared.receivers[index], worker);
-        let all = source_operator(scope, &node.name, receiver, shared.clone());
+        let all = source_operator(scope, (index, &node.name), receiver, shared.clone());
         let outputs = node.outputs.clone();
         let parts = all.partition::<timely::container::CapacityContainerBuilder<Vec<Batch>>, _, _>(
             outputs.len() as u64,
@@ -111,7 +114,7 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
         }
     }
 
-    for node in &pipeline.operators {
+    for (index, node) in pipeline.operators.iter().enumerate() {
         let inputs: Vec<BatchStream<'s>> = node
             .inputs
             .iter()
@@ -134,18 +137,18 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
         };
         let routing = node.config.component().routing();
         let yields_first = node.config.component().yields_first();
-        let late = shared.clone();
+        let probe = Probe {
+            stamps: shared.stamps.senders(index),
+            shared: shared.clone(),
+            index,
+        };
         let output = keyed_operator(
             merged,
             &node.name,
             node.inputs.clone(),
             (routing, yields_first),
             factory,
-            move |count| {
-                late.metrics
-                    .late_in_operators
-                    .fetch_add(count, Ordering::Relaxed);
-            },
+            probe,
         );
         streams[node.output as usize] = Some(output);
     }
@@ -196,7 +199,7 @@ const SOURCE_POLL: Duration = Duration::from_millis(50);
 
 fn source_operator<'s>(
     scope: Scope<'s, Nanos>,
-    name: &str,
+    (index, name): (usize, &str),
     receiver: Option<SourceReceiver>,
     shared: Arc<Shared>,
 ) -> BatchStream<'s> {
@@ -245,6 +248,9 @@ fn source_operator<'s>(
                     }
                 }
             }
+            if let Some(source) = shared.metrics.sources.get(index) {
+                source.note_queued(receiver.len());
+            }
             if done {
                 capability = None;
             } else {
@@ -254,21 +260,63 @@ fn source_operator<'s>(
     })
 }
 
-/// Runs one operator kind's logic per subject (or once); `count_late` is told every input sample
-/// a logic newly drops as late, when the frontier advances. With `yields_first`, a frontier
-/// advance is handled on the operator's next activation, after the rest of the dataflow has run
-/// once (see [`crate::operators::Operator::yields_first`]).
-fn keyed_operator<'s, F, L>(
+/// What an operator reports as it runs: its counters, and the stamps for the sinks reading it.
+struct Probe {
+    shared: Arc<Shared>,
+    index: usize,
+    stamps: Vec<crossbeam_channel::Sender<Stamp>>,
+}
+
+impl Probe {
+    fn metrics(&self) -> Option<&OperatorMetrics> {
+        self.shared.metrics.operators.get(self.index)
+    }
+
+    /// Input samples the operator newly dropped as late.
+    fn late(&self, count: u64) {
+        self.shared
+            .metrics
+            .late_in_operators
+            .fetch_add(count, Ordering::Relaxed);
+        if let Some(metrics) = self.metrics() {
+            metrics.late.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    /// Rows about to be handed on.
+    fn emitting(&self, rows: &[Batch]) {
+        if let Some(metrics) = self.metrics() {
+            let samples: usize = rows.iter().map(Batch::len).sum();
+            metrics
+                .samples_out
+                .fetch_add(samples as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A model run the last frontier advance made.
+    fn inference(&self, run: crate::operators::Inference) {
+        if let Some(metrics) = self.metrics() {
+            metrics.inference.observe_duration(run.elapsed);
+            metrics.batch_rows.observe(run.rows as u64);
+        }
+    }
+}
+
+/// Runs one operator kind's logic per subject (or once); `probe` is told every input sample a
+/// logic newly drops as late, when the frontier advances, what it emits and how long a frontier
+/// advance took to emit (see [`super::latency`]). With `yields_first`, a frontier advance is
+/// handled on the operator's next activation, after the rest of the dataflow has run once (see
+/// [`crate::operators::Operator::yields_first`]).
+fn keyed_operator<'s, F>(
     stream: BatchStream<'s>,
     name: &str,
     input_ids: Vec<StreamId>,
     (routing, yields_first): (Routing, bool),
     factory: F,
-    count_late: L,
+    probe: Probe,
 ) -> BatchStream<'s>
 where
     F: Fn(&str) -> Box<dyn OperatorLogic> + 'static,
-    L: Fn(u64) + 'static,
 {
     let per_subject = routing == Routing::PerSubject;
     let route = Exchange::new(move |batch: &Batch| {
@@ -286,6 +334,7 @@ where
         let mut held: Option<Capability<Nanos>> = None;
         let mut out: Vec<Batch> = Vec::new();
         let mut late_counted = 0u64;
+        let mut seen: Option<Instant> = None;
         move |(input, frontier), output| {
             input.for_each(|cap, data| {
                 for batch in data.drain(..) {
@@ -304,6 +353,7 @@ where
                     logic.on_batch(port, &batch, &mut out);
                 }
                 if !out.is_empty() {
+                    probe.emitting(&out);
                     output.session(&cap).give_iterator(out.drain(..));
                 }
                 let earlier = held
@@ -317,21 +367,31 @@ where
             let time = frontier.iter().next().copied().unwrap_or(Nanos::MAX);
             if let Some(cap) = held.as_mut() {
                 if time > *cap.time() {
+                    let seen_at = *seen.get_or_insert_with(Instant::now);
                     if yields_first && !yielded {
                         yielded = true;
                         activator.activate();
                         return;
                     }
                     yielded = false;
+                    seen = None;
                     for logic in logics.values_mut() {
                         logic.on_frontier(time, &mut out);
+                        if let Some(run) = logic.take_inference() {
+                            probe.inference(run);
+                        }
                     }
                     if !out.is_empty() {
+                        probe.emitting(&out);
+                        latency::stamp(&probe.stamps, seen_at, &out);
                         output.session(&*cap).give_iterator(out.drain(..));
+                        if let Some(metrics) = probe.metrics() {
+                            metrics.emit_latency.observe_duration(seen_at.elapsed());
+                        }
                     }
                     let late: u64 = logics.values().map(|l| l.late_samples()).sum();
                     if late > late_counted {
-                        count_late(late - late_counted);
+                        probe.late(late - late_counted);
                         late_counted = late;
                     }
                     if frontier.is_empty() {
@@ -378,6 +438,10 @@ fn sink_operator<'s>(
     let order = writer
         .as_ref()
         .map_or(RowOrder::AcrossInputs, |w| w.order());
+    let mut stamps = match slot {
+        SinkSlot::Pipeline(index) => shared.stamps.receivers(index, writer.is_some()),
+        SinkSlot::Tap => PendingStamps::default(),
+    };
     builder.build(move |_capabilities| {
         let mut writer = writer;
         let mut rows = OrderedRows::new();
@@ -416,6 +480,7 @@ fn sink_operator<'s>(
             // Rows count as written once flushed: a release that fails leaves its rows
             // buffered, a flush that fails loses the rows handed to the writer.
             let mut handed = 0;
+            let ready = rows.ready(&limits);
             let result = rows
                 .release(&limits, &schemas, sink.as_mut())
                 .and_then(|count| {
@@ -425,14 +490,18 @@ fn sink_operator<'s>(
                 .and_then(|()| sink.flush());
             match result {
                 Ok(()) => {
-                    slot.counters(&shared)
-                        .rows
-                        .fetch_add(handed as u64, Ordering::Relaxed);
+                    let counters = slot.counters(&shared);
+                    counters.rows.fetch_add(handed as u64, Ordering::Relaxed);
+                    for (input, rows) in counters.inputs.iter().zip(ready) {
+                        input.fetch_add(rows as u64, Ordering::Relaxed);
+                    }
+                    stamps.written(&limits, &counters.window_latency);
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
                     // The reader went away (e.g. `| head`): stop, keep draining, and count
                     // every row not known to be written.
                     writer = None;
+                    stamps.close();
                     let sink = slot.counters(&shared);
                     sink.closed.store(true, Ordering::Relaxed);
                     sink.unwritten
@@ -441,6 +510,7 @@ fn sink_operator<'s>(
                 }
                 Err(error) => {
                     writer = None;
+                    stamps.close();
                     shared.fail(format!("sink `{name}` failed to write: {error}"));
                 }
             }

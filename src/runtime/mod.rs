@@ -2,6 +2,7 @@
 //! reports progress, and drains and flushes everything on Ctrl-C.
 
 mod dataflow;
+pub mod latency;
 pub mod status;
 
 pub use dataflow::subject_route;
@@ -30,8 +31,9 @@ pub struct RunOptions {
     pub status: StatusMode,
     /// Publishes every stream's rows here (for the live server), when set.
     pub taps: Option<Arc<TapHub>>,
-    /// Counters to fill, when the caller reads them during the run (the live server); made for
-    /// the run otherwise. Made by [`PipelineMetrics::for_pipeline`].
+    /// Counters to fill, when the caller reads them during the run (the live server's
+    /// telemetry); made for the run otherwise. Made by [`PipelineMetrics::for_pipeline`]
+    /// (or [`crate::telemetry::Telemetry::new`], whose `metrics()` they are).
     pub metrics: Option<Arc<PipelineMetrics>>,
 }
 
@@ -99,15 +101,15 @@ pub fn run(
     }
     let pipeline = &pipeline;
     let metrics = match &options.metrics {
-        Some(metrics)
-            if metrics.sources.len() == pipeline.sources.len()
-                && metrics.sinks.len() == pipeline.sinks.len() =>
-        {
-            metrics.clone()
-        }
+        Some(metrics) if metrics.fits(pipeline) => metrics.clone(),
         Some(_) => return Err("the run's counters were made for another pipeline".to_string()),
         None => PipelineMetrics::for_pipeline(pipeline),
     };
+    for (node, counters) in pipeline.operators.iter().zip(&metrics.operators) {
+        if let Some(provider) = node.config.model().and_then(|m| m.provider()) {
+            let _ = counters.provider.set(provider);
+        }
+    }
 
     check_destinations(pipeline)?;
     let origins = Arc::new(Origins::default());
@@ -163,6 +165,7 @@ pub fn run(
         writers: writers.into_iter().collect(),
         taps_every_stream: tap.is_some(),
         tap: Mutex::new(tap),
+        stamps: latency::LatencyStamps::new(pipeline),
         metrics: metrics.clone(),
         failure: Mutex::new(None),
         stop: stop.clone(),
@@ -342,12 +345,14 @@ mod tests {
             "[sources.sim]\nkind = \"simulator\"\nstreams = [\"temp\"]\nduration_s = 1\n\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"sim.temp\"]\n",
         )
         .unwrap();
+        let stamps = latency::LatencyStamps::new(&pipeline);
         let shared = Arc::new(Shared {
             pipeline,
             receivers: Vec::new(),
             writers: Vec::new(),
             tap: Mutex::new(None),
             taps_every_stream: false,
+            stamps,
             metrics: Arc::new(PipelineMetrics::new(0, 0)),
             failure: Mutex::new(None),
             stop: Arc::default(),

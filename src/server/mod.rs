@@ -8,15 +8,16 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use heloflow::server::{self, config::ServerConfig, RunFigures};
+//! use heloflow::server::{self, config::ServerConfig};
 //! use heloflow::sinks::tap::TapHub;
+//! use heloflow::telemetry::Telemetry;
 //!
 //! let pipeline = heloflow::pipeline::load(std::path::Path::new("pipelines/demo.toml")).unwrap();
 //! let config = ServerConfig::default();
 //! let hub = Arc::new(TapHub::new(&pipeline.streams, config.taps));
-//! let metrics = heloflow::metrics::PipelineMetrics::for_pipeline(&pipeline);
-//! let figures = Arc::new(RunFigures::new(&pipeline, metrics));
-//! let running = server::start(&config, &pipeline, hub, figures).unwrap();
+//! let telemetry = Arc::new(Telemetry::new(&pipeline));
+//! // The run fills `telemetry.metrics()` (RunOptions::metrics); the server reads them.
+//! let running = server::start(&config, &pipeline, hub, telemetry).unwrap();
 //! println!("dashboard at http://{}/", running.address());
 //! running.stop();
 //! ```
@@ -35,7 +36,6 @@ use std::thread::JoinHandle;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::metrics::PipelineMetrics;
 use crate::pipeline::Pipeline;
 use crate::sinks::tap::TapHub;
 pub use connection::ConnectionStats;
@@ -46,77 +46,6 @@ pub trait LiveFigures: Send + Sync {
     fn status_json(&self) -> Value;
     /// Prometheus text exposition.
     fn prometheus_text(&self) -> String;
-}
-
-/// The run's own counters as live figures: samples, drops by reason, rows out, lag behind real
-/// time, per-inlet clock offsets.
-pub struct RunFigures {
-    metrics: Arc<PipelineMetrics>,
-    sources: Vec<String>,
-    started: std::time::Instant,
-}
-
-impl RunFigures {
-    /// Figures of `pipeline`'s run, read from `metrics`.
-    pub fn new(pipeline: &Pipeline, metrics: Arc<PipelineMetrics>) -> Self {
-        RunFigures {
-            metrics,
-            sources: pipeline.sources.iter().map(|s| s.name.clone()).collect(),
-            started: std::time::Instant::now(),
-        }
-    }
-}
-
-impl LiveFigures for RunFigures {
-    fn status_json(&self) -> Value {
-        let metrics = &self.metrics;
-        let drops = metrics.drops();
-        let (behind_s, most_behind_s) = metrics.behind_real_time_s();
-        let inlets: Vec<Value> = metrics
-            .sources
-            .iter()
-            .zip(&self.sources)
-            .flat_map(|(source, name)| {
-                let inlets = source.inlets.lock().map(|i| i.clone()).unwrap_or_default();
-                inlets.into_iter().map(move |inlet| {
-                    json!({
-                        "source": name,
-                        "stream": inlet.name,
-                        "subject": inlet.subject,
-                        "clock_offset_s": inlet.clock_offset_s,
-                        "jitter_s": inlet.jitter_s,
-                        "effective_rate_hz": inlet.effective_rate_hz,
-                        "samples": inlet.samples,
-                        "gaps": inlet.gaps,
-                        "live": inlet.live,
-                    })
-                })
-            })
-            .collect();
-        json!({
-            "elapsed_s": self.started.elapsed().as_secs_f64(),
-            "event_time_s": metrics.event_time().map(|t| t as f64 / 1e9),
-            "samples_in": metrics.samples_in(),
-            "rows_out": metrics.rows_out(),
-            "dropped": {
-                "total": drops.total(),
-                "queue_full": drops.queue_full,
-                "unplayable": drops.unplayable,
-                "late": drops.timestamps.late,
-                "ahead": drops.timestamps.ahead,
-                "behind": drops.timestamps.behind,
-                "invalid_time": drops.timestamps.invalid,
-                "late_in_operators": drops.late_in_operators,
-            },
-            "behind_real_time_s": behind_s,
-            "most_behind_real_time_s": most_behind_s,
-            "inlets": inlets,
-        })
-    }
-
-    fn prometheus_text(&self) -> String {
-        String::new()
-    }
 }
 
 /// The pipeline's schema as `/api/schema` serves it (the server fills in subjects seen so far).

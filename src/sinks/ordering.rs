@@ -64,6 +64,19 @@ impl OrderedRows {
         rows
     }
 
+    /// How many buffered rows of each input `i` have event time below `frontiers[i]`: what
+    /// [`OrderedRows::release`] would write, per input.
+    pub fn ready(&self, frontiers: &[Nanos]) -> Vec<usize> {
+        let mut ready = vec![0; frontiers.len()];
+        for pending in &self.pending {
+            let times = &pending.batch.timestamps[pending.cursor..];
+            if let Some(count) = ready.get_mut(pending.input) {
+                *count += times.partition_point(|&t| t < frontiers[pending.input]);
+            }
+        }
+        ready
+    }
+
     /// Writes every buffered row of each input `i` with event time below `frontiers[i]`, in order;
     /// returns how many.
     ///
@@ -203,6 +216,7 @@ mod tests {
         rows.push(1, batch("S1", &[1, 3, 5]));
         rows.push(0, batch("S2", &[2, 6]));
         // The slow input's frontier is at 2: its rows from 3 on wait, the fast input's do not.
+        assert_eq!(rows.ready(&[6, 2]), vec![4, 1]);
         assert_eq!(rows.release(&[6, 2], &schemas, &mut out).unwrap(), 5);
         let names: Vec<_> = out.0.iter().map(|(t, n, _)| format!("{t}:{n}")).collect();
         assert_eq!(

@@ -5,6 +5,8 @@
 //! dataflow operator that drains the queue (once it has registered, [`SourceReceiver::wake_on_send`]),
 //! so live data does not wait for the operator's next poll.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -86,6 +88,9 @@ pub struct SourceSender {
     origins: Arc<Origins>,
     stop: Arc<AtomicBool>,
     wake: Arc<OnceLock<SyncActivator>>,
+    /// Per output stream (as in the metrics' outputs), each subject's last timestamp sent: what
+    /// gaps are measured from. Only the source's own thread sends.
+    last_sent: RefCell<Vec<HashMap<String, Nanos>>>,
 }
 
 /// The receiving end the dataflow owns.
@@ -112,8 +117,10 @@ pub fn source_queue(
 ) -> (SourceSender, SourceReceiver) {
     let (sender, receiver) = bounded(config.capacity);
     let wake = Arc::new(OnceLock::new());
+    let last_sent = RefCell::new(vec![HashMap::new(); metrics.outputs.len()]);
     (
         SourceSender {
+            last_sent,
             sender,
             oldest: (config.policy == QueuePolicy::DropOldest).then(|| receiver.clone()),
             policy: config.policy,
@@ -148,11 +155,59 @@ impl SourceSender {
     /// Sends samples; returns false when the pipeline is gone and the source should end.
     pub fn data(&self, batch: Batch) -> bool {
         let samples = batch.len() as u64;
+        let output = self
+            .metrics
+            .outputs
+            .iter()
+            .position(|o| o.stream == batch.stream);
+        let gaps = output.map_or((0, 0), |index| self.gaps(index, &batch));
         let sent = self.send(SourceEvent::Data(batch));
         if sent {
             self.metrics.samples.fetch_add(samples, Ordering::Relaxed);
+            if let Some(counters) = output.map(|index| &self.metrics.outputs[index]) {
+                counters.samples.fetch_add(samples, Ordering::Relaxed);
+                if gaps.0 > 0 {
+                    counters.gaps.fetch_add(gaps.0, Ordering::Relaxed);
+                    counters.gap_ns.fetch_add(gaps.1, Ordering::Relaxed);
+                }
+            }
         }
         sent
+    }
+
+    /// Gaps in `batch`, a batch of output `index`'s stream, counting from its subject's previous
+    /// sample: how many intervals exceed two nominal intervals, and the event time they lost
+    /// (nanoseconds). Irregular streams have none.
+    fn gaps(&self, index: usize, batch: &Batch) -> (u64, u64) {
+        let (Some(period), Some(&last)) = (
+            self.metrics.outputs[index].period_ns,
+            batch.timestamps.last(),
+        ) else {
+            return (0, 0);
+        };
+        let mut last_sent = self.last_sent.borrow_mut();
+        let Some(seen) = last_sent.get_mut(index) else {
+            return (0, 0);
+        };
+        let mut before = match seen.get_mut(batch.subject.as_str()) {
+            Some(previous) => Some(std::mem::replace(previous, last)),
+            None => {
+                seen.insert(batch.subject.clone(), last);
+                None
+            }
+        };
+        let (mut count, mut lost) = (0, 0);
+        for &time in &batch.timestamps {
+            if let Some(previous) = before {
+                let interval = time.saturating_sub(previous);
+                if interval > period.saturating_mul(2) {
+                    count += 1;
+                    lost += (interval - period) as u64;
+                }
+            }
+            before = Some(time);
+        }
+        (count, lost)
     }
 
     /// Promises that no later sample has a timestamp below `time`.
@@ -173,6 +228,7 @@ impl SourceSender {
     fn send(&self, event: SourceEvent) -> bool {
         let sent = self.enqueue(event);
         if sent {
+            self.metrics.note_queued(self.sender.len());
             self.wake();
         }
         sent
@@ -207,9 +263,11 @@ impl SourceSender {
                         if let Some(Ok(SourceEvent::Data(dropped))) =
                             self.oldest.as_ref().map(Receiver::try_recv)
                         {
-                            self.metrics
-                                .dropped
-                                .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+                            let samples = dropped.len() as u64;
+                            self.metrics.dropped.fetch_add(samples, Ordering::Relaxed);
+                            if let Some(counters) = self.metrics.output(dropped.stream) {
+                                counters.dropped.fetch_add(samples, Ordering::Relaxed);
+                            }
                         }
                     }
                 },
@@ -270,6 +328,58 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, vec![4, 5]);
+    }
+
+    #[test]
+    fn samples_drops_and_gaps_are_counted_per_stream() {
+        use crate::metrics::StreamCounters;
+        let metrics = Arc::new(SourceMetrics {
+            outputs: vec![
+                StreamCounters {
+                    stream: 0,
+                    period_ns: Some(10),
+                    ..StreamCounters::default()
+                },
+                StreamCounters {
+                    stream: 1,
+                    ..StreamCounters::default()
+                },
+            ],
+            ..SourceMetrics::default()
+        });
+        let config = QueueConfig {
+            capacity: 2,
+            policy: QueuePolicy::DropOldest,
+        };
+        let (sender, receiver) =
+            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
+        let timed = |stream: u32, subject: &str, timestamps: Vec<Nanos>| Batch {
+            stream,
+            subject: subject.into(),
+            values: Values::Numeric(vec![0.0; timestamps.len()]),
+            timestamps,
+        };
+        // Regular stream, 10 ns apart: a gap of 50 ns inside a batch, one of 30 ns across two
+        // batches of subject A; subject B's first sample is no gap; 20 ns is no gap (2 intervals).
+        assert!(sender.data(timed(0, "A", vec![0, 10, 60, 70])));
+        assert!(sender.data(timed(0, "B", vec![100])));
+        assert!(sender.data(timed(0, "A", vec![100, 120])));
+        // Irregular stream: never a gap. This send pushes out the oldest queued batches.
+        assert!(sender.data(timed(1, "A", vec![0, 1_000_000])));
+        let regular = &metrics.outputs[0];
+        assert_eq!(regular.samples.load(Ordering::Relaxed), 7);
+        assert_eq!(regular.gaps.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            regular.gap_ns.load(Ordering::Relaxed),
+            (50 - 10) + (30 - 10)
+        );
+        assert_eq!(regular.dropped.load(Ordering::Relaxed), 4 + 1);
+        let irregular = &metrics.outputs[1];
+        assert_eq!(irregular.samples.load(Ordering::Relaxed), 2);
+        assert_eq!(irregular.gaps.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(metrics.queue_peak.load(Ordering::Relaxed), 2);
+        drop(receiver);
     }
 
     #[test]

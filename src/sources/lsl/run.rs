@@ -195,7 +195,7 @@ impl LslSource<'_> {
                 ))
             );
         }
-        let link = Link::new(
+        let mut link = Link::new(
             inlet,
             meta,
             subject,
@@ -204,6 +204,7 @@ impl LslSource<'_> {
             self.config.expected_next,
         )
         .with_scale(units.factors);
+        link.stats.stream = self.data_id;
         if let Ok(mut inlets) = self.sender.metrics().inlets.lock() {
             inlets.push(link.stats.clone());
         }
