@@ -254,7 +254,7 @@
         onRow(stream, role, row);
       };
       ws.onclose = (event) => {
-        if (event.code === 1000) {
+        if (event.code === 1000 || event.code === 1005) { // the pipeline ended (a close frame, with or without a code)
           hooks.sockets[stream] = "ended";
         } else if (tries < 20) {
           hooks.sockets[stream] = "closed";
@@ -437,9 +437,15 @@
             ctx.fillStyle = "rgba(255, 193, 7, 0.13)";
             ctx.fillRect(x0, top, x1 - x0, height);
             if (layer === "history") {
-              ctx.fillStyle = "#8a6d00";
-              ctx.font = 11 * devicePixelRatio + "px sans-serif";
-              ctx.fillText(span.name, x0 + 4 * devicePixelRatio, top + height - 6 * devicePixelRatio);
+              const ratio = devicePixelRatio;
+              ctx.font = 11 * ratio + "px sans-serif";
+              const w = ctx.measureText(span.name).width;
+              if (w + 8 * ratio < x1 - x0) {
+                ctx.fillStyle = "rgba(255,255,255,0.85)";
+                ctx.fillRect(x0 + 2 * ratio, top + height - 17 * ratio, w + 4 * ratio, 14 * ratio);
+                ctx.fillStyle = "#8a6d00";
+                ctx.fillText(span.name, x0 + 4 * ratio, top + height - 6 * ratio);
+              }
             }
             drawn += 1;
           }
@@ -709,7 +715,7 @@
       hooks.statusErrors += 1;
     }
     showState();
-    if (!hooks.ended || hooks.statusErrors === 0) setTimeout(pollStatus, 1000);
+    if (!hooks.ended) setTimeout(pollStatus, 1000); // the figures are final once every tap has ended
   }
 
   // ---------------------------------------------------------------- start
