@@ -48,7 +48,7 @@ const hooks = (page) => page.evaluate(() => {
   const h = window.heloflow;
   return {
     rows: { ...h.rows }, draws: { ...h.draws }, points: { ...h.points }, lastDraw: { ...h.lastDraw },
-    markersDrawn: h.markersDrawn, statusPolls: h.statusPolls, sockets: { ...h.sockets },
+    markersDrawn: h.markersDrawn, frameMs: h.frameMs, maxFrameMs: h.maxFrameMs, statusPolls: h.statusPolls, sockets: { ...h.sockets },
     ended: h.ended, selected: h.selected, subjects: h.subjects(), errors: h.errors.slice(),
     plan: { model: h.plan.model && h.plan.model.name, truth: h.plan.truth && h.plan.truth.name, markers: h.plan.markers, quality: h.plan.quality.map((q) => q.name), features: h.plan.features.map((f) => f.name), conditions: h.plan.conditions },
     statusText: document.getElementById("status").textContent.length,

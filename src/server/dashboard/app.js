@@ -37,6 +37,8 @@
     lastDraw: {}, // chart -> Date.now() of its last draw
     markersDrawn: 0, // marker lines in the last history draw
     conditionsDrawn: 0, // condition spans in the last history draw
+    frameMs: 0, // how long the last animation frame's drawing took
+    maxFrameMs: 0,
     statusPolls: 0,
     statusErrors: 0,
     sockets: {}, // stream -> "connecting" | "open" | "ended" | "closed"
@@ -293,6 +295,7 @@
 
   function draw() {
     frame = 0;
+    const began = performance.now();
     let cards = 0;
     for (const s of dirtyCards) if (drawCard(s)) cards += 1;
     dirtyCards.clear();
@@ -305,6 +308,8 @@
       detailDirty = false;
       drawDetail();
     }
+    hooks.frameMs = performance.now() - began;
+    hooks.maxFrameMs = Math.max(hooks.maxFrameMs, hooks.frameMs);
   }
 
   function legend() {
@@ -362,7 +367,7 @@
     });
     let top = 0;
     s.latest.forEach((v, i) => { if ((v || 0) > (s.latest[top] || 0)) top = i; });
-    s.card.top.textContent = plan.labels[top] + " " + Math.round((s.latest[top] || 0) * 100) + "%";
+    s.card.top.textContent = s.card.top.title = plan.labels[top] + " " + Math.round((s.latest[top] || 0) * 100) + "%";
     const coverage = Object.values(s.quality).map((q) => q.values.coverage).filter((c) => typeof c === "number");
     const worst = coverage.length ? Math.min(...coverage) : null;
     s.card.dot.className = "dot " + qualityClass(worst);
