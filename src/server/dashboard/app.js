@@ -200,10 +200,16 @@
     return keys.map((key) => (typeof values[key] === "number" ? values[key] : null));
   }
 
-  /** Key of a per-condition row: its text values (the condition), else its time. */
-  function conditionKey(values, t) {
-    const text = Object.entries(values).filter(([, v]) => typeof v === "string");
-    return text.length ? text.map(([, v]) => v).join(" / ") : String(t);
+  /**
+   * A marker as the condition_means operator reads it: `text@12.5` happened at 12.5 s whenever it
+   * arrived, and `retract:text@12.5` withdraws that marker.
+   */
+  function parseMarker(text, t) {
+    let retract = false;
+    if (text.startsWith("retract:")) { retract = true; text = text.slice("retract:".length); }
+    const at = /^(.*)@([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$/.exec(text);
+    if (at && isFinite(Number(at[2])) && Math.abs(Number(at[2])) <= 9e9) return { t: Number(at[2]), text: at[1], retract };
+    return { t, text, retract };
   }
 
   function onRow(stream, role, row) {
@@ -212,9 +218,12 @@
     const t = Number(row.t);
     if (role === "markers") {
       const list = markersBySubject.get(row.subject) || [];
-      const text = Object.values(values).map(String).join(" ");
-      if (!list.some((m) => m.t === t && m.text === text)) {
-        list.push({ t, text });
+      const marker = parseMarker(Object.values(values).map(String).join(" "), t);
+      const at = list.findIndex((m) => m.t === marker.t && m.text === marker.text);
+      if (marker.retract) {
+        if (at >= 0) list.splice(at, 1);
+      } else if (at < 0) {
+        list.push(marker);
         list.sort((a, b) => a.t - b.t);
         if (list.length > MARKER_CAP) list.splice(0, list.length - MARKER_CAP);
       }
@@ -232,10 +241,7 @@
     } else if (role === "truth") {
       if (push(s.truth, t, values, plan.truth.keys)) s.latestTruth = distribution(values, plan.truth.keys);
     } else if (role === "conditions") {
-      const table = s.conditions[stream] || (s.conditions[stream] = new Map());
-      const key = conditionKey(values, t);
-      const count = Object.entries(values).find(([k]) => /^(count|windows|n)$/i.test(k));
-      if (count && count[1] === 0) table.delete(key); else table.set(key, { t, values });
+      s.conditions[stream] = { t, values }; // each row carries every condition's aggregates
     }
     if (plan.quality.some((q) => q.name === stream)) s.quality[stream] = { t, values };
     if (plan.features.some((f) => f.name === stream)) s.features[stream] = { t, values };
@@ -621,18 +627,49 @@
       .map((m) => '<tr><td class="num">' + fmt(m.t) + "</td><td>" + esc(m.text) + "</td></tr>").join("") + "</table>";
   }
 
+  /**
+   * A condition_means row as tables, one per input: its channels are `<condition>/windows` and
+   * `<condition>/<label>`, or `<condition>/<input>.windows` and `<condition>/<input>.<label>`.
+   */
+  function conditionTables(values) {
+    const conditions = [], inputs = new Map(); // input prefix -> {columns: [], cells: Map}
+    const entries = Object.entries(values).map(([key, v]) => [key.indexOf("/"), key, v]).filter(([slash]) => slash > 0);
+    const prefixes = entries.map(([slash, key]) => key.slice(slash + 1)).filter((c) => c === "windows" || c.endsWith(".windows"))
+      .map((c) => c.slice(0, c.length - "windows".length)).sort((a, b) => b.length - a.length);
+    for (const [slash, key, v] of entries) {
+      const condition = key.slice(0, slash), column = key.slice(slash + 1);
+      if (!conditions.includes(condition)) conditions.push(condition);
+      const prefix = prefixes.find((p) => column.startsWith(p)) || "";
+      const name = column.slice(prefix.length);
+      const input = inputs.get(prefix) || { columns: [], cells: new Map() };
+      if (!input.columns.includes(name)) input.columns.push(name);
+      input.cells.set(condition + "/" + name, v);
+      inputs.set(prefix, input);
+    }
+    return { conditions, inputs };
+  }
+
+  const CONDITION_COLUMNS = 12; // columns shown per input (the window count and the first means)
+
   function drawConditions(s) {
     if (!plan.conditions.length) { $("conditions").innerHTML = '<p class="muted">no condition_means operator in this pipeline</p>'; return; }
     let html = "";
     for (const name of plan.conditions) {
-      const table = s.conditions[name];
-      html += "<h4>" + esc(name) + "</h4>";
-      if (!table || !table.size) { html += '<p class="muted">no condition has closed a window yet</p>'; continue; }
-      const rows = [...table.entries()].sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
-      const keys = [...new Set(rows.flatMap(([, r]) => Object.keys(r.values)))].filter((k) => typeof rows[0][1].values[k] !== "string");
-      html += '<div class="scroll"><table><tr><th>condition</th>' + keys.map((k) => "<th>" + esc(k) + "</th>").join("") + "</tr>" +
-        rows.map(([key, r]) => "<tr><td>" + esc(key) + "</td>" + keys.map((k) => '<td class="num">' + fmt(r.values[k]) + "</td>").join("") + "</tr>").join("") +
-        "</table></div>";
+      const row = s.conditions[name];
+      if (!row) { html += "<h4>" + esc(name) + '</h4><p class="muted">no row yet</p>'; continue; }
+      const { conditions, inputs } = conditionTables(row.values);
+      for (const [prefix, input] of inputs) {
+        const columns = input.columns.slice(0, CONDITION_COLUMNS);
+        const more = input.columns.length - columns.length;
+        html += "<h4>" + esc(name) + (prefix ? " · " + esc(prefix.replace(/\.$/, "")) : "") + ' <span class="muted">t = ' + fmt(row.t) + " s" +
+          (more > 0 ? ", " + more + " more columns not shown" : "") + "</span></h4>";
+        html += '<div class="scroll"><table><tr><th>condition</th>' + columns.map((c) => "<th>" + esc(c) + "</th>").join("") + "</tr>" +
+          conditions.map((c) => {
+            const empty = !input.cells.get(c + "/windows");
+            return "<tr" + (empty ? ' class="muted"' : "") + "><td>" + esc(c) + "</td>" +
+              columns.map((col) => '<td class="num">' + fmt(input.cells.get(c + "/" + col)) + "</td>").join("") + "</tr>";
+          }).join("") + "</table></div>";
+      }
     }
     $("conditions").innerHTML = html;
   }
