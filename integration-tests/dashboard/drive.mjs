@@ -5,7 +5,8 @@
 // `consoleBeforeEnd`: how many console errors came before the screenshot; after it the server goes
 // away with the run); the Rust test decides what passes.
 //
-// node drive.mjs URL SCREENSHOT.png SUBJECT [--chromium PATH]
+// node drive.mjs URL SCREENSHOT.png SUBJECT [--chromium PATH] [--min-points N]
+// (--min-points: wait until the detail chart holds N points before sampling, for a fuller picture)
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,8 @@ import { chromium } from "playwright-core";
 const [url, screenshot, subject] = process.argv.slice(2);
 const at = process.argv.indexOf("--chromium");
 const executable = at > 0 ? process.argv[at + 1] : "chromium";
+const minAt = process.argv.indexOf("--min-points");
+const minPoints = minAt > 0 ? Number(process.argv[minAt + 1]) : 2;
 if (!url || !screenshot || !subject) {
   console.error("usage: node drive.mjs URL SCREENSHOT.png SUBJECT [--chromium PATH]");
   process.exit(2);
@@ -102,7 +105,7 @@ try {
     result.clicked.push(await page.evaluate(() => [window.heloflow.selected, document.getElementById("detail-title").textContent]));
   }
   if (await page.evaluate(() => window.heloflow.selected) !== subject) await page.click('.card[data-subject="' + subject + '"]');
-  await page.waitForFunction(() => window.heloflow.points.history > 1, null, { timeout: 10000 });
+  await page.waitForFunction((n) => window.heloflow.points.history >= n, minPoints, { timeout: 10000 + minPoints * 2000 });
   result.first = await hooks(page);
   await sleep(3500);
   result.second = await hooks(page);

@@ -520,6 +520,13 @@
     return Number($("window").value) || Infinity;
   }
 
+  /** The shown stretch of event time: the chosen window up to the latest row. */
+  function timeRange(min, max) {
+    if (min === null || max === null || !isFinite(min) || !isFinite(max)) return [0, 1];
+    const from = Math.max(min, max - windowS());
+    return from === max ? [max - 1, max + 1] : [from, max];
+  }
+
   function timeChart(el, columns, height, layer, title) {
     const opts = {
       title,
@@ -531,11 +538,7 @@
       scales: {
         x: {
           time: false,
-          range: (u, min, max) => {
-            if (min === null || max === null) return [0, 1];
-            const from = Math.max(min, max - windowS());
-            return from === max ? [max - 1, max + 1] : [from, max];
-          },
+          range: (u, min, max) => (charts && charts.range) || timeRange(min, max),
         },
         y: { range: [0, 1] },
       },
@@ -596,6 +599,9 @@
     $("detail-now").textContent = s.t === null ? "waiting for the first distribution" : "t = " + fmt(s.t) + " s";
     charts.bars.setData([plan.labels.map((_, i) => i), s.latest || plan.labels.map(() => null),
       s.latestTruth || plan.labels.map(() => null)]);
+    // The model's and the truth's charts share one time axis.
+    const columns = [s.model[0], s.truth[0]].filter((ts) => ts.length);
+    charts.range = columns.length ? timeRange(Math.min(...columns.map((ts) => ts[0])), Math.max(...columns.map((ts) => ts[ts.length - 1]))) : null;
     charts.history.setData(s.model);
     if (charts.truth) charts.truth.setData(s.truth);
     drawQuality(s);
