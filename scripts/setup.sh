@@ -55,3 +55,26 @@ ensure_python_env() {
   fi
   export PATH="$venv/bin:$PATH"
 }
+
+# ensure_node [DIR...]: node and npm on PATH (Debian's nodejs and npm when missing), then
+# `npm ci` in each DIR (default: src/server/dashboard, the uPlot that build.rs embeds in the
+# binary) whose node_modules is missing or was installed from another package-lock.json.
+ensure_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    ensure_apt nodejs npm
+  fi
+  local dirs=("$@")
+  [ ${#dirs[@]} -eq 0 ] && dirs=(src/server/dashboard)
+  local dir path stamp wanted
+  for dir in "${dirs[@]}"; do
+    path="$HELOFLOW_ROOT/$dir"
+    [ -f "$path/package-lock.json" ] || { say "missing $dir/package-lock.json"; exit 1; }
+    stamp="$path/node_modules/.package-lock.sha256"
+    wanted="$(sha256sum "$path/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+      say "installing npm packages in $dir"
+      npm ci --prefix "$path" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+      echo "$wanted" >"$stamp"
+    fi
+  done
+}
