@@ -368,7 +368,7 @@ fn check_markers(options: &mut Options, conditions: &[Condition]) {
 
 /// Which edge of a condition a marker is: at one instant, ends sort before starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Edge {
+enum Edge {
     /// Closes the condition (start/end rule).
     End,
     /// Opens the condition, or an epoch.
@@ -377,7 +377,7 @@ pub enum Edge {
 
 /// The intervals `[from, to)` one condition's present markers give, from markers sorted by
 /// (time, edge).
-pub fn condition_intervals(
+fn condition_intervals(
     rule: IntervalRule,
     markers: impl IntoIterator<Item = (Nanos, Edge)>,
 ) -> Vec<(Nanos, Nanos)> {
@@ -414,7 +414,7 @@ pub fn condition_intervals(
 
 /// Values with a total order (by `f64::total_cmp`), so rows can be differential-dataflow data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Row(pub Vec<f64>);
+struct Row(Vec<f64>);
 
 impl Ord for Row {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -449,10 +449,7 @@ impl std::hash::Hash for Row {
 }
 
 /// The window count and per-channel means of the windows given in time order (each once).
-pub fn window_means<'a>(
-    width: usize,
-    rows: impl IntoIterator<Item = &'a [f64]>,
-) -> (u64, Vec<f64>) {
+fn window_means<'a>(width: usize, rows: impl IntoIterator<Item = &'a [f64]>) -> (u64, Vec<f64>) {
     let mut sums = vec![0.0; width];
     let mut finite = vec![0u64; width];
     let mut windows = 0u64;

@@ -30,7 +30,7 @@ mod dmer_tests;
 mod signal_tests;
 
 pub use band_power::BandPowerConfig;
-pub use condition_means::{ConditionMeansConfig, IntervalRule, MarkerUpdate};
+pub use condition_means::{Condition, ConditionMeansConfig, IntervalRule, MarkerUpdate};
 pub use eeg_de::EegDeConfig;
 pub use face_features::FaceFeaturesConfig;
 pub use filter::FilterConfig;
