@@ -83,6 +83,18 @@ const NUMERIC: &[NumericOption] = &[
         "bands",
         "bands = {{ alpha = [{}, 14] }}",
     ),
+    numeric(
+        "operators",
+        "condition_means",
+        "epoch_s",
+        "epoch_s = [{}, 6]",
+    ),
+    numeric(
+        "operators",
+        "condition_means",
+        "epoch_s",
+        "epoch_s = [-2, {}]",
+    ),
     numeric("operators", "filter", "order", "order = {}"),
     numeric("operators", "filter", "cutoff_hz", "cutoff_hz = {}"),
     numeric("operators", "filter", "q", "q = {}"),
@@ -215,6 +227,11 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("operators", "band_power", &["log"]),
+    (
+        "operators",
+        "condition_means",
+        &["conditions", "start", "end"],
+    ),
     ("operators", "eeg_de", &["quality"]),
     ("operators", "face_features", &["quality"]),
     ("operators", "filter", &["type", "zero_phase", "after_gap"]),
@@ -311,6 +328,10 @@ fn operator_input(kind: &str) -> (&'static str, String) {
         "respiration" => ("resp", String::new()),
         "temperature_slope" => ("temp", String::new()),
         "window_stats" => ("emotion", "stats = [\"mean\"]\n".into()),
+        "condition_means" => (
+            "emotion",
+            "conditions = [\"clip_01\", \"clip_02\"]\nstart = \"stimulus_start:{condition}\"\nepoch_s = [0, 6]\n".into(),
+        ),
         other => panic!("no input for operator kind {other}"),
     }
 }
@@ -380,6 +401,15 @@ fn pipeline_with(section: &str, kind: &str, extra: &str) -> (String, String) {
                     sim("\"temp\", \"eda\""),
                     jsonl("\"op\"")
                 ),
+                "condition_means" => {
+                    let (stream, options) = operator_input(kind);
+                    format!(
+                        "{}{header}\nkind = \"{kind}\"\ninputs = [\"sim.{stream}\", \"sim.markers\"]\n{}{extra}\n{}",
+                        sim(&format!("\"{stream}\", \"markers\"")),
+                        without_keys(&options, extra),
+                        jsonl("\"op\"")
+                    )
+                }
                 _ => {
                     let (stream, options) = operator_input(kind);
                     format!(

@@ -4,8 +4,11 @@
 //! [`Options`]), its port check (which input schemas it accepts and what schema it outputs) and its
 //! per-subject logic ([`OperatorLogic`]). The runtime gives every subject its own logic instance, so
 //! operators never see two subjects' data mixed and results do not depend on the worker count.
+//! A kind that maintains collections across time (`condition_means`, on differential-dataflow)
+//! builds its own fragment of the dataflow instead ([`Operator::dataflow`]).
 
 mod band_power;
+mod condition_means;
 mod eeg_de;
 mod face_features;
 mod feature_output;
@@ -27,6 +30,7 @@ mod dmer_tests;
 mod signal_tests;
 
 pub use band_power::BandPowerConfig;
+pub use condition_means::{Condition, ConditionMeansConfig, IntervalRule, MarkerUpdate};
 pub use eeg_de::EegDeConfig;
 pub use face_features::FaceFeaturesConfig;
 pub use filter::FilterConfig;
@@ -43,6 +47,8 @@ pub use window_stats::WindowStatsConfig;
 
 use crate::config::options::Options;
 use crate::config::{PortError, PortSite};
+use crate::pipeline::StreamId;
+use crate::runtime::BatchStream;
 use crate::stream::{Batch, Nanos, StreamSchema};
 
 /// How the runtime spreads an operator's subjects over workers.
@@ -94,6 +100,33 @@ pub struct Inference {
     pub elapsed: std::time::Duration,
 }
 
+/// Where a dataflow fragment sits in the pipeline: its input streams and its output stream.
+#[derive(Clone, Debug)]
+pub struct FragmentPorts {
+    /// The operator's name (its output stream's name), for naming timely operators.
+    pub name: String,
+    /// Ids of the input streams, in the order written (a batch's `stream` is one of them).
+    pub input_ids: Vec<StreamId>,
+    /// The input schemas, in the same order.
+    pub inputs: Vec<StreamSchema>,
+    /// Id of the output stream (the `stream` of every batch the fragment emits).
+    pub output_id: StreamId,
+    /// The output schema, as [`Operator::output_schema`] gave it.
+    pub output: StreamSchema,
+}
+
+/// An operator kind that builds its own fragment of the timely dataflow (differential-dataflow
+/// collections kept across time) instead of running per-subject [`OperatorLogic`].
+///
+/// The fragment gets every input batch (all subjects, on every worker) and returns the output
+/// stream. It keeps the runtime's invariant: a batch travels at a timely time no later than its
+/// first sample's timestamp. Its output must not depend on the worker count: it exchanges by
+/// subject itself and emits rows whose content and timestamps are a function of the input rows.
+pub trait DataflowOperator {
+    /// Builds the fragment on `input` (the operator's inputs, concatenated).
+    fn build<'s>(&self, input: BatchStream<'s>, ports: &FragmentPorts) -> BatchStream<'s>;
+}
+
 /// What every operator kind provides. A kind implements it once and is registered once, in
 /// [`OperatorConfig`]'s list below.
 pub trait Operator {
@@ -141,6 +174,12 @@ pub trait Operator {
     fn yields_first(&self) -> bool {
         false
     }
+
+    /// The kind's own dataflow fragment, for kinds that keep collections across time: the runtime
+    /// builds it in place of per-subject [`OperatorLogic`] (and never calls `logic`).
+    fn dataflow(&self) -> Option<&dyn DataflowOperator> {
+        None
+    }
 }
 
 /// A boxed kind (large configs such as models are boxed in the registry) behaves as the kind.
@@ -182,6 +221,10 @@ impl<T: Operator + ?Sized> Operator for Box<T> {
     fn yields_first(&self) -> bool {
         self.as_ref().yields_first()
     }
+
+    fn dataflow(&self) -> Option<&dyn DataflowOperator> {
+        self.as_ref().dataflow()
+    }
 }
 
 crate::registry! {
@@ -191,6 +234,8 @@ crate::registry! {
         "activity" => Activity(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::Activity, o),
         /// Per-channel band power over sliding windows.
         "band_power" => BandPower(BandPowerConfig) = BandPowerConfig::parse,
+        /// Per-subject, per-condition window counts and means, kept up to date on differential-dataflow.
+        "condition_means" => ConditionMeans(ConditionMeansConfig) = ConditionMeansConfig::parse,
         /// Tonic and phasic EDA, skin conductance responses.
         "eda_components" => EdaComponents(PhysioConfig) = |o| PhysioConfig::parse(PhysioFeature::EdaComponents, o),
         /// DMER EEG differential entropy.

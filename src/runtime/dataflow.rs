@@ -4,7 +4,8 @@
 //!   sends each batch at the source's current watermark and downgrades its capability as
 //!   watermarks arrive. Other workers drop their capability at once.
 //! - An operator exchanges batches by subject, keeps one [`OperatorLogic`] per subject and calls it
-//!   on every frontier advance, holding a capability for window outputs in the meantime.
+//!   on every frontier advance, holding a capability for window outputs in the meantime. A kind
+//!   with its own fragment ([`crate::operators::DataflowOperator`]) builds that instead.
 //! - A sink gathers its inputs on worker 0, one port per input, and writes rows in deterministic
 //!   order as the frontiers pass them: the least of its inputs' frontiers for files, each input's
 //!   own for writers that keep inputs apart (LSL outlets), so no outlet waits for another input.
@@ -28,7 +29,7 @@ use timely::dataflow::{Scope, Stream};
 
 use super::latency::{self, LatencyStamps, PendingStamps, Stamp};
 use crate::metrics::{OperatorMetrics, PipelineMetrics};
-use crate::operators::{OperatorLogic, Routing};
+use crate::operators::{FragmentPorts, OperatorLogic, Routing};
 use crate::pipeline::{Pipeline, StreamId};
 use crate::sinks::ordering::OrderedRows;
 use crate::sinks::{RowOrder, SinkWriter};
@@ -127,6 +128,17 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
             .map(|&id| pipeline.streams[id as usize].clone())
             .collect();
         let output_schema = pipeline.streams[node.output as usize].clone();
+        if let Some(fragment) = node.config.component().dataflow() {
+            let ports = FragmentPorts {
+                name: node.name.clone(),
+                input_ids: node.inputs.clone(),
+                inputs: schemas,
+                output_id: node.output,
+                output: output_schema,
+            };
+            streams[node.output as usize] = Some(fragment.build(merged, &ports));
+            continue;
+        }
         let config = node.config.clone();
         let output_id = node.output;
         let factory = move |subject: &str| {

@@ -5,7 +5,7 @@ mod dataflow;
 pub mod latency;
 pub mod status;
 
-pub use dataflow::subject_route;
+pub use dataflow::{subject_route, BatchStream};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
