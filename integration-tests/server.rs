@@ -7,12 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Running;
+use common::serve;
 
 /// A realtime simulated session: markers, EDA and the hidden emotion, with a windowed operator,
 /// written to `rows.jsonl` while the server taps every stream.
@@ -43,65 +41,6 @@ path = "rows.jsonl"
 [server]
 history_rows = 100000
 "#;
-
-/// A started `heloflow run … --serve`, with the address it printed and its stderr so far.
-struct Served {
-    run: Running,
-    address: SocketAddr,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// Waits for the run to end successfully; its whole stderr.
-    fn finish(mut self) -> String {
-        let status = self.run.0.wait().expect("the run ends");
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
-        assert!(status.success(), "the run failed:\n{}", stderr.join("\n"));
-        stderr.join("\n")
-    }
-}
-
-/// Writes `pipeline` to `dir/p.toml` and starts `heloflow run p.toml --serve LISTEN`; returns
-/// once the server printed its address.
-fn serve(dir: &Path, pipeline: &str, listen: &str, envs: &[(&str, &str)]) -> Served {
-    std::fs::write(dir.join("p.toml"), pipeline).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_heloflow"));
-    command
-        .args(["run", "p.toml", "--status", "off", "--serve", listen])
-        .current_dir(dir)
-        .env_remove("HELOFLOW_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("heloflow starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let run = Running(child);
-    let mut seen = Vec::new();
-    loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no server address printed; stderr:\n{}", seen.join("\n")));
-        if let Some(rest) = line.split("dashboard at http://").nth(1) {
-            let address = rest.split('/').next().unwrap().parse().unwrap();
-            return Served {
-                run,
-                address,
-                stderr: received,
-            };
-        }
-        seen.push(line);
-    }
-}
 
 /// One raw HTTP/1.1 request (the target exactly as given, nothing normalised); status and body.
 fn raw_get(address: SocketAddr, target: &str, headers: &str) -> (u16, String) {

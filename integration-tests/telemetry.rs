@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Running;
 
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{run, RunOptions, RunReport};
@@ -292,33 +291,14 @@ inputs = ["truth", "sim.markers", "sim.eda"]
 path = "rows.jsonl"
 "#;
 
-/// Starts `heloflow run p.toml --serve LISTEN` in `dir` with `envs`; the running process and the
-/// address it printed.
-fn serve(dir: &Path, seconds: u32, listen: &str, envs: &[(&str, &str)]) -> (Running, String) {
-    std::fs::write(
-        dir.join("p.toml"),
-        SERVED.replace("DURATION", &seconds.to_string()),
+/// Starts the served session for `seconds` with `heloflow run p.toml --serve LISTEN` in `dir`.
+fn serve(dir: &Path, seconds: u32, listen: &str, envs: &[(&str, &str)]) -> common::Served {
+    common::serve(
+        dir,
+        &SERVED.replace("DURATION", &seconds.to_string()),
+        listen,
+        envs,
     )
-    .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_heloflow"));
-    command
-        .args(["run", "p.toml", "--status", "off", "--serve", listen])
-        .current_dir(dir)
-        .env_remove("HELOFLOW_TOKEN")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("heloflow starts");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
-    let mut seen = Vec::new();
-    for line in stderr.lines().map_while(Result::ok) {
-        if let Some(rest) = line.split("dashboard at http://").nth(1) {
-            return (running, rest.split('/').next().unwrap().to_string());
-        }
-        seen.push(line);
-    }
-    panic!("no server address printed:\n{}", seen.join("\n"));
 }
 
 /// `heloflow top --once ADDR` with `token` in HELOFLOW_TOKEN (or none).
@@ -336,7 +316,8 @@ fn top_once(addr: &str, token: Option<&str>) -> std::process::Output {
 #[test]
 fn metrics_over_http_and_top_read_a_running_pipeline() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut running, addr) = serve(dir.path(), 8, "127.0.0.1:0", &[]);
+    let served = serve(dir.path(), 8, "127.0.0.1:0", &[]);
+    let addr = served.address.to_string();
     // Let event time pass a few window ends.
     std::thread::sleep(Duration::from_secs(3));
     let url = format!("http://{addr}/metrics");
@@ -379,8 +360,7 @@ fn metrics_over_http_and_top_read_a_running_pipeline() {
         assert!(shown.contains(expected), "`{expected}` missing:\n{shown}");
     }
 
-    let status = running.0.wait().unwrap();
-    assert!(status.success());
+    served.finish();
     let rows = std::fs::read_to_string(dir.path().join("rows.jsonl")).unwrap();
     let truth_rows = rows
         .lines()
@@ -394,7 +374,8 @@ fn metrics_over_http_and_top_read_a_running_pipeline() {
 fn token_scenario() {
     const TOKEN: &str = "7a6b5c4d3e2f10293847566574839201";
     let dir = tempfile::tempdir().unwrap();
-    let (_running, addr) = serve(dir.path(), 6, "10.77.0.2:0", &[("HELOFLOW_TOKEN", TOKEN)]);
+    let served = serve(dir.path(), 6, "10.77.0.2:0", &[("HELOFLOW_TOKEN", TOKEN)]);
+    let addr = served.address.to_string();
     std::thread::sleep(Duration::from_secs(2));
     let refused = top_once(&addr, None);
     assert!(!refused.status.success());
