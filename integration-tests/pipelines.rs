@@ -182,6 +182,15 @@ bids = { root = "data", subject = "P01", session = "1", task = "film", run = 1 }
 "#;
     fs::write(dir.path().join("record.toml"), record).unwrap();
     heloflow_ok(dir.path(), &["run", "record.toml", "--status", "off"]);
+    // pipelines/systole-task1.toml reads the CSV fixtures/physio/systole_task1_csv.py writes from
+    // the GPL-3.0 recording (never committed): a few rows in its columns stand in for it.
+    let systole = dir.path().join("target/recordings");
+    fs::create_dir_all(&systole).unwrap();
+    fs::write(
+        systole.join("systole-task1.csv"),
+        "time,ECG,EDA,RSP,stim\n0,0.1,5.2,0.3,1\n0.001,0.1,5.2,0.3,\n0.002,0.1,5.2,0.3,2\n",
+    )
+    .unwrap();
     let mut files: Vec<_> = fs::read_dir(root().join("pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -13,7 +13,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{run, RunOptions, RunReport};
 use heloflow::telemetry::exposition::Exposition;
