@@ -30,7 +30,7 @@
 //! client that does not read) is disconnected and counted, so a slow client can neither stall the
 //! pipeline nor grow memory.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -115,9 +115,10 @@ struct StreamTap {
 
 #[derive(Default)]
 struct TapState {
-    history: VecDeque<Bytes>,
-    latest: BTreeMap<String, Bytes>,
-    subjects: BTreeSet<String>,
+    /// Kept rows with their subject, oldest first.
+    history: VecDeque<(Arc<str>, Bytes)>,
+    /// The latest row of every subject seen, by subject.
+    latest: BTreeMap<Arc<str>, Bytes>,
     subscribers: Vec<Subscriber>,
     ended: bool,
 }
@@ -187,8 +188,8 @@ impl TapHub {
         let kept: Vec<Bytes> = state
             .history
             .iter()
-            .filter(|line| subject.as_deref().is_none_or(|s| line_subject_is(line, s)))
-            .cloned()
+            .filter(|(of, _)| subject.as_deref().is_none_or(|s| **of == *s))
+            .map(|(_, line)| line.clone())
             .collect();
         let history = kept[kept.len().saturating_sub(history)..].to_vec();
         if state.ended {
@@ -208,20 +209,16 @@ impl TapHub {
         };
         let line: Bytes = line.into();
         self.stats.rows.fetch_add(1, Ordering::Relaxed);
+        let key: Arc<str> = match state.latest.get_key_value(subject) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(subject),
+        };
+        state.latest.insert(key.clone(), line.clone());
         if self.limits.history_rows > 0 {
             if state.history.len() == self.limits.history_rows {
                 state.history.pop_front();
             }
-            state.history.push_back(line.clone());
-        }
-        if !state.subjects.contains(subject) {
-            state.subjects.insert(subject.to_string());
-        }
-        match state.latest.get_mut(subject) {
-            Some(latest) => *latest = line.clone(),
-            None => {
-                state.latest.insert(subject.to_string(), line.clone());
-            }
+            state.history.push_back((key, line.clone()));
         }
         let mut slow = 0;
         state.subscribers.retain(|subscriber| {
@@ -251,7 +248,7 @@ impl TapHub {
             state
                 .latest
                 .iter()
-                .map(|(subject, line)| (subject.clone(), line.clone()))
+                .map(|(subject, line)| (subject.to_string(), line.clone()))
                 .collect(),
         )
     }
@@ -259,7 +256,7 @@ impl TapHub {
     /// Subjects seen so far on `stream`, sorted.
     pub fn subjects(&self, stream: &str) -> Vec<String> {
         self.state(stream)
-            .map(|state| state.subjects.iter().cloned().collect())
+            .map(|state| state.latest.keys().map(|s| s.to_string()).collect())
             .unwrap_or_default()
     }
 
@@ -294,22 +291,6 @@ impl TapHub {
     pub fn has_ended(&self) -> bool {
         self.ended.load(Ordering::SeqCst)
     }
-}
-
-/// Whether a row line (as [`format_line`] writes it) belongs to `subject`.
-fn line_subject_is(line: &[u8], subject: &str) -> bool {
-    let Ok(text) = std::str::from_utf8(line) else {
-        return false;
-    };
-    let Some(start) = text.find(",\"subject\":") else {
-        return false;
-    };
-    let rest = &text[start + ",\"subject\":".len()..];
-    serde_json::Deserializer::from_str(rest)
-        .into_iter::<String>()
-        .next()
-        .and_then(Result::ok)
-        .is_some_and(|s| s == subject)
 }
 
 /// The tap sink's writer: formats every row once and publishes it to the hub.
