@@ -120,10 +120,27 @@ fn limit_send_buffer(stream: &TcpStream) {
     }
 }
 
-/// Answers a connection over the limit with 503 and closes it.
+/// Answers a connection over the limit with 503 and closes it: after the reply it reads and
+/// discards what the client sent (a lingering close, for at most a second and [`MAX_REQUEST_HEAD`]
+/// bytes), because closing with its request unread would reset the connection and could destroy
+/// the reply before the client reads it.
 async fn refuse(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
     let reply = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 35\r\nconnection: close\r\n\r\ntoo many clients are connected now\n";
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply)).await;
+    let linger = async {
+        stream.write_all(reply).await?;
+        stream.shutdown().await?;
+        let mut discarded = [0u8; 1024];
+        let mut total = 0;
+        while total < MAX_REQUEST_HEAD {
+            match stream.read(&mut discarded).await? {
+                0 => break,
+                read => total += read,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
 }
 
 /// A client connection whose writes fail once they have waited `timeout` for the client to read.
