@@ -266,6 +266,35 @@ fn eval_counts_lines_without_time_and_warns_on_empty_or_negative_truth() {
         "{stderr}"
     );
 
+    // Event times join as whole nanoseconds, not as JSON text; an unnormalised truth is
+    // renormalised and reported.
+    let scored = |stderr: &str| {
+        stderr
+            .lines()
+            .find(|line| line.contains(" window(s) scored;"))
+            .map(str::to_string)
+    };
+    let baseline = eval_on(dir.path(), &lines, &[]);
+    let baseline_count = scored(&String::from_utf8_lossy(&baseline.stderr));
+    let mut edited = lines.clone();
+    let row = truth_rows[3];
+    edited[row] = edited_row(&edited[row], |row| {
+        let t = row["t"].as_f64().unwrap();
+        row["t"] = (t + 1e-12).into();
+        for value in row["values"].as_object_mut().unwrap().values_mut() {
+            *value = (value.as_f64().unwrap() * 2.0).into();
+        }
+    });
+    let output = eval_on(dir.path(), &edited, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 `emotion` row(s) do not sum to 1 (within 0.01); renormalised"),
+        "{stderr}"
+    );
+    assert!(baseline_count.is_some(), "{stderr}");
+    assert_eq!(scored(&stderr), baseline_count, "{stderr}");
+
     // The unedited recording scores without warnings.
     let output = eval_on(dir.path(), &lines, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -388,6 +388,10 @@ fn eval(
         eprintln!("heloflow eval: WARNING: {}", escaped_lines(warning));
     }
     eprintln!("heloflow eval: the model runs on {}", evaluation.provider);
+    eprintln!(
+        "heloflow eval: {} window(s) scored; {} window(s) without every model input and the truth at the same subject and event time skipped",
+        evaluation.windows, evaluation.incomplete
+    );
     println!(
         "{} on {} (subjects {}):\n",
         model.display(),

@@ -28,6 +28,11 @@ pub struct Evaluation {
     pub subjects: Vec<String>,
     /// The execution provider that ran the model (and the baseline models).
     pub provider: &'static str,
+    /// Windows scored (after the subject selection).
+    pub windows: usize,
+    /// Windows that lack one of the model's inputs or the truth at their (subject, event time),
+    /// such as the first seconds before every feature has a full window; skipped and counted.
+    pub incomplete: u64,
     /// What was skipped or changed, for the user: lines without event time, empty truths, a
     /// provider fallback.
     pub warnings: Vec<String>,
@@ -64,8 +69,10 @@ struct Skipped {
     without_time: u64,
     /// Truth rows whose probabilities are all zero (nothing to score against).
     zero_truth: u64,
-    /// Truth rows whose probabilities do not sum to 1 (scored as written).
+    /// Truth rows whose probabilities do not sum to 1 (renormalised before scoring).
     unnormalised_truth: u64,
+    /// Windows that lack one of the model's inputs or the truth (nothing to pair them with).
+    incomplete: u64,
 }
 
 impl Skipped {
@@ -87,7 +94,7 @@ impl Skipped {
         }
         if self.unnormalised_truth > 0 {
             warnings.push(format!(
-                "{}: {} `{truth_stream}` row(s) do not sum to 1 (within 0.01); scored as written",
+                "{}: {} `{truth_stream}` row(s) do not sum to 1 (within 0.01); renormalised to sum to 1",
                 recording.display(),
                 self.unnormalised_truth
             ));
@@ -99,6 +106,13 @@ impl Skipped {
 /// How far a truth distribution's sum may be from 1 before it is reported.
 const SUM_TOLERANCE: f64 = 0.01;
 
+/// The join key of a row: its event time `t` (seconds) as whole nanoseconds, so `5`, `5.0` and
+/// `5.000000000` name the same window while the JSON text of each would not.
+fn event_time_nanos(t: f64) -> Option<i64> {
+    let nanos = (t * 1e9).round();
+    (nanos.is_finite() && nanos.abs() < 9.2e18).then_some(nanos as i64)
+}
+
 fn read_windows(
     recording: &Path,
     manifest: &Manifest,
@@ -107,7 +121,7 @@ fn read_windows(
     let file = std::fs::File::open(recording)
         .map_err(|e| format!("cannot read recording {}: {e}", recording.display()))?;
     type Partial = (Vec<Option<Vec<f32>>>, Option<Vec<f64>>);
-    let mut partial: BTreeMap<(String, String), Partial> = BTreeMap::new();
+    let mut partial: BTreeMap<(String, i64), Partial> = BTreeMap::new();
     let mut skipped = Skipped::default();
     let roles: BTreeMap<&str, usize> = manifest
         .inputs
@@ -129,12 +143,11 @@ fn read_windows(
         if stream != truth_stream && role.is_none() {
             continue;
         }
-        if !row["t"].as_f64().is_some_and(f64::is_finite) {
+        let Some(time) = row["t"].as_f64().and_then(event_time_nanos) else {
             skipped.without_time += 1;
             continue;
-        }
+        };
         let subject = row["subject"].as_str().unwrap_or("").to_string();
-        let time = row["t"].to_string();
         let values = &row["values"];
         let number_of = |label: &str| values.get(label).and_then(serde_json::Value::as_f64);
         let entry = partial
@@ -142,14 +155,17 @@ fn read_windows(
             .or_insert_with(|| (vec![None; manifest.inputs.len()], None));
         match role {
             None => {
-                let truth: Option<Vec<f64>> =
+                let mut truth: Option<Vec<f64>> =
                     manifest.labels.iter().map(|l| number_of(l)).collect();
-                if let Some(truth) = &truth {
-                    if let Some((label, value)) =
-                        manifest.labels.iter().zip(truth).find(|(_, v)| **v < 0.0)
+                if let Some(truth) = &mut truth {
+                    if let Some((label, value)) = manifest
+                        .labels
+                        .iter()
+                        .zip(truth.iter())
+                        .find(|(_, v)| !(**v >= 0.0 && v.is_finite()))
                     {
                         return Err(format!(
-                            "{}:{}: `{truth_stream}` gives `{label}` the probability {value}; probabilities cannot be negative",
+                            "{}:{}: `{truth_stream}` gives `{label}` the probability {value}; probabilities must be finite and not negative",
                             recording.display(),
                             number + 1
                         ));
@@ -162,6 +178,7 @@ fn read_windows(
                     if (total - 1.0).abs() > SUM_TOLERANCE {
                         skipped.unnormalised_truth += 1;
                     }
+                    truth.iter_mut().for_each(|p| *p /= total);
                 }
                 entry.1 = truth;
             }
@@ -175,17 +192,18 @@ fn read_windows(
             }
         }
     }
-    let windows: Vec<Window> = partial
-        .into_iter()
-        .filter_map(|((subject, _), (inputs, truth))| {
-            let inputs: Option<Vec<Vec<f32>>> = inputs.into_iter().collect();
-            Some(Window {
+    let mut windows = Vec::with_capacity(partial.len());
+    for ((subject, _), (inputs, truth)) in partial {
+        let inputs: Option<Vec<Vec<f32>>> = inputs.into_iter().collect();
+        match (inputs, truth) {
+            (Some(inputs), Some(truth)) => windows.push(Window {
                 subject,
-                inputs: inputs?,
-                truth: truth?,
-            })
-        })
-        .collect();
+                inputs,
+                truth,
+            }),
+            _ => skipped.incomplete += 1,
+        }
+    }
     if windows.is_empty() {
         let streams: Vec<&str> = manifest.inputs.iter().map(|i| i.stream.as_str()).collect();
         return Err(format!(
@@ -280,6 +298,8 @@ pub fn evaluate(
     Ok(Evaluation {
         rows,
         subjects: scored_subjects,
+        windows: selected.len(),
+        incomplete: skipped.incomplete,
         provider: session.provider,
         warnings,
     })
