@@ -12,6 +12,7 @@ use std::path::Path;
 use super::ldl::{Metric, Scores};
 use super::manifest::{LoadedManifest, Manifest};
 use super::onnx::{ModelSession, SessionOptions};
+use crate::stream::{secs_to_nanos, Nanos};
 
 /// One complete window of the recording.
 struct Window {
@@ -107,10 +108,10 @@ impl Skipped {
 const SUM_TOLERANCE: f64 = 0.01;
 
 /// The join key of a row: its event time `t` (seconds) as whole nanoseconds, so `5`, `5.0` and
-/// `5.000000000` name the same window while the JSON text of each would not.
-fn event_time_nanos(t: f64) -> Option<i64> {
-    let nanos = (t * 1e9).round();
-    (nanos.is_finite() && nanos.abs() < 9.2e18).then_some(nanos as i64)
+/// `5.000000000` name the same window while the JSON text of each would not. `None` for a time
+/// that is not finite or lies outside the nanosecond range (about ±292 years).
+fn event_time_nanos(t: f64) -> Option<Nanos> {
+    (t.is_finite() && (t * 1e9).abs() < 9.2e18).then(|| secs_to_nanos(t))
 }
 
 fn read_windows(
@@ -121,7 +122,7 @@ fn read_windows(
     let file = std::fs::File::open(recording)
         .map_err(|e| format!("cannot read recording {}: {e}", recording.display()))?;
     type Partial = (Vec<Option<Vec<f32>>>, Option<Vec<f64>>);
-    let mut partial: BTreeMap<(String, i64), Partial> = BTreeMap::new();
+    let mut partial: BTreeMap<(String, Nanos), Partial> = BTreeMap::new();
     let mut skipped = Skipped::default();
     let roles: BTreeMap<&str, usize> = manifest
         .inputs
