@@ -33,7 +33,7 @@
     schema: null,
     rows: {}, // stream -> rows received
     draws: { history: 0, truth: 0, bars: 0, cards: 0 }, // draw calls so far
-    points: { history: 0, truth: 0, bars: 0, cards: 0 }, // points (or cards) in the last draw
+    points: { history: 0, truth: 0, bars: 0, cards: 0 }, // points in the last draw; cards: cards showing a distribution
     lastDraw: {}, // chart -> Date.now() of its last draw
     markersDrawn: 0, // marker lines in the last history draw
     conditionsDrawn: 0, // condition spans in the last history draw
@@ -307,7 +307,7 @@
     dirtyCards.clear();
     if (cards) {
       hooks.draws.cards += 1;
-      hooks.points.cards = cards;
+      hooks.points.cards = [...subjects.values()].filter((s) => s.latest).length;
       hooks.lastDraw.cards = Date.now();
     }
     if (detailDirty) {
