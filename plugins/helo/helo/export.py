@@ -1,6 +1,10 @@
 """Trains the model to ship, exports it to ONNX and writes its manifest.
 
-    python -m helo.export --recording out/helo-features.jsonl --test-subjects S07 S08 --out model/
+    python -m helo.export --recording out/helo-training.jsonl --validation-subjects S07 S08 \
+        --test-subjects S09 S10 --out model/
+
+HeLo and the baselines are trained on the remaining subjects, tuned and early-stopped on the
+validation subjects, and scored on the test subjects, which nothing sees before.
 
 The exported graph takes the raw HeLo input features (the z-score standardisation of the training set
 is part of the graph, and its statistics are also listed in the manifest) and returns the emotion
@@ -19,8 +23,8 @@ import torch
 from torch import nn
 
 from .data import RECORDING_STREAMS, load_recording
-from .metrics import beats
-from .train import predict_helo, score, table, train_helo, train_linear
+from .metrics import better_on
+from .train import ABLATIONS, BASELINES, fit_all, score, table
 
 OPSET = 18
 INPUTS = ["eeg", "gsr", "ppg", "video"]
@@ -35,7 +39,8 @@ FEATURE_DEFINITIONS = {
 
 
 class Deployed(nn.Module):
-    """The trained model with its input standardisation folded in."""
+    """A trained model taking HeLo's four inputs (HeLo or a flat baseline) with its input
+    standardisation folded in."""
 
     def __init__(self, model, standardiser):
         super().__init__()
@@ -48,22 +53,6 @@ class Deployed(nn.Module):
         inputs = [eeg, gsr, ppg, video]
         scaled = [(x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}") for i, x in enumerate(inputs)]
         return self.model(*scaled)
-
-
-class LinearBaseline(nn.Module):
-    """The linear baseline as a model with the same four inputs (standardisation folded in)."""
-
-    def __init__(self, predict):
-        super().__init__()
-        self.linear = predict.model
-        for index, (mean, std) in enumerate(zip(predict.standardiser.mean, predict.standardiser.std)):
-            self.register_buffer(f"mean{index}", torch.tensor(mean, dtype=torch.float32))
-            self.register_buffer(f"std{index}", torch.tensor(std, dtype=torch.float32))
-
-    def forward(self, eeg, gsr, ppg, video):
-        inputs = [eeg, gsr, ppg, video]
-        scaled = [(x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}") for i, x in enumerate(inputs)]
-        return torch.softmax(self.linear(torch.cat(scaled, dim=1)), dim=1)
 
 
 def export_onnx(deployed, example, path):
@@ -97,9 +86,12 @@ def write_fixture(deployed, dataset, path, windows=8):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recording", required=True)
+    parser.add_argument("--validation-subjects", nargs="+", required=True,
+                        help="training-side subjects every model is tuned and early-stopped on")
     parser.add_argument("--test-subjects", nargs="+", required=True, help="subjects held out for the metrics")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=15, help="most epochs; early stopping picks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=sorted(ABLATIONS), default="full")
     parser.add_argument("--name", default="helo-sim")
     parser.add_argument("--version", default="0.1.0")
     parser.add_argument("--trained-on", default="heloflow simulator")
@@ -110,18 +102,19 @@ def main(argv=None):
 
     dataset = load_recording(args.recording)
     test_mask = np.isin(dataset.subjects, args.test_subjects)
-    if not test_mask.any():
-        parser.error(f"none of {args.test_subjects} is in the recording")
-    train, test = dataset.select(~test_mask), dataset.select(test_mask)
-    model, standardiser = train_helo(train, args.epochs, args.seed, log=print)
-    linear = train_linear(train, args.epochs, args.seed)
-    scores = {
-        "helo": score(test.target, predict_helo(model, standardiser, test)),
-        "uniform": score(test.target, np.full_like(test.target, 1.0 / test.target.shape[1])),
-        "training_mean": score(test.target, np.tile(train.target.mean(axis=0), (len(test), 1))),
-        "linear": score(test.target, linear(test)),
-    }
-    print(table(scores))
+    tune_mask = np.isin(dataset.subjects, args.validation_subjects)
+    for name, mask in (("--test-subjects", test_mask), ("--validation-subjects", tune_mask)):
+        if not mask.any():
+            parser.error(f"{name}: none of them is in the recording")
+    if (test_mask & tune_mask).any():
+        parser.error("a subject is both a validation and a test subject")
+    train, validation = dataset.select(~test_mask & ~tune_mask), dataset.select(tune_mask)
+    test = dataset.select(test_mask)
+    fitted = fit_all(train, validation, args.seed, args.epochs, ("helo",) + BASELINES, log=print,
+                     **ABLATIONS[args.variant])
+    scores = {name: score(test.target, predict(test)) for name, predict in fitted.items()}
+    print(table({name: [values] for name, values in scores.items()}))
+    model, standardiser = fitted["helo"].model, fitted["helo"].standardiser
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,8 +122,11 @@ def main(argv=None):
     deployed = Deployed(model, standardiser)
     example = [torch.tensor(x[:2], dtype=torch.float32) for x in test.inputs()]
     export_onnx(deployed, example, onnx_path)
-    linear_path = out / f"{args.name}-linear.onnx"
-    export_onnx(LinearBaseline(linear), example, linear_path)
+    baselines = {}
+    for baseline in ("linear", "mlp"):
+        path = out / f"{args.name}-{baseline}.onnx"
+        export_onnx(Deployed(fitted[baseline].model, fitted[baseline].standardiser), example, path)
+        baselines[baseline] = path.name
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     manifest = {
         "name": args.name,
@@ -156,21 +152,25 @@ def main(argv=None):
             for name, x, mean, std in zip(INPUTS, dataset.inputs(), standardiser.mean, standardiser.std)
         ],
         "training_mean": [float(v) for v in train.target.mean(axis=0)],
-        "baselines": {"linear": linear_path.name},
+        "baselines": baselines,
         "output": {"name": "distribution", "shape": [-1, len(dataset.labels)], "unit": "probability"},
         "trained_on": {
             "data": args.trained_on,
             "train_subjects": sorted(set(train.subjects)),
             "test_subjects": sorted(set(test.subjects)),
-            "windows": {"train": len(train), "test": len(test)},
-            "epochs": args.epochs,
+            "validation_subjects": sorted(set(validation.subjects)),
+            "windows": {"train": len(train), "validation": len(validation), "test": len(test)},
+            "variant": args.variant,
+            "epochs": model.trained_epochs,
+            "max_epochs": args.epochs,
             "seed": args.seed,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         },
-        "metrics": {"held_out": scores, "beats_all_baselines": all(
-            beats(scores["helo"], scores[b]) for b in ("uniform", "training_mean", "linear"))},
+        "metrics": {"held_out": scores, "better_than": {
+            baseline: better_on(scores["helo"], scores[baseline])
+            for baseline in BASELINES}},
     }
     (out / f"{args.name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_fixture(deployed, test, out / f"{args.name}.fixture.json")

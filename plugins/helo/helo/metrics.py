@@ -60,9 +60,7 @@ def score(target, predicted):
     return {name: float(np.mean(functions[name](target, predicted))) for name, _ in METRICS}
 
 
-def beats(model, baseline):
-    """Whether `model` is strictly better than `baseline` on every metric."""
-    return all(
-        (model[name] > baseline[name]) if higher else (model[name] < baseline[name])
-        for name, higher in METRICS
-    )
+def better_on(model, baseline):
+    """The metrics on which `model` is strictly better than `baseline`, in report order."""
+    return [name for name, higher in METRICS
+            if (model[name] > baseline[name] if higher else model[name] < baseline[name])]

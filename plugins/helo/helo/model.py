@@ -9,11 +9,19 @@ Per window the inputs are EEG differential entropy (channels x bands), GSR featu
 behavioural (video) vector; the output is a probability distribution over the emotion labels.
 """
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+#: Ways the label correlation enters the label attention. `before_scaling` is the paper's (the bias is
+#: added to the logits before the 1/sqrt(d) scaling, so a cosine moves them by at most ~0.09);
+#: `after_scaling` adds it after the scaling; `learned_scale` multiplies it by a learned scalar before
+#: the scaling; `none` drops it (plain cross-attention).
+CORRELATION_BIAS = ("before_scaling", "after_scaling", "learned_scale", "none")
 
 
 @dataclass
@@ -36,6 +44,17 @@ class HeloConfig:
     ot_lambda: float = 0.1
     gw_iterations: int = 5
     ot_iterations: int = 20
+    #: Ablation switches. Heterogeneity mining: carry the physiological tokens onto the behavioural
+    #: ones with the Gromov-Wasserstein plan (False: use them as they are).
+    heterogeneity_mining: bool = True
+    #: Weight of the label-correlation alignment term in the loss (0: the embeddings are not aligned).
+    alignment_weight: float = 1.0
+    #: How the learned label correlation biases the label attention: one of CORRELATION_BIAS.
+    correlation_bias: str = "before_scaling"
+
+    def __post_init__(self):
+        if self.correlation_bias not in CORRELATION_BIAS:
+            raise ValueError(f"correlation_bias {self.correlation_bias!r}: one of {', '.join(CORRELATION_BIAS)}")
 
     def to_dict(self):
         return asdict(self)
@@ -58,12 +77,14 @@ class Attention(nn.Module):
     def split(self, x):
         return x.reshape(-1, x.shape[1], self.heads, self.dim_per_head).transpose(1, 2)
 
-    def forward(self, x, y, bias=None):
+    def forward(self, x, y, bias=None, bias_after_scaling=False):
         q, k, v = self.split(self.query(x)), self.split(self.key(y)), self.split(self.value(y))
         logits = torch.matmul(q, k.transpose(-1, -2))
-        if bias is not None:
+        if bias is not None and not bias_after_scaling:
             logits = logits + bias.unsqueeze(1)
         logits = logits * self.dim_per_head**-0.5
+        if bias is not None and bias_after_scaling:
+            logits = logits + bias.unsqueeze(1)
         if self.training and self.drop_key > 0:
             logits = logits.masked_fill(torch.rand_like(logits) < self.drop_key, -1e12)
         weights = self.dropout(torch.softmax(logits, dim=-1))
@@ -99,31 +120,61 @@ def intra_domain_cost(x):
     return F.relu(cost - (low + 0.1 * (high - low)))
 
 
+def log_sum_exp(x, dim):
+    """log(sum(exp(x))) along `dim` with the maximum taken out first, so it neither overflows nor
+    underflows (written out rather than `torch.logsumexp`, so the ONNX graph is stable on every runtime)."""
+    top = x.amax(dim=dim, keepdim=True)
+    return (top + torch.log(torch.exp(x - top).sum(dim=dim, keepdim=True))).squeeze(dim)
+
+
+def round_to_marginals(plan, row, column):
+    """The nearest plan with exactly the marginals `row` [B, n] and `column` [B, m]: scale rows and
+    columns down where they exceed their marginal, then add the remaining mass as an outer product
+    (Altschuler, Weed and Rigollet, NeurIPS 2017, Algorithm 2)."""
+    plan = plan * torch.clamp(row / plan.sum(dim=2), max=1.0).unsqueeze(2)
+    plan = plan * torch.clamp(column / plan.sum(dim=1), max=1.0).unsqueeze(1)
+    row_error = row - plan.sum(dim=2)
+    column_error = column - plan.sum(dim=1)
+    mass = row_error.sum(dim=1, keepdim=True).unsqueeze(2).clamp_min(1e-30)
+    return plan + row_error.unsqueeze(2) * column_error.unsqueeze(1) / mass
+
+
 def ipot_uniform(cost, beta, iterations):
-    """Proximal-point (IPOT) optimal transport plan with uniform marginals, batched."""
-    n, m = cost.shape[1], cost.shape[2]
-    plan = torch.ones_like(cost)
-    sigma = plan[:, 0, :].unsqueeze(2) / m
-    kernel = torch.exp(-cost / beta)
+    """Proximal-point (IPOT) optimal transport plan with uniform marginals, batched.
+
+    Each step is one Sinkhorn update of the kernel exp(-cost/beta) times the previous plan, computed
+    in the log domain, so costs far above beta (exp(-cost/beta) below float32's range) stay finite.
+    The plan is then rounded onto the exact marginals, which a few steps alone miss by a few percent.
+    """
+    batch, n, m = cost.shape
+    log_plan = torch.zeros_like(cost)
+    log_sigma = torch.full_like(cost[:, 0, :], -math.log(m))
+    log_kernel = -cost / beta
     for _ in range(iterations):
-        q = kernel * plan
-        delta = 1.0 / (n * torch.matmul(q, sigma))
-        sigma = 1.0 / (m * torch.matmul(q.transpose(1, 2), delta))
-        plan = delta * q * sigma.transpose(1, 2)
-    return plan
+        log_q = log_kernel + log_plan
+        log_delta = -math.log(n) - log_sum_exp(log_q + log_sigma.unsqueeze(1), dim=2)
+        log_sigma = -math.log(m) - log_sum_exp(log_q + log_delta.unsqueeze(2), dim=1)
+        log_plan = log_delta.unsqueeze(2) + log_q + log_sigma.unsqueeze(1)
+    row = torch.full_like(cost[:, :, 0], 1.0 / n)
+    column = torch.full_like(cost[:, 0, :], 1.0 / m)
+    return round_to_marginals(torch.exp(log_plan), row, column)
 
 
 def gromov_wasserstein_plan(x, y, beta, gw_iterations, ot_iterations):
-    """Entropic Gromov-Wasserstein plan between token sets x [B, n, d] and y [B, m, d]."""
-    cs, ct = intra_domain_cost(x), intra_domain_cost(y)
-    n, m = x.shape[1], y.shape[1]
-    p = torch.ones_like(x[:, :, :1]) / n
-    q = torch.ones_like(y[:, :, :1]) / m
-    cst = torch.matmul(cs**2, p) + torch.matmul(q.transpose(1, 2), (ct**2).transpose(1, 2))
-    plan = torch.matmul(p, q.transpose(1, 2))
-    for _ in range(gw_iterations):
-        cost = cst - 2 * torch.matmul(torch.matmul(cs, plan), ct.transpose(1, 2))
-        plan = ipot_uniform(cost, beta, ot_iterations)
+    """Entropic Gromov-Wasserstein plan between token sets x [B, n, d] and y [B, m, d].
+
+    The plan is a constant for the gradient (as in the reference code), so it is computed without one.
+    """
+    with torch.no_grad():
+        cs, ct = intra_domain_cost(x), intra_domain_cost(y)
+        n, m = x.shape[1], y.shape[1]
+        p = torch.ones_like(x[:, :, :1]) / n
+        q = torch.ones_like(y[:, :, :1]) / m
+        cst = torch.matmul(cs**2, p) + torch.matmul(q.transpose(1, 2), (ct**2).transpose(1, 2))
+        plan = torch.matmul(p, q.transpose(1, 2))
+        for _ in range(gw_iterations):
+            cost = cst - 2 * torch.matmul(torch.matmul(cs, plan), ct.transpose(1, 2))
+            plan = ipot_uniform(cost, beta, ot_iterations)
     return plan.detach()
 
 
@@ -144,6 +195,8 @@ class HeLo(nn.Module):
         self.fused_projection = nn.Linear(c * 4, config.emotion_classes)
         self.label_embedding = nn.Parameter(torch.rand(config.emotion_classes, d))
         self.label_attention = Attention(d, config.heads_lcd, config.drop_key, config.dropout)
+        if config.correlation_bias == "learned_scale":
+            self.correlation_scale = nn.Parameter(torch.ones(()))
         self.classifier = nn.Sequential(
             nn.Linear(config.emotion_classes * d, d),
             nn.ReLU(),
@@ -167,16 +220,21 @@ class HeLo(nn.Module):
             torch.cat([self.cross_attention(eeg, gsr), self.cross_attention(eeg, ppg)], dim=1)
         )
         behavioural = self.behavioural_encoder(video).reshape(-1, cfg.n_channels * 2, cfg.feature_dim)
-        plan = gromov_wasserstein_plan(
-            physiological, behavioural, cfg.ot_lambda, cfg.gw_iterations, cfg.ot_iterations
-        )
-        physiological = torch.matmul(plan.transpose(1, 2) * plan.shape[2], physiological)
+        if cfg.heterogeneity_mining:
+            plan = gromov_wasserstein_plan(
+                physiological, behavioural, cfg.ot_lambda, cfg.gw_iterations, cfg.ot_iterations
+            )
+            physiological = torch.matmul(plan.transpose(1, 2) * plan.shape[2], physiological)
         fused = torch.cat([self.transformer(physiological), self.transformer(behavioural)], dim=1)
         fused = self.fused_projection(fused.transpose(1, 2)).transpose(1, 2)
         batch_ones = torch.ones_like(fused[:, :1, :1])
         labels = self.label_embedding.unsqueeze(0) * batch_ones
         correlation = self.learned_correlation().unsqueeze(0) * batch_ones
-        out = self.label_attention(labels, fused, correlation)
+        if cfg.correlation_bias == "none":
+            correlation = None
+        elif cfg.correlation_bias == "learned_scale":
+            correlation = correlation * self.correlation_scale
+        out = self.label_attention(labels, fused, correlation, cfg.correlation_bias == "after_scaling")
         return torch.softmax(self.classifier(out.flatten(1)), dim=1)
 
 
@@ -191,8 +249,11 @@ def label_correlation(distributions):
     return torch.matmul(columns.t(), columns)
 
 
-def helo_loss(model, predicted, target, correlation_weight=1.0):
-    """KL divergence to the target distribution plus the label-correlation alignment term (MSE)."""
+def helo_loss(model, predicted, target, correlation_weight=None):
+    """KL divergence to the target distribution plus the label-correlation alignment term (MSE),
+    weighted by `correlation_weight` (default: the model's `alignment_weight`)."""
+    if correlation_weight is None:
+        correlation_weight = model.config.alignment_weight
     kl = F.kl_div(torch.log(predicted.clamp_min(1e-12)), target, reduction="batchmean")
     mse = F.mse_loss(model.learned_correlation(), label_correlation(target))
     return kl + correlation_weight * mse, kl, mse

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from helo.metrics import beats, score
+from helo.metrics import METRICS, better_on, score
 
 
 def test_known_values_match_the_rust_implementation():
@@ -27,8 +27,11 @@ def test_identical_distributions_are_perfect():
     assert abs(s["cosine"] - 1) < 1e-9 and abs(s["intersection"] - 1) < 1e-12
 
 
-def test_beats_needs_every_metric():
+def test_better_on_lists_the_metrics_a_model_wins_in_either_direction():
     truth = np.array([[0.7, 0.3]])
     good = score(truth, np.array([[0.65, 0.35]]))
     bad = score(truth, np.array([[0.5, 0.5]]))
-    assert beats(good, bad) and not beats(bad, good) and not beats(good, good)
+    every = [name for name, _ in METRICS]
+    assert better_on(good, bad) == every and better_on(bad, good) == [] and better_on(good, good) == []
+    mixed = dict(bad, cosine=good["cosine"] + 1.0)
+    assert better_on(mixed, good) == ["cosine"]
