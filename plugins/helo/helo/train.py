@@ -6,6 +6,7 @@
     python -m helo.train --dmer path/to/dmer-features --protocol paper
     python -m helo.train --recording out/helo-training.jsonl --ablations --validation-subjects S07 S08 \\
         --test-subjects S09 S10
+    python -m helo.train --merge first.json second.json
 
 Protocols:
 - `subjects` (default): folds of whole subjects (`--folds loso` or `--folds K`). In every fold some of
@@ -373,7 +374,8 @@ def evaluate_paper(dataset: Dataset, epochs, seeds, models=("helo",) + BASELINES
     return results, runs
 
 
-def evaluate_ablations(dataset: Dataset, validation_subjects, test_subjects, epochs, seeds, log=None):
+def evaluate_ablations(dataset: Dataset, validation_subjects, test_subjects, epochs, seeds, variants=None,
+                       log=None):
     """Every ablation variant trained on the subjects that are neither validation nor test subjects,
     early-stopped and scored on the validation subjects (the test subjects are not used at all).
     Returns {variant: [validation scores per seed]}."""
@@ -383,7 +385,8 @@ def evaluate_ablations(dataset: Dataset, validation_subjects, test_subjects, epo
         raise ValueError(f"none of {validation_subjects} is in the data")
     train, validation = dataset.select(~used & ~tune_mask), dataset.select(tune_mask)
     results = {}
-    for variant, overrides in ABLATIONS.items():
+    for variant in variants or ABLATIONS:
+        overrides = ABLATIONS[variant]
         results[variant] = []
         for seed in seeds:
             if log:
@@ -428,12 +431,34 @@ def load(args):
     return load_wesad(args.wesad, target=args.wesad_target)
 
 
+def report(results, runs, models):
+    """Prints the table and, with HeLo among the models, its per-metric wins over each baseline."""
+    print(table(results))
+    if "helo" in results:
+        for baseline in (m for m in models if m != "helo"):
+            counts = wins(results, "helo", baseline)
+            print(f"helo better than {baseline} in: " +
+                  ", ".join(f"{metric} {n}/{len(runs)}" for metric, n in counts.items()))
+
+
+def merge(files):
+    """The runs and scores of several `--scores` files (e.g. seeds run in parallel processes), joined."""
+    runs, results = [], {}
+    for file in files:
+        written = json.loads(Path(file).read_text())
+        runs += written["runs"]
+        for name, values in written["scores"].items():
+            results.setdefault(name, []).extend(values)
+    return results, runs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--recording", help="heloflow JSON Lines recording (pipelines/helo-training.toml)")
     source.add_argument("--dmer", help="directory of DMER subject feature files (*.mat)")
     source.add_argument("--wesad", help="WESAD directory of subject pickles (S*/S*.pkl, as published)")
+    source.add_argument("--merge", nargs="+", help="print the table of these --scores files together")
     parser.add_argument("--wesad-target", choices=WESAD_TARGETS, default="self_report",
                         help="WESAD target: self-report distributions (default) or condition fractions")
     parser.add_argument("--protocol", choices=("subjects", "paper"), default="subjects")
@@ -441,21 +466,25 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15, help="most HeLo epochs (early stopping picks)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=["helo", *BASELINES], choices=["helo", *BASELINES])
-    parser.add_argument("--ablations", action="store_true",
-                        help="score the ablation variants on --validation-subjects instead")
+    parser.add_argument("--ablations", nargs="*", choices=sorted(ABLATIONS), metavar="VARIANT",
+                        help="score these ablation variants (all without a name) on --validation-subjects")
     parser.add_argument("--validation-subjects", nargs="+")
     parser.add_argument("--test-subjects", nargs="+", default=[], help="left out of the ablations entirely")
     parser.add_argument("--variant", choices=sorted(ABLATIONS), default="full", help="the HeLo variant to score")
     parser.add_argument("--scores", help="write every run's scores as JSON here")
     args = parser.parse_args(argv)
+    if args.merge:
+        results, runs = merge(args.merge)
+        report(results, runs, list(results))
+        return
     dataset = load(args)
-    if args.ablations:
+    if args.ablations is not None:
         if not args.validation_subjects:
             parser.error("--ablations needs --validation-subjects")
         results = evaluate_ablations(dataset, args.validation_subjects, args.test_subjects, args.epochs,
-                                     args.seeds, log=print)
-        print(table(results))
+                                     args.seeds, args.ablations, log=print)
         runs = [{"seed": s, "validation": args.validation_subjects} for s in args.seeds]
+        report(results, runs, [])
     else:
         overrides = ABLATIONS[args.variant]
         if args.protocol == "paper":
@@ -463,12 +492,7 @@ def main(argv=None):
         else:
             results, runs = evaluate(dataset, args.folds, args.epochs, args.seeds, args.models, log=print,
                                      **overrides)
-        print(table(results))
-        if "helo" in results:
-            for baseline in (m for m in args.models if m != "helo"):
-                counts = wins(results, "helo", baseline)
-                print(f"helo better than {baseline} in: " +
-                      ", ".join(f"{metric} {n}/{len(runs)}" for metric, n in counts.items()))
+        report(results, runs, args.models)
     if args.scores:
         Path(args.scores).write_text(json.dumps({"runs": runs, "scores": results}, indent=2))
 

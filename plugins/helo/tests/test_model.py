@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import onnxruntime
 import torch
@@ -206,3 +208,22 @@ def test_every_ablation_variant_trains_and_exports_to_onnx(tmp_path):
         assert "correlation_bias" in str(error)
     else:
         raise AssertionError("an unknown correlation_bias is accepted")
+
+
+def test_ablation_and_merge_commands_score_the_named_variants(tmp_path, capsys):
+    from test_data import write_dmer
+
+    from helo.train import main
+
+    for subject in (1, 2, 3):
+        write_dmer(tmp_path / f"{subject}.mat", windows=24, seed=subject)
+    scores = tmp_path / "ablations.json"
+    main(["--dmer", str(tmp_path), "--ablations", "full", "no_heterogeneity_mining", "--validation-subjects", "2",
+          "--test-subjects", "3", "--epochs", "1", "--seeds", "0", "1", "--scores", str(scores)])
+    written = json.loads(scores.read_text())
+    assert set(written["scores"]) == {"full", "no_heterogeneity_mining"}
+    assert all(len(v) == 2 for v in written["scores"].values())
+    capsys.readouterr()
+    main(["--merge", str(scores), str(scores)])
+    printed = capsys.readouterr().out
+    assert "| full |" in printed and "| no_heterogeneity_mining |" in printed
