@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use common::{heloflow, heloflow_ok, root};
 
-/// Copies the shipped model (manifest, ONNX file, baseline) into `dir/model`, with the manifest
+/// Copies the shipped model (manifest, ONNX file, baselines) into `dir/model`, with the manifest
 /// edited by `edit`; returns the manifest's path.
 fn edited_model(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     let shipped = root().join("plugins/helo/model");
     let model = dir.join("model");
     fs::create_dir_all(&model).unwrap();
-    for file in ["helo-sim.onnx", "helo-sim-linear.onnx"] {
+    for file in ["helo-sim.onnx", "helo-sim-linear.onnx", "helo-sim-mlp.onnx"] {
         fs::copy(shipped.join(file), model.join(file)).unwrap();
     }
     let mut manifest: serde_json::Value =
@@ -293,6 +293,20 @@ fn eval_counts_lines_without_time_and_warns_on_empty_or_negative_truth() {
         "{stderr}"
     );
     assert!(baseline_count.is_some(), "{stderr}");
+    assert_eq!(scored(&stderr), baseline_count, "{stderr}");
+
+    // Another subject's windows, complete or not, count neither as scored nor as skipped when
+    // `--subjects S09` leaves it out.
+    let mut two_subjects = lines.clone();
+    two_subjects.extend(
+        lines
+            .iter()
+            .skip(1)
+            .map(|line| edited_row(line, |row| row["subject"] = "S98".into())),
+    );
+    let output = eval_on(dir.path(), &two_subjects, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert_eq!(scored(&stderr), baseline_count, "{stderr}");
 
     // The unedited recording scores without warnings.

@@ -3,7 +3,8 @@
 //! The recording is JSON Lines as the `jsonl` sink writes them (e.g. from
 //! `pipelines/helo-training.toml`): the model's input streams and a ground-truth emotion stream,
 //! joined per (subject, window end). Baselines: the uniform distribution, the training-set mean
-//! distribution (from the manifest) and the linear model exported beside the model.
+//! distribution (from the manifest) and every baseline model exported beside it (the manifest's
+//! `baselines`: name -> ONNX file with the same inputs).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -32,7 +33,8 @@ pub struct Evaluation {
     /// Windows scored (after the subject selection).
     pub windows: usize,
     /// Windows that lack one of the model's inputs or the truth at their (subject, event time),
-    /// such as the first seconds before every feature has a full window; skipped and counted.
+    /// such as the first seconds before every feature has a full window; skipped and counted (for
+    /// the selected subjects only).
     pub incomplete: u64,
     /// What was skipped or changed, for the user: lines without event time, empty truths, a
     /// provider fallback.
@@ -72,8 +74,9 @@ struct Skipped {
     zero_truth: u64,
     /// Truth rows whose probabilities do not sum to 1 (renormalised before scoring).
     unnormalised_truth: u64,
-    /// Windows that lack one of the model's inputs or the truth (nothing to pair them with).
-    incomplete: u64,
+    /// Windows that lack one of the model's inputs or the truth (nothing to pair them with), per
+    /// subject, so a `--subjects` selection reports only its own.
+    incomplete: BTreeMap<String, u64>,
 }
 
 impl Skipped {
@@ -202,7 +205,7 @@ fn read_windows(
                 inputs,
                 truth,
             }),
-            _ => skipped.incomplete += 1,
+            _ => *skipped.incomplete.entry(subject).or_default() += 1,
         }
     }
     if windows.is_empty() {
@@ -284,23 +287,28 @@ pub fn evaluate(
         let mean = vec![manifest.training_mean.clone(); selected.len()];
         rows.push(("training mean".to_string(), score(&selected, &mean)));
     }
-    if let Some(file) = manifest.baselines.get("linear") {
-        let linear = LoadedManifest {
+    for (name, file) in &manifest.baselines {
+        let baseline = LoadedManifest {
             path: loaded.path.clone(),
             manifest: Manifest {
                 file: file.clone(),
                 ..manifest.clone()
             },
         };
-        let mut linear_session = ModelSession::open(&linear, options)?;
-        let predictions = run_model(&mut linear_session, &selected)?;
-        rows.push(("linear".to_string(), score(&selected, &predictions)));
+        let mut baseline_session = ModelSession::open(&baseline, options)?;
+        let predictions = run_model(&mut baseline_session, &selected)?;
+        rows.push((name.clone(), score(&selected, &predictions)));
     }
     Ok(Evaluation {
         rows,
         subjects: scored_subjects,
         windows: selected.len(),
-        incomplete: skipped.incomplete,
+        incomplete: skipped
+            .incomplete
+            .iter()
+            .filter(|(subject, _)| subjects.is_empty() || subjects.contains(subject))
+            .map(|(_, count)| count)
+            .sum(),
         provider: session.provider,
         warnings,
     })
