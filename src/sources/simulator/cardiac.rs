@@ -90,7 +90,7 @@ impl BeatSchedule {
                 rr,
                 amp: (1.0 + 0.04 * gauss(&mut self.rng)) * (1.0 + 0.06 * breath.signal),
                 ptt: profile.ptt * (1.0 - 0.12 * arousal),
-                pulse_amp: (1.0 - 0.25 * arousal) * (1.0 + 0.03 * gauss(&mut self.rng)),
+                pulse_amp: (1.0 - 0.35 * arousal) * (1.0 + 0.03 * gauss(&mut self.rng)),
             };
             self.beats.push(beat);
             last = beat;

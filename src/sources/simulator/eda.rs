@@ -103,7 +103,7 @@ impl EdaLatent {
             } else {
                 self.arousal = arousal;
             }
-            let level = profile.eda_base * self.drift.exp() * (1.0 + 0.15 * self.arousal);
+            let level = profile.eda_base * self.drift.exp() * (1.0 + 0.2 * self.arousal);
             self.tonic.push_back(level);
         }
         // The bound keeps a pathological `secs` (huge or infinite) from looping forever.

@@ -102,14 +102,14 @@ impl EegGen {
         let a = drive.arousal.clamp(-1.5, 1.5);
         let v = drive.valence.clamp(-1.5, 1.5);
         let absorbed = drive.absorption.clamp(0.0, 1.5);
-        let alpha = ALPHA_UV * p.alpha_gain * (1.0 - 0.5 * a + 0.6 * absorbed).clamp(0.3, 2.2);
-        let beta = BETA_UV * p.beta_gain * (1.0 + a).clamp(0.4, 2.5);
-        let theta = THETA_UV * p.theta_gain * (1.0 + 0.1 * a + 1.2 * absorbed).clamp(0.5, 3.0);
+        let alpha = ALPHA_UV * p.alpha_gain * (1.0 - 0.6 * a + 0.7 * absorbed).clamp(0.3, 2.2);
+        let beta = BETA_UV * p.beta_gain * (1.0 + 1.2 * a).clamp(0.4, 2.8);
+        let theta = THETA_UV * p.theta_gain * (1.0 + 0.1 * a + 1.5 * absorbed).clamp(0.5, 3.5);
         let gamma = GAMMA_UV * (1.0 + 0.3 * a).clamp(0.5, 1.5);
         let rng = &mut self.rng;
         let common = self.common.step(rng);
         for (ch, &(wa, wt, wb, side, wblink)) in self.channels.iter_mut().zip(&TOPOGRAPHY) {
-            let asym = 1.0 + 0.25 * side * v;
+            let asym = 1.0 + 0.4 * side * v;
             let x = ch.slow.step(rng)
                 + ch.mid.step(rng)
                 + ch.fast.step(rng)

@@ -480,14 +480,22 @@ fn scrs_follow_arousal() {
     for subject in &long.subjects {
         let eda = numeric(&long.data, subject, L_EDA);
         let affect = affect_windows(long, subject, 30.0);
-        // SCR onsets: the 1-s rise crosses 0.03 uS upwards.
-        let rise: Vec<f64> = eda.windows(5).map(|w| w[4] - w[0]).collect();
+        // SCR onsets: the 1-s rise exceeds 0.05 uS, counted once until the signal turns down
+        // (a peak); rises out of a contact-loss episode are not responses.
+        let rise: Vec<f64> = eda
+            .windows(5)
+            .map(|w| if w[0] < 0.1 { 0.0 } else { w[4] - w[0] })
+            .collect();
         let mut counts = vec![0.0; affect.len()];
-        for i in 1..rise.len() {
-            if rise[i] > 0.03 && rise[i - 1] <= 0.03 {
+        let mut armed = true;
+        for (i, &r) in rise.iter().enumerate() {
+            if armed && r > 0.05 {
+                armed = false;
                 if let Some(c) = counts.get_mut(i / 120) {
                     *c += 1.0;
                 }
+            } else if r <= 0.0 {
+                armed = true;
             }
         }
         let mut order: Vec<usize> = (0..affect.len()).collect();
