@@ -1,9 +1,12 @@
 //! Heart: a shared beat schedule with realistic heart-rate variability, observed as ECG and PPG.
 //!
-//! Beats are generated one after the other (each RR interval from the state at the previous beat),
-//! so the schedule is the same whatever streams ask for it and however time is stepped. ECG draws a
-//! McSharry-style sum of Gaussians (P, Q, R, S and a two-part T wave) around each R peak; PPG draws
-//! a pulse wave (systolic peak, dicrotic notch, diastolic wave) after a pulse transit delay.
+//! Heart rate rises with sympathetic arousal and falls with vagal drive; sinus arrhythmia deepens
+//! with vagal drive and flattens with arousal; arousal shortens pulse transit and lowers the pulse
+//! (vasoconstriction). Beats are generated one after the other (each RR interval from the state at
+//! the previous beat), so the schedule is the same whatever streams ask for it and however time is
+//! stepped. ECG draws a McSharry-style sum of Gaussians (P, Q, R, S and a two-part T wave) around
+//! each R peak; PPG draws a pulse wave (systolic peak, dicrotic notch, diastolic wave) after a pulse
+//! transit delay.
 
 use std::f64::consts::TAU;
 
@@ -70,10 +73,13 @@ impl BeatSchedule {
         // The bound keeps a pathological `secs` (huge or infinite) from looping forever.
         let target = secs.min(last.t + 1e7);
         while last.t <= target {
-            let (arousal, _) = emotion.affect_secs(last.t);
+            let drive = emotion.drive_secs(last.t);
+            let arousal = drive.arousal;
             let breath = resp.at(last.t, emotion, profile);
-            let hr = (profile.hr_base + profile.hr_gain * arousal).clamp(40.0, 180.0);
-            let rsa = profile.rsa_amp * (1.0 - 0.6 * arousal).clamp(0.3, 1.4);
+            let hr = (profile.hr_base + profile.hr_gain * arousal
+                - profile.hr_vagal_gain * drive.vagal)
+                .clamp(40.0, 180.0);
+            let rsa = profile.rsa_amp * (1.0 - 0.6 * arousal + 0.8 * drive.vagal).clamp(0.3, 2.2);
             let lf = profile.lf_amp * (TAU * profile.lf_freq * last.t + profile.lf_phase).sin();
             let rr = 60.0 / hr - rsa * breath.phase.cos()
                 + lf
@@ -84,7 +90,7 @@ impl BeatSchedule {
                 rr,
                 amp: (1.0 + 0.04 * gauss(&mut self.rng)) * (1.0 + 0.06 * breath.signal),
                 ptt: profile.ptt * (1.0 - 0.12 * arousal),
-                pulse_amp: (1.0 - 0.25 * arousal) * (1.0 + 0.03 * gauss(&mut self.rng)),
+                pulse_amp: (1.0 - 0.35 * arousal) * (1.0 + 0.03 * gauss(&mut self.rng)),
             };
             self.beats.push(beat);
             last = beat;
@@ -222,7 +228,7 @@ impl PpgGen {
         let v = 60.0 * gain * pulse
             + 4.0 * breath.signal
             + self.drift.step(&mut self.rng)
-            + 0.4 * gauss(&mut self.rng);
+            + world.profile.ppg_noise * gauss(&mut self.rng);
         out.push(finite_or(v, 0.0));
     }
 }

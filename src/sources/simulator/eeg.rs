@@ -2,8 +2,9 @@
 //!
 //! Each channel sums three AR(1) processes (a cheap pink-ish spectrum), a shared reference
 //! component, and damped resonators for theta, alpha, beta and gamma whose drive follows the
-//! hidden state: alpha (occipito-parietal) falls and beta rises with arousal, frontal alpha
-//! asymmetry (F4 vs F3) follows valence. Blinks add frontal eye artefacts.
+//! subject's physiological factors: alpha (occipito-parietal) falls and beta rises with arousal,
+//! absorption raises frontal-midline theta and posterior alpha together, frontal alpha asymmetry
+//! (F4 vs F3) follows valence. Vagal drive leaves the EEG alone. Blinks add frontal eye artefacts.
 
 use rand_chacha::ChaCha8Rng;
 
@@ -95,19 +96,20 @@ impl EegGen {
 
     /// Appends the sample at event time `t` (`secs` seconds since the start).
     pub fn sample(&mut self, world: &mut SubjectWorld, t: Nanos, secs: f64, out: &mut Vec<f64>) {
-        let (arousal, valence) = world.affect(t);
+        let drive = world.drive(t);
         let blink = world.blink(secs);
         let p = &world.profile;
-        let a = arousal.clamp(-1.0, 1.0);
-        let v = valence.clamp(-1.0, 1.0);
-        let alpha = ALPHA_UV * p.alpha_gain * (1.0 - 0.5 * a).clamp(0.3, 1.6);
-        let beta = BETA_UV * p.beta_gain * (1.0 + a).clamp(0.4, 2.2);
-        let theta = THETA_UV * p.theta_gain * (1.0 + 0.1 * a);
-        let gamma = GAMMA_UV * (1.0 + 0.3 * a);
+        let a = drive.arousal.clamp(-1.5, 1.5);
+        let v = drive.valence.clamp(-1.5, 1.5);
+        let absorbed = drive.absorption.clamp(0.0, 1.5);
+        let alpha = ALPHA_UV * p.alpha_gain * (1.0 - 0.6 * a + 0.7 * absorbed).clamp(0.3, 2.2);
+        let beta = BETA_UV * p.beta_gain * (1.0 + 1.2 * a).clamp(0.4, 2.8);
+        let theta = THETA_UV * p.theta_gain * (1.0 + 0.1 * a + 1.5 * absorbed).clamp(0.5, 3.5);
+        let gamma = GAMMA_UV * (1.0 + 0.3 * a).clamp(0.5, 1.5);
         let rng = &mut self.rng;
         let common = self.common.step(rng);
         for (ch, &(wa, wt, wb, side, wblink)) in self.channels.iter_mut().zip(&TOPOGRAPHY) {
-            let asym = 1.0 + 0.2 * side * v;
+            let asym = 1.0 + 0.4 * side * v;
             let x = ch.slow.step(rng)
                 + ch.mid.step(rng)
                 + ch.fast.step(rng)

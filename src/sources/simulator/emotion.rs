@@ -1,36 +1,46 @@
 //! The hidden emotion state: a per-subject 10-class distribution that drifts over time.
 //!
 //! Logits follow an Ornstein-Uhlenbeck process around subject-specific baselines; while a stimulus
-//! clip plays, the mean of the clip's target emotion is pushed up. The state is evaluated on a fixed
-//! 100 ms grid (lazily extended, old entries dropped) and interpolated, so any stream can query it at
-//! any time and the result never depends on how `advance` was stepped.
+//! clip plays, the mean of the clip's target emotion is pushed up, that of its co-occurring partner
+//! ([`PARTNER`]) less, and that of neutral down. The state is evaluated on a fixed 100 ms grid
+//! (lazily extended, old entries dropped) and interpolated, so any stream can query it at any time
+//! and the result never depends on how `advance` was stepped. Physiology reads it only through the
+//! latent factors of [`super::physiology`], scaled by the subject's gains.
 
 use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
 
 use super::noise::{gauss, ou_coeffs, uniform};
+use super::physiology::Physio;
 use super::EMOTION_LABELS;
 use crate::stream::{Nanos, NANOS_PER_SEC};
 
 /// Number of emotion classes.
 pub const N_EMOTIONS: usize = EMOTION_LABELS.len();
 
-/// (valence, arousal) of each label in [`EMOTION_LABELS`] order, both in `[-1, 1]`.
-///
-/// Shared by every subject, so physiology driven by arousal/valence generalises across subjects.
-pub const VALENCE_AROUSAL: [(f64, f64); N_EMOTIONS] = [
-    (0.0, 0.0),   // neutral
-    (0.7, 0.5),   // amusement
-    (0.8, 0.5),   // joy
-    (0.6, -0.3),  // tenderness
-    (0.6, 0.3),   // inspiration
-    (0.1, 0.7),   // surprise
-    (-0.7, -0.4), // sadness
-    (-0.6, 0.8),  // fear
-    (-0.6, 0.7),  // anger
-    (-0.7, 0.3),  // disgust
+/// The label each label co-occurs with, in [`EMOTION_LABELS`] order: a clip aimed at one also pushes
+/// the other. Pairs: amusement-joy, tenderness-sadness, surprise-fear, anger-disgust; neutral and
+/// inspiration have none.
+pub const PARTNER: [Option<usize>; N_EMOTIONS] = [
+    None,    // neutral
+    Some(2), // amusement - joy
+    Some(1), // joy - amusement
+    Some(6), // tenderness - sadness
+    None,    // inspiration
+    Some(7), // surprise - fear
+    Some(3), // sadness - tenderness
+    Some(5), // fear - surprise
+    Some(9), // anger - disgust
+    Some(8), // disgust - anger
 ];
+
+/// Share of a clip's push that goes to its target's partner, for clips 1-10, 11-20 and 21-30: the
+/// three clips aimed at one label mix in its partner to different degrees.
+const PARTNER_SHARE: [f64; 3] = [0.35, 0.55, 0.75];
+
+/// How far a clip lowers the neutral logit, as a share of its push (for clips not aimed at neutral).
+const NEUTRAL_SHARE: f64 = 0.4;
 
 /// Number of distinct stimulus clips (`clip_01` .. `clip_30`).
 pub const N_CLIPS: u32 = 30;
@@ -49,15 +59,38 @@ pub fn clip_target(clip: u32) -> usize {
     (clip.saturating_sub(1) % N_EMOTIONS as u32) as usize
 }
 
-/// The hidden state at one instant: the distribution and the arousal/valence derived from it.
+/// Share of clip `clip`'s push that goes to its target's [`PARTNER`].
+pub fn partner_share(clip: u32) -> f64 {
+    let round = (clip.saturating_sub(1) / N_EMOTIONS as u32) as usize;
+    PARTNER_SHARE[round.min(PARTNER_SHARE.len() - 1)]
+}
+
+/// The mean logits while `stimulus` plays, given the subject's resting logits and responsiveness.
+fn pushed(
+    baseline: &[f64; N_EMOTIONS],
+    responsiveness: f64,
+    stimulus: &Stimulus,
+) -> [f64; N_EMOTIONS] {
+    let mut mean = *baseline;
+    let push = responsiveness * stimulus.intensity;
+    let target = clip_target(stimulus.clip);
+    mean[target] += push;
+    if let Some(partner) = PARTNER[target] {
+        mean[partner] += partner_share(stimulus.clip) * push;
+    }
+    if target != 0 {
+        mean[0] -= NEUTRAL_SHARE * push;
+    }
+    mean
+}
+
+/// The hidden state at one instant: the distribution and the physiological factors it implies.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EmotionState {
     /// Probability of each label, in [`EMOTION_LABELS`] order; sums to 1.
     pub probs: [f64; N_EMOTIONS],
-    /// Expected arousal under `probs`, in `[-1, 1]`.
-    pub arousal: f64,
-    /// Expected valence under `probs`, in `[-1, 1]`.
-    pub valence: f64,
+    /// Expected physiological loadings under `probs`, before the subject's gains.
+    pub physio: Physio,
 }
 
 impl EmotionState {
@@ -80,17 +113,11 @@ impl EmotionState {
         Self::from_probs(probs)
     }
 
-    /// Builds the state from a distribution, deriving arousal and valence.
+    /// Builds the state from a distribution, deriving its physiological factors.
     fn from_probs(probs: [f64; N_EMOTIONS]) -> EmotionState {
-        let (mut valence, mut arousal) = (0.0, 0.0);
-        for (p, (v, a)) in probs.iter().zip(VALENCE_AROUSAL) {
-            valence += p * v;
-            arousal += p * a;
-        }
         EmotionState {
+            physio: Physio::of(&probs),
             probs,
-            arousal,
-            valence,
         }
     }
 
@@ -211,6 +238,8 @@ pub struct EmotionTrack {
     start: Nanos,
     baseline: [f64; N_EMOTIONS],
     responsiveness: f64,
+    gain: Physio,
+    pinned: Option<EmotionState>,
     logits: [f64; N_EMOTIONS],
     first_index: u64,
     grid: VecDeque<EmotionState>,
@@ -221,13 +250,15 @@ pub struct EmotionTrack {
 }
 
 impl EmotionTrack {
-    /// Builds the process from its generator, the subject's baseline logits and responsiveness.
+    /// Builds the process from its generator, the subject's baseline logits and responsiveness,
+    /// and the subject's gains on the physiological factors.
     pub fn new(
         mut rng: ChaCha8Rng,
         schedule: StimulusSchedule,
         start: Nanos,
         baseline: [f64; N_EMOTIONS],
         responsiveness: f64,
+        gain: Physio,
     ) -> EmotionTrack {
         let mut logits = baseline;
         for z in logits.iter_mut() {
@@ -239,6 +270,8 @@ impl EmotionTrack {
             start,
             baseline,
             responsiveness,
+            gain,
+            pinned: None,
             logits,
             first_index: 0,
             grid: VecDeque::new(),
@@ -246,6 +279,13 @@ impl EmotionTrack {
             a,
             b,
         }
+    }
+
+    /// Holds the distribution at `probs` for ever (stimuli still play and are announced but move
+    /// nothing): what a subject fully feeling one emotion looks like, for tests of the signatures.
+    #[cfg(test)]
+    pub fn pin(&mut self, probs: [f64; N_EMOTIONS]) {
+        self.pinned = Some(EmotionState::from_probs(probs));
     }
 
     /// Event time of grid point `index`.
@@ -260,20 +300,19 @@ impl EmotionTrack {
             let next = self.first_index + self.grid.len() as u64;
             if next > 0 {
                 let t = self.grid_time(next);
-                let mut mean = self.baseline;
-                if let Some(s) = self.schedule.active_at(t) {
-                    let push = self.responsiveness * s.intensity;
-                    let target = clip_target(s.clip);
-                    mean[target] += push;
-                    if target != 0 {
-                        mean[0] -= 0.4 * push;
-                    }
-                }
+                let mean = match self.schedule.active_at(t) {
+                    Some(s) => pushed(&self.baseline, self.responsiveness, &s),
+                    None => self.baseline,
+                };
                 for (z, m) in self.logits.iter_mut().zip(mean) {
                     *z = m + self.a * (*z - m) + self.b * LOGIT_SD * gauss(&mut self.rng);
                 }
             }
-            self.grid.push_back(EmotionState::from_logits(&self.logits));
+            let state = match self.pinned {
+                Some(state) => state,
+                None => EmotionState::from_logits(&self.logits),
+            };
+            self.grid.push_back(state);
         }
     }
 
@@ -304,26 +343,24 @@ impl EmotionTrack {
         }
     }
 
-    /// Arousal and valence at event time `t`; cheaper than [`EmotionTrack::at`].
-    pub fn affect(&mut self, t: Nanos) -> (f64, f64) {
+    /// The subject's physiological drive at event time `t`: the factors of the state scaled by the
+    /// subject's gains; cheaper than [`EmotionTrack::at`].
+    pub fn drive(&mut self, t: Nanos) -> Physio {
         let (index, frac) = self.locate(t);
         self.ensure(index + 1);
         let i = (index - self.first_index) as usize;
         match (self.grid.get(i), self.grid.get(i + 1)) {
-            (Some(a), Some(b)) => (
-                a.arousal + (b.arousal - a.arousal) * frac,
-                a.valence + (b.valence - a.valence) * frac,
-            ),
-            _ => (0.0, 0.0),
+            (Some(a), Some(b)) => a.physio.lerp(&b.physio, frac).scaled(&self.gain),
+            _ => Physio::default(),
         }
     }
 
-    /// Arousal and valence at `secs` seconds since the start of the recording.
-    pub fn affect_secs(&mut self, secs: f64) -> (f64, f64) {
+    /// The subject's physiological drive at `secs` seconds since the start of the recording.
+    pub fn drive_secs(&mut self, secs: f64) -> Physio {
         let t = self
             .start
             .saturating_add((secs * NANOS_PER_SEC as f64).round() as Nanos);
-        self.affect(t)
+        self.drive(t)
     }
 
     /// Drops grid points and clips that no stream can ask for any more (before `before`).

@@ -2,13 +2,19 @@
 //!
 //! AU intensities follow the hidden emotion distribution through one shared emotion-to-AU table
 //! (FACS prototypes: AU06+AU12 for enjoyment, AU01+AU04+AU15 for sadness, AU09+AU10 for disgust...),
-//! scaled by subject expressivity, over a subject-specific resting face, with tracking noise and
-//! occasional lost frames. Blinks are a shared latent process (also seen as EEG eye artefacts).
+//! scaled by subject expressivity, over a subject-specific resting face, with tracking noise of a
+//! subject-specific level. The table is built against the physiological loadings
+//! ([`super::physiology::LOADINGS`]): amusement is joy's smile with a laugh's open jaw, surprise and
+//! fear share one face, anger shows disgust's face, inspiration the neutral one. The tracker loses
+//! the face in episodes ([`FACE_TRACKING_LOSS`]). Blinks are a shared latent process (also seen as
+//! EEG eye artefacts).
 
 use std::collections::VecDeque;
 
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::dropout::{Dropouts, FACE_TRACKING_LOSS};
 use super::emotion::N_EMOTIONS;
 use super::noise::{exponential, finite_or, gauss, uniform, Ar1};
 use super::subject::{Profile, SubjectWorld};
@@ -23,41 +29,45 @@ pub const AU_LABELS: [&str; 17] = [
 /// Index of AU45 (blink) in [`AU_LABELS`].
 const AU45: usize = 16;
 
+/// Widely opened eyes, raised brows and a dropped jaw (AU01+AU02+AU05+AU25+AU26): the face of both
+/// surprise and fear.
+const STARTLED: [f64; 17] = [
+    2.5, 2.3, 0.0, 2.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.8, 2.5, 0.0,
+];
+
+/// Brow lowerer, nose wrinkler and upper-lip raiser (AU04+AU09+AU10, with AU07, AU15, AU17): the
+/// face of both disgust and anger.
+const REPULSED: [f64; 17] = [
+    0.0, 0.0, 1.8, 0.0, 0.0, 0.8, 2.8, 2.5, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.6, 0.0, 0.0,
+];
+
+/// The resting face: no action unit beyond the subject's own bias (neutral and inspiration).
+const RESTING: [f64; 17] = [0.0; 17];
+
 /// Expected AU intensity when the subject fully feels one emotion (rows in label order).
 ///
-/// Columns follow [`AU_LABELS`]; AU45 (blink) is driven by the blink process instead.
-const AU_TABLE: [[f64; 17]; N_EMOTIONS] = [
+/// Columns follow [`AU_LABELS`]; AU45 (blink) is driven by the blink process instead. Identical
+/// rows: neutral = inspiration, surprise = fear, anger = disgust; amusement is joy plus AU25/AU26.
+pub const AU_TABLE: [[f64; 17]; N_EMOTIONS] = [
     // 01  02   04   05   06   07   09   10   12   14   15   17   20   23   25   26   45
+    RESTING, // neutral
     [
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-    ], // neutral
+        0.0, 0.0, 0.0, 0.0, 2.3, 0.4, 0.0, 0.0, 3.1, 0.0, 0.0, 0.0, 0.0, 0.0, 2.4, 2.0, 0.0,
+    ], // amusement: a laugh
     [
-        0.0, 0.0, 0.0, 0.0, 2.5, 0.5, 0.0, 0.6, 3.2, 0.5, 0.0, 0.0, 0.0, 0.0, 2.0, 1.2, 0.0,
-    ], // amusement
-    [
-        0.0, 0.0, 0.0, 0.0, 2.2, 0.3, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.2, 0.0, 0.0,
-    ], // joy
+        0.0, 0.0, 0.0, 0.0, 2.3, 0.4, 0.0, 0.0, 3.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    ], // joy: a closed-mouth Duchenne smile
     [
         0.4, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.8, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
     ], // tenderness
-    [
-        1.0, 0.8, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0,
-    ], // inspiration
-    [
-        2.5, 2.3, 0.0, 2.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.8, 2.5, 0.0,
-    ], // surprise
+    RESTING, // inspiration
+    STARTLED, // surprise
     [
         1.8, 0.0, 1.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 2.2, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0,
     ], // sadness
-    [
-        2.2, 1.5, 1.8, 2.2, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.2, 1.5, 0.0,
-    ], // fear
-    [
-        0.0, 0.0, 2.8, 1.2, 0.0, 2.2, 0.6, 0.8, 0.0, 0.0, 0.0, 1.2, 0.0, 2.2, 0.0, 0.0, 0.0,
-    ], // anger
-    [
-        0.0, 0.0, 1.5, 0.0, 0.0, 0.8, 2.8, 2.5, 0.0, 0.0, 1.2, 1.0, 0.0, 0.0, 0.6, 0.0, 0.0,
-    ], // disgust
+    STARTLED, // fear
+    REPULSED, // anger
+    REPULSED, // disgust
 ];
 
 /// Shared eye-blink events: a renewal process at the subject's spontaneous blink rate.
@@ -120,23 +130,21 @@ pub struct FaceGen {
     rng: ChaCha8Rng,
     noise: Vec<Ar1>,
     confidence: Ar1,
-    lost_frames: u32,
-    loss_prob: f64,
+    tracking_loss: Dropouts,
 }
 
 impl FaceGen {
-    /// Builds the stream generator for frame rate `hz`.
-    pub fn new(rng: ChaCha8Rng, hz: f64) -> FaceGen {
+    /// Builds the stream generator for frame rate `hz` and the subject's tracking noise level.
+    pub fn new(mut rng: ChaCha8Rng, hz: f64, au_noise: f64) -> FaceGen {
         let dt = 1.0 / hz;
+        let tracking_loss = Dropouts::new(ChaCha8Rng::from_rng(&mut rng), FACE_TRACKING_LOSS);
         FaceGen {
             rng,
             noise: (0..AU_LABELS.len())
-                .map(|_| Ar1::new(dt, 0.8, 0.12))
+                .map(|_| Ar1::new(dt, 0.8, au_noise))
                 .collect(),
             confidence: Ar1::new(dt, 5.0, 0.015),
-            lost_frames: 0,
-            // About one tracking loss every 40 s.
-            loss_prob: 1.0 / (40.0 * hz),
+            tracking_loss,
         }
     }
 
@@ -145,9 +153,6 @@ impl FaceGen {
         let state = world.emotion(t);
         let blink = world.blink(secs);
         let profile = &world.profile;
-        if self.lost_frames == 0 && uniform(&mut self.rng, 0.0, 1.0) < self.loss_prob {
-            self.lost_frames = uniform(&mut self.rng, 3.0, 60.0) as u32;
-        }
         let confidence = (0.955 + self.confidence.step(&mut self.rng)).clamp(0.88, 0.99);
         let mut aus = [0.0; 17];
         for (au, value) in aus.iter_mut().enumerate() {
@@ -165,8 +170,7 @@ impl FaceGen {
             };
             *value = finite_or(v + 0.04 * gauss(&mut self.rng), 0.0).clamp(0.0, 5.0);
         }
-        if self.lost_frames > 0 {
-            self.lost_frames -= 1;
+        if self.tracking_loss.active(secs) {
             out.extend_from_slice(&[0.0; 17]);
             out.push(uniform(&mut self.rng, 0.0, 0.2));
             out.push(0.0);

@@ -1,4 +1,7 @@
 //! Respiration (shared latent and belt stream), skin temperature and wrist accelerometer.
+//!
+//! All three follow the subject's sympathetic arousal only: faster, shallower breathing, cooler
+//! skin, more fidgeting.
 
 use std::collections::VecDeque;
 use std::f64::consts::TAU;
@@ -56,7 +59,7 @@ impl RespLatent {
         while self.first_index + (self.grid.len() as u64) <= index {
             let next = self.first_index + self.grid.len() as u64;
             let secs = next as f64 / RESP_GRID_HZ;
-            let (arousal, _) = emotion.affect_secs(secs);
+            let arousal = emotion.drive_secs(secs).arousal;
             let noise = self.rate_noise.step(&mut self.rng);
             let depth_noise = self.depth_noise.step(&mut self.rng);
             if next > 0 {
@@ -158,7 +161,7 @@ impl TempGen {
 
     /// Appends the sample at `secs` seconds since the start.
     pub fn sample(&mut self, world: &mut SubjectWorld, secs: f64, out: &mut Vec<f64>) {
-        let (arousal, _) = world.affect_secs(secs);
+        let arousal = world.drive_secs(secs).arousal;
         let smooth = match self.smooth {
             Some(s) => s + self.alpha * (arousal - s),
             None => arousal,
@@ -207,7 +210,7 @@ impl AccelGen {
         if !self.tilt.0.is_finite() {
             self.tilt = rest;
         }
-        let (arousal, _) = world.affect_secs(secs);
+        let arousal = world.drive_secs(secs).arousal;
         let per_sec = world.profile.fidget * 2.0 / 60.0 * (1.4 * arousal).exp();
         let start_burst = self.rng_uniform() < per_sec * self.dt;
         if self.burst_left <= 0.0 && start_burst {

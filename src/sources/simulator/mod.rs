@@ -1,9 +1,13 @@
 //! Deterministic multi-subject physiological simulator with a hidden emotion ground truth.
 //!
 //! Each subject has a hidden emotion distribution (drifting, pushed by stimulus clips announced on
-//! the marker stream) from which arousal and valence are derived; EEG, ECG, PPG, EDA, respiration,
-//! temperature, accelerometer and facial action units depend on that state plausibly, through
-//! relations shared by all subjects, with subject-specific baselines, gains and noise.
+//! the marker stream, a clip's target together with its co-occurring partner). Facial action units
+//! follow it through a per-label action-unit table; EEG, ECG, PPG, EDA, respiration, temperature
+//! and accelerometer through four physiological factors, each with a per-label loading
+//! ([`EMOTION_PHYSIOLOGY`]). The two tables are built so that some labels are told apart only by the face,
+//! some only by physiology and some only by both together. Relations are shared by all subjects,
+//! with subject-specific baselines, gains and noise; the face tracker and the EDA electrodes drop
+//! out in episodes ([`FACE_TRACKING_LOSS`], [`EDA_CONTACT_LOSS`]).
 //!
 //! Output is a pure function of the seed, the subject list, the stream list and the start time:
 //! every random process owns a generator seeded from (seed, subject index, process identity) and is
@@ -11,12 +15,14 @@
 //! adding or removing a stream leaves the others unchanged.
 
 mod cardiac;
+mod dropout;
 mod eda;
 mod eeg;
 mod emotion;
 mod face;
 mod misc;
 mod noise;
+mod physiology;
 mod source;
 mod subject;
 #[cfg(test)]
@@ -28,11 +34,13 @@ use crate::stream::{
 };
 
 use cardiac::{EcgGen, PpgGen};
+pub use dropout::{DropoutSpec, EDA_CONTACT_LOSS, FACE_TRACKING_LOSS};
 use eda::EdaGen;
 use eeg::{EegGen, EEG_LABELS};
 use face::{FaceGen, AU_LABELS};
 use misc::{AccelGen, RespGen, TempGen};
 use noise::{rng_for, tag};
+pub use physiology::Physio;
 pub use source::{subject_ids, SimulatorConfig, MAX_DURATION_S};
 use subject::SubjectWorld;
 
@@ -50,9 +58,13 @@ pub const EMOTION_LABELS: [&str; 10] = [
     "disgust",
 ];
 
-/// (valence, arousal) assigned to each of [`EMOTION_LABELS`]; arousal/valence are expectations
-/// of this table under the hidden distribution.
-pub const EMOTION_VALENCE_AROUSAL: [(f64, f64); 10] = emotion::VALENCE_AROUSAL;
+/// The physiological factors of a subject fully feeling each of [`EMOTION_LABELS`] (before the
+/// subject's gains); physiology follows their expectation under the hidden distribution.
+pub const EMOTION_PHYSIOLOGY: [Physio; 10] = physiology::LOADINGS;
+
+/// The co-occurring partner of each of [`EMOTION_LABELS`]: a clip aimed at a label also pushes its
+/// partner, less.
+pub const EMOTION_PARTNERS: [Option<usize>; 10] = emotion::PARTNER;
 
 /// Internal generation is cut into chunks of this length so latent state can be dropped even when
 /// one `advance` call covers hours.
@@ -276,7 +288,7 @@ impl StreamState {
             SimStream::Resp => Generator::Resp(RespGen::new(rng, hz)),
             SimStream::Temp => Generator::Temp(TempGen::new(rng, hz)),
             SimStream::Accel => Generator::Accel(AccelGen::new(rng, hz)),
-            SimStream::Face => Generator::Face(FaceGen::new(rng, hz)),
+            SimStream::Face => Generator::Face(FaceGen::new(rng, hz, p.au_noise)),
             SimStream::Emotion => Generator::Emotion,
             SimStream::Markers => Generator::Markers,
         };

@@ -12,6 +12,7 @@ use super::emotion::{EmotionState, EmotionTrack, StimulusSchedule, N_EMOTIONS};
 use super::face::BlinkSchedule;
 use super::misc::{RespLatent, RespPoint};
 use super::noise::{gauss, rng_for, tag, uniform};
+use super::physiology::Physio;
 use crate::stream::{Nanos, NANOS_PER_SEC};
 
 /// How far back (seconds) any stream may query a latent process; older state can be dropped.
@@ -20,7 +21,8 @@ const KEEP_SECS: f64 = 10.0;
 /// Per-subject parameters: baselines and gains that make subjects differ.
 ///
 /// The dependence of signals on the hidden state is shared (same tables and signs for everyone);
-/// only its scale and the resting levels differ, so models must generalise across subjects.
+/// only its scale (a gain on each physiological factor, facial expressivity), the resting levels
+/// and the sensor noise differ, so models must generalise across subjects.
 #[derive(Clone, Debug)]
 pub struct Profile {
     /// Resting logits of the emotion distribution (neutral dominates).
@@ -31,6 +33,8 @@ pub struct Profile {
     pub hr_base: f64,
     /// Heart-rate increase per unit of arousal, beats per minute.
     pub hr_gain: f64,
+    /// Heart-rate decrease per unit of vagal drive, beats per minute.
+    pub hr_vagal_gain: f64,
     /// Respiratory sinus arrhythmia amplitude at rest, seconds of RR interval.
     pub rsa_amp: f64,
     /// Low-frequency (Mayer wave, ~0.1 Hz) RR modulation amplitude, seconds.
@@ -89,6 +93,14 @@ pub struct Profile {
     pub au_bias: [f64; 17],
     /// Spontaneous blink rate, blinks per minute.
     pub blink_rate: f64,
+    /// Gain on each physiological factor: how strongly this body expresses the hidden state.
+    pub physio_gain: Physio,
+    /// Standard deviation of the face tracker's action-unit noise (lighting, head pose, face).
+    pub au_noise: f64,
+    /// Scale of the EDA sensors' noise (skin, electrode gel).
+    pub eda_noise: f64,
+    /// Standard deviation of the PPG sensor noise (fit of the wristband, skin tone).
+    pub ppg_noise: f64,
 }
 
 impl Profile {
@@ -110,8 +122,8 @@ impl Profile {
             emotion_baseline,
             au_bias,
             responsiveness: uniform(rng, 3.0, 4.5),
-            hr_base: uniform(rng, 60.0, 80.0),
-            hr_gain: uniform(rng, 12.0, 22.0),
+            hr_base: uniform(rng, 62.0, 76.0),
+            hr_gain: uniform(rng, 15.0, 25.0),
             rsa_amp: uniform(rng, 0.03, 0.07),
             lf_amp: uniform(rng, 0.012, 0.03),
             lf_freq: uniform(rng, 0.08, 0.12),
@@ -120,26 +132,36 @@ impl Profile {
             ecg_gain: uniform(rng, 0.8, 1.3),
             t_gain: uniform(rng, 0.7, 1.3),
             ptt: uniform(rng, 0.18, 0.25),
-            ppg_gain: uniform(rng, 0.7, 1.4),
+            ppg_gain: uniform(rng, 0.9, 1.1),
             resp_rate: uniform(rng, 12.0, 17.0),
             resp_gain: uniform(rng, 0.2, 0.4),
             resp_amp: uniform(rng, 2.0, 5.0),
             eda_base: uniform(rng, 2.0, 10.0),
             scr_rate: uniform(rng, 1.0, 3.0),
-            scr_amp: uniform(rng, 0.15, 0.6),
+            scr_amp: uniform(rng, 0.2, 0.45),
             scr_rise: uniform(rng, 0.6, 1.0),
             scr_decay: uniform(rng, 5.0, 10.0),
             temp_base: uniform(rng, 33.0, 35.0),
             temp_gain: uniform(rng, 0.3, 0.8),
             alpha_freq: uniform(rng, 9.0, 11.0),
-            alpha_gain: uniform(rng, 0.7, 1.4),
-            beta_gain: uniform(rng, 0.8, 1.25),
-            theta_gain: uniform(rng, 0.8, 1.25),
-            eeg_gain: uniform(rng, 0.8, 1.2),
+            alpha_gain: uniform(rng, 0.85, 1.15),
+            beta_gain: uniform(rng, 0.9, 1.1),
+            theta_gain: uniform(rng, 0.9, 1.1),
+            eeg_gain: uniform(rng, 0.9, 1.1),
             tilt: (uniform(rng, -0.2, 0.2), uniform(rng, -0.2, 0.2)),
             fidget: uniform(rng, 0.5, 1.5),
             expressivity: uniform(rng, 0.6, 1.4),
             blink_rate: uniform(rng, 10.0, 25.0),
+            hr_vagal_gain: uniform(rng, 9.0, 15.0),
+            physio_gain: Physio {
+                arousal: uniform(rng, 0.75, 1.25),
+                vagal: uniform(rng, 0.75, 1.25),
+                valence: uniform(rng, 0.75, 1.25),
+                absorption: uniform(rng, 0.75, 1.25),
+            },
+            au_noise: uniform(rng, 0.08, 0.2),
+            eda_noise: uniform(rng, 0.5, 2.0),
+            ppg_noise: uniform(rng, 0.2, 0.6),
         }
     }
 }
@@ -168,6 +190,7 @@ impl SubjectWorld {
             start,
             profile.emotion_baseline,
             profile.responsiveness,
+            profile.physio_gain,
         );
         SubjectWorld {
             start,
@@ -196,14 +219,20 @@ impl SubjectWorld {
         self.emotion.at(t)
     }
 
-    /// Arousal and valence at event time `t`.
-    pub fn affect(&mut self, t: Nanos) -> (f64, f64) {
-        self.emotion.affect(t)
+    /// Holds the hidden distribution at `probs` for the whole recording (see [`EmotionTrack::pin`]).
+    #[cfg(test)]
+    pub fn pin_emotion(&mut self, probs: [f64; N_EMOTIONS]) {
+        self.emotion.pin(probs);
     }
 
-    /// Arousal and valence at `secs` seconds since the start.
-    pub fn affect_secs(&mut self, secs: f64) -> (f64, f64) {
-        self.emotion.affect_secs(secs)
+    /// The subject's physiological drive (factors times gains) at event time `t`.
+    pub fn drive(&mut self, t: Nanos) -> Physio {
+        self.emotion.drive(t)
+    }
+
+    /// The subject's physiological drive at `secs` seconds since the start.
+    pub fn drive_secs(&mut self, secs: f64) -> Physio {
+        self.emotion.drive_secs(secs)
     }
 
     /// Marker events with `from <= time < until`.

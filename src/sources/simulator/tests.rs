@@ -2,6 +2,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::*;
+use emotion::partner_share;
+use face::AU_TABLE;
+use subject::SubjectWorld;
 
 const START: Nanos = 1_234_567_890_123;
 
@@ -290,21 +293,36 @@ fn affect_windows(long: &Long, subject: &str, win: f64) -> Vec<(f64, f64)> {
     affect_of(numeric(&long.data, subject, L_EMO), win)
 }
 
-/// Mean arousal and valence of 10 Hz emotion rows `emo` in each window of `win` seconds.
-fn affect_of(emo: &[f64], win: f64) -> Vec<(f64, f64)> {
+/// Mean physiological factors (before subject gains) of 10 Hz emotion rows `emo` in each window
+/// of `win` seconds.
+fn physio_of(emo: &[f64], win: f64) -> Vec<Physio> {
     let per = (10.0 * win) as usize;
     emo.chunks(10 * per)
         .map(|w| {
-            let (mut a, mut v) = (0.0, 0.0);
+            let mut sum = [0.0; 4];
             for row in w.chunks(10) {
-                for (p, (val, aro)) in row.iter().zip(EMOTION_VALENCE_AROUSAL) {
-                    a += p * aro;
-                    v += p * val;
+                for (p, loading) in row.iter().zip(EMOTION_PHYSIOLOGY) {
+                    for (s, l) in sum.iter_mut().zip(loading.to_array()) {
+                        *s += p * l;
+                    }
                 }
             }
             let n = (w.len() / 10) as f64;
-            (a / n, v / n)
+            Physio {
+                arousal: sum[0] / n,
+                vagal: sum[1] / n,
+                valence: sum[2] / n,
+                absorption: sum[3] / n,
+            }
         })
+        .collect()
+}
+
+/// Mean arousal and valence of 10 Hz emotion rows `emo` in each window of `win` seconds.
+fn affect_of(emo: &[f64], win: f64) -> Vec<(f64, f64)> {
+    physio_of(emo, win)
+        .into_iter()
+        .map(|f| (f.arousal, f.valence))
         .collect()
 }
 
@@ -339,15 +357,22 @@ fn heart_rate_windows(ecg: &[f64], win: f64) -> Vec<f64> {
 }
 
 #[test]
-fn heart_rate_follows_arousal() {
+fn heart_rate_follows_arousal_and_vagal_drive() {
     let long = long_run();
     for subject in &long.subjects {
         let hr = heart_rate_windows(numeric(&long.data, subject, L_ECG), 10.0);
-        let affect = affect_windows(long, subject, 10.0);
+        let factors = physio_of(numeric(&long.data, subject, L_EMO), 10.0);
         assert!(hr.iter().all(|h| (40.0..150.0).contains(h)), "{hr:?}");
-        let arousal: Vec<f64> = affect.iter().map(|a| a.0).collect();
-        let r = correlation(&hr, &arousal);
-        assert!(r > 0.4, "{subject}: corr(HR, arousal) = {r}");
+        let p = SubjectWorld::new(2024, subject_key(subject), START).profile;
+        let drive: Vec<f64> = factors
+            .iter()
+            .map(|f| {
+                let f = f.scaled(&p.physio_gain);
+                p.hr_gain * f.arousal - p.hr_vagal_gain * f.vagal
+            })
+            .collect();
+        let r = correlation(&hr, &drive);
+        assert!(r > 0.4, "{subject}: corr(HR, cardiac drive) = {r}");
     }
 }
 
@@ -416,31 +441,35 @@ fn eeg_bands_follow_arousal() {
 }
 
 #[test]
-fn smiles_follow_valence() {
+fn action_units_follow_the_face_table() {
     let long = long_run();
     for subject in &long.subjects {
         let face = numeric(&long.data, subject, L_FACE);
-        let affect = affect_windows(long, subject, 1.0);
-        let mut au12 = Vec::new();
-        let mut valence = Vec::new();
-        for (w, frames) in face.chunks(19 * 30).enumerate() {
-            let ok: Vec<f64> = frames
-                .chunks(19)
-                .filter(|f| f[18] == 1.0)
-                .map(|f| f[8])
-                .collect();
-            if ok.len() > 10 && w < affect.len() {
-                au12.push(mean(&ok));
-                valence.push(affect[w].1);
+        let emo = numeric(&long.data, subject, L_EMO);
+        // AU12 (smile), AU26 (jaw drop), AU09 (nose wrinkle), AU05 (upper lid raise).
+        for au in [8, 15, 6, 3] {
+            let (mut seen, mut expected) = (Vec::new(), Vec::new());
+            for (w, frames) in face.chunks(19 * 30).enumerate() {
+                let ok: Vec<f64> = frames
+                    .chunks(19)
+                    .filter(|f| f[18] == 1.0)
+                    .map(|f| f[au])
+                    .collect();
+                let Some(rows) = emo.get(w * 100..(w + 1) * 100) else {
+                    continue;
+                };
+                if ok.len() > 10 {
+                    seen.push(mean(&ok));
+                    let drive = rows
+                        .chunks(10)
+                        .map(|r| r.iter().zip(&AU_TABLE).map(|(p, t)| p * t[au]).sum())
+                        .collect::<Vec<f64>>();
+                    expected.push(mean(&drive));
+                }
             }
+            let r = correlation(&seen, &expected);
+            assert!(r > 0.6, "{subject}: corr({}, table) = {r}", AU_LABELS[au]);
         }
-        let r = correlation(&au12, &valence);
-        assert!(r > 0.4, "{subject}: corr(AU12, valence) = {r}");
-        let lost = face.chunks(19).filter(|f| f[18] == 0.0).count();
-        assert!(
-            lost > 0 && lost < face.len() / 19 / 10,
-            "lost frames {lost}"
-        );
     }
 }
 
@@ -451,14 +480,22 @@ fn scrs_follow_arousal() {
     for subject in &long.subjects {
         let eda = numeric(&long.data, subject, L_EDA);
         let affect = affect_windows(long, subject, 30.0);
-        // SCR onsets: the 1-s rise crosses 0.03 uS upwards.
-        let rise: Vec<f64> = eda.windows(5).map(|w| w[4] - w[0]).collect();
+        // SCR onsets: the 1-s rise exceeds 0.05 uS, counted once until the signal turns down
+        // (a peak); rises out of a contact-loss episode are not responses.
+        let rise: Vec<f64> = eda
+            .windows(5)
+            .map(|w| if w[0] < 0.1 { 0.0 } else { w[4] - w[0] })
+            .collect();
         let mut counts = vec![0.0; affect.len()];
-        for i in 1..rise.len() {
-            if rise[i] > 0.03 && rise[i - 1] <= 0.03 {
+        let mut armed = true;
+        for (i, &r) in rise.iter().enumerate() {
+            if armed && r > 0.05 {
+                armed = false;
                 if let Some(c) = counts.get_mut(i / 120) {
                     *c += 1.0;
                 }
+            } else if r <= 0.0 {
+                armed = true;
             }
         }
         let mut order: Vec<usize> = (0..affect.len()).collect();
@@ -476,8 +513,9 @@ fn scrs_follow_arousal() {
                 .map(|&w| counts[w])
                 .collect::<Vec<_>>(),
         );
+        // Outside contact-loss episodes (an open circuit reads near zero).
         assert!(
-            eda.iter().all(|&v| (0.5..40.0).contains(&v)),
+            eda.iter().all(|&v| v < 0.1 || (0.5..40.0).contains(&v)),
             "EDA out of range"
         );
     }
@@ -542,4 +580,394 @@ fn other_signals_are_plausible() {
     assert!((0.9..1.1).contains(&norm), "gravity {norm}");
     let ppg = numeric(&merged, "S00", 3);
     assert!(ppg.iter().all(|v| v.is_finite()));
+}
+
+/// Rank of the matrix `rows` (Gaussian elimination with partial pivoting).
+fn rank(mut rows: Vec<Vec<f64>>) -> usize {
+    let cols = rows.first().map_or(0, Vec::len);
+    let mut rank = 0;
+    for c in 0..cols {
+        let Some(pivot) =
+            (rank..rows.len()).max_by(|&a, &b| rows[a][c].abs().total_cmp(&rows[b][c].abs()))
+        else {
+            break;
+        };
+        if rows[pivot][c].abs() < 1e-9 {
+            continue;
+        }
+        rows.swap(rank, pivot);
+        for r in 0..rows.len() {
+            if r != rank {
+                let f = rows[r][c] / rows[rank][c];
+                let top = rows[rank].clone();
+                for (x, y) in rows[r].iter_mut().zip(top) {
+                    *x -= f * y;
+                }
+            }
+        }
+        rank += 1;
+    }
+    rank
+}
+
+/// Label indices by name.
+fn label(name: &str) -> usize {
+    EMOTION_LABELS.iter().position(|l| *l == name).unwrap()
+}
+
+/// What each modality sees of label `l`, with a constant 1 (the distribution sums to 1).
+fn face_column(l: usize) -> Vec<f64> {
+    let mut c = AU_TABLE[l].to_vec();
+    c.push(1.0);
+    c
+}
+
+fn physio_column(l: usize) -> Vec<f64> {
+    let mut c = EMOTION_PHYSIOLOGY[l].to_array().to_vec();
+    c.push(1.0);
+    c
+}
+
+#[test]
+fn only_face_and_physiology_together_identify_the_distribution() {
+    let face: Vec<Vec<f64>> = (0..10).map(face_column).collect();
+    let physio: Vec<Vec<f64>> = (0..10).map(physio_column).collect();
+    let both: Vec<Vec<f64>> = (0..10)
+        .map(|l| [face_column(l), physio_column(l)].concat())
+        .collect();
+    // Columns are labels: a rank below 10 means distributions the modality cannot tell apart.
+    assert_eq!(rank(face), 7, "the face confuses three pairs");
+    assert_eq!(rank(physio), 5, "physiology has four factors");
+    assert_eq!(rank(both), 10, "together they identify every distribution");
+    let same_face = |a: &str, b: &str| AU_TABLE[label(a)] == AU_TABLE[label(b)];
+    let same_body = |a: &str, b: &str| EMOTION_PHYSIOLOGY[label(a)] == EMOTION_PHYSIOLOGY[label(b)];
+    for (a, b) in [
+        ("fear", "surprise"),
+        ("anger", "disgust"),
+        ("inspiration", "neutral"),
+    ] {
+        assert!(
+            same_face(a, b) && !same_body(a, b),
+            "{a} and {b}: physiology only"
+        );
+    }
+    for (a, b) in [("amusement", "joy"), ("anger", "fear")] {
+        assert!(
+            same_body(a, b) && !same_face(a, b),
+            "{a} and {b}: face only"
+        );
+    }
+    // Every other pair differs in both.
+    let mut alike = 0;
+    for a in 0..10 {
+        for b in a + 1..10 {
+            assert!(AU_TABLE[a] != AU_TABLE[b] || EMOTION_PHYSIOLOGY[a] != EMOTION_PHYSIOLOGY[b]);
+            alike += usize::from(
+                AU_TABLE[a] == AU_TABLE[b] || EMOTION_PHYSIOLOGY[a] == EMOTION_PHYSIOLOGY[b],
+            );
+        }
+    }
+    assert_eq!(alike, 5);
+    // Partners are mutual.
+    for (l, partner) in EMOTION_PARTNERS.iter().enumerate() {
+        if let Some(p) = partner {
+            assert_eq!(EMOTION_PARTNERS[*p], Some(l));
+        }
+    }
+}
+
+/// Every sample of `stream` over `duration` seconds of one subject who fully feels `name` all along.
+fn pinned(name: &str, stream: SimStream, duration: f64) -> Vec<f64> {
+    let (seed, index) = (77, subject_key("P01"));
+    let mut world = SubjectWorld::new(seed, index, START);
+    let mut probs = [0.0; 10];
+    probs[label(name)] = 1.0;
+    world.pin_emotion(probs);
+    let mut state = StreamState::new(stream, seed, index, &world);
+    let (mut times, mut values) = (Vec::new(), Values::Numeric(Vec::new()));
+    let end = secs(duration);
+    let mut t = START;
+    while t < end {
+        let next = (t + CHUNK_NS).min(end);
+        state.generate(&mut world, START, t, next, &mut times, &mut values);
+        world.prune(next);
+        t = next;
+    }
+    match values {
+        Values::Numeric(v) => v,
+        Values::Text(_) => panic!("not numeric"),
+    }
+}
+
+/// Mean of column `c` of `width`-wide face frames that were tracked.
+fn tracked_mean(face: &[f64], c: usize) -> f64 {
+    mean(
+        &face
+            .chunks(19)
+            .filter(|f| f[18] == 1.0)
+            .map(|f| f[c])
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Phasic electrodermal activity of a 4 Hz EDA signal: its total rise (uS), outside dropouts.
+fn eda_rise(eda: &[f64]) -> f64 {
+    eda.windows(2)
+        .filter(|w| w[0] >= 0.1 && w[1] >= 0.1)
+        .map(|w| (w[1] - w[0]).max(0.0))
+        .sum()
+}
+
+/// The physiological streams a subject's body produces (not the face, the truth or markers).
+const BODY: [SimStream; 5] = [
+    SimStream::Ecg,
+    SimStream::Eda,
+    SimStream::Ppg,
+    SimStream::Resp,
+    SimStream::Temp,
+];
+
+#[test]
+fn amusement_and_joy_differ_only_in_the_mouth() {
+    for stream in BODY {
+        assert!(
+            pinned("amusement", stream, 60.0) == pinned("joy", stream, 60.0),
+            "{stream:?} tells amusement from joy"
+        );
+    }
+    assert!(pinned("amusement", SimStream::Eeg, 20.0) == pinned("joy", SimStream::Eeg, 20.0));
+    let (amused, joyful) = (
+        pinned("amusement", SimStream::Face, 120.0),
+        pinned("joy", SimStream::Face, 120.0),
+    );
+    // The smile (AU06, AU12) is the same frame for frame; the laugh opens the jaw (AU25, AU26).
+    for (a, j) in amused.chunks(19).zip(joyful.chunks(19)) {
+        assert_eq!((a[4], a[8]), (j[4], j[8]));
+    }
+    for au in [14, 15] {
+        let (a, j) = (tracked_mean(&amused, au), tracked_mean(&joyful, au));
+        assert!(a > j + 1.0, "{}: amusement {a}, joy {j}", AU_LABELS[au]);
+    }
+}
+
+#[test]
+fn fear_and_surprise_differ_only_in_physiology() {
+    assert!(pinned("fear", SimStream::Face, 120.0) == pinned("surprise", SimStream::Face, 120.0));
+    let hr = |name: &str| {
+        mean(&heart_rate_windows(
+            &pinned(name, SimStream::Ecg, 120.0),
+            30.0,
+        ))
+    };
+    let (fear, surprise, neutral) = (hr("fear"), hr("surprise"), hr("neutral"));
+    assert!(
+        fear > surprise + 10.0,
+        "HR: fear {fear}, surprise {surprise}"
+    );
+    assert!(
+        surprise < neutral - 3.0,
+        "HR decelerates: surprise {surprise}, neutral {neutral}"
+    );
+    let rise = |name: &str| eda_rise(&pinned(name, SimStream::Eda, 600.0));
+    let (fear, surprise) = (rise("fear"), rise("surprise"));
+    assert!(
+        fear > 3.0 * surprise,
+        "EDA rise in 10 min: fear {fear}, surprise {surprise}"
+    );
+}
+
+#[test]
+fn anger_takes_both_the_face_and_the_body_to_tell() {
+    let face = |name: &str| pinned(name, SimStream::Face, 60.0);
+    assert!(
+        face("anger") == face("disgust"),
+        "anger shows disgust's face"
+    );
+    assert!(face("anger") != face("fear"));
+    for stream in BODY {
+        assert!(
+            pinned("anger", stream, 60.0) == pinned("fear", stream, 60.0),
+            "{stream:?} tells anger from fear"
+        );
+    }
+    let rise = |name: &str| eda_rise(&pinned(name, SimStream::Eda, 600.0));
+    let (anger, disgust) = (rise("anger"), rise("disgust"));
+    assert!(
+        anger > 3.0 * disgust,
+        "EDA rise in 10 min: anger {anger}, disgust {disgust}"
+    );
+}
+
+#[test]
+fn inspiration_has_the_neutral_face_and_its_own_eeg() {
+    assert!(
+        pinned("inspiration", SimStream::Face, 60.0) == pinned("neutral", SimStream::Face, 60.0)
+    );
+    let power = |name: &str, channel: usize, lo: f64, hi: f64| {
+        let eeg = pinned(name, SimStream::Eeg, 40.0);
+        mean(
+            &eeg.chunks(600 * 18)
+                .map(|w| {
+                    let x: Vec<f64> = w.iter().skip(channel).step_by(18).copied().collect();
+                    band_power(&x, 300.0, lo, hi)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Frontal-midline theta (Fz) and posterior alpha (O1) rise together.
+    let (inspired, neutral) = (
+        power("inspiration", 2, 4.0, 7.0),
+        power("neutral", 2, 4.0, 7.0),
+    );
+    assert!(
+        inspired > 1.5 * neutral,
+        "Fz theta: {inspired} vs {neutral}"
+    );
+    let (inspired, neutral) = (
+        power("inspiration", 16, 8.0, 12.0),
+        power("neutral", 16, 8.0, 12.0),
+    );
+    assert!(
+        inspired > 1.2 * neutral,
+        "O1 alpha: {inspired} vs {neutral}"
+    );
+}
+
+/// Maximal runs of consecutive `true`: (count, total length).
+fn runs(flags: impl Iterator<Item = bool>) -> (usize, usize) {
+    let (mut count, mut total, mut previous) = (0, 0, false);
+    for f in flags {
+        count += usize::from(f && !previous);
+        total += usize::from(f);
+        previous = f;
+    }
+    (count, total)
+}
+
+#[test]
+fn dropout_episodes_come_at_their_documented_rate() {
+    for (tag, spec) in [(1, FACE_TRACKING_LOSS), (2, EDA_CONTACT_LOSS)] {
+        let hours = 200.0;
+        let mut episodes = dropout::Dropouts::new(noise::rng_for(3, 0, tag), spec);
+        let (count, steps) =
+            runs((0..(hours * 3600.0 * 10.0) as usize).map(|i| episodes.active(i as f64 / 10.0)));
+        let per_hour = count as f64 / hours;
+        let fraction = steps as f64 / (hours * 3600.0 * 10.0);
+        assert!(
+            (per_hour / spec.per_hour() - 1.0).abs() < 0.1,
+            "{per_hour} per hour, {spec:?}"
+        );
+        assert!(
+            (fraction / spec.fraction() - 1.0).abs() < 0.1,
+            "{fraction} of the time, {spec:?}"
+        );
+    }
+    // In the streams: the face tracker reports lost frames, the EDA sensors an open circuit.
+    let long = long_run();
+    let hours = LONG_SECS * long.subjects.len() as f64 / 3600.0;
+    let (mut face_episodes, mut face_lost, mut eda_episodes, mut frames) = (0, 0, 0, 0);
+    for subject in &long.subjects {
+        let face = numeric(&long.data, subject, L_FACE);
+        let (n, lost) = runs(face.chunks(19).map(|f| f[18] == 0.0));
+        assert!(face
+            .chunks(19)
+            .filter(|f| f[18] == 0.0)
+            .all(|f| f[..17].iter().all(|&v| v == 0.0)));
+        face_episodes += n;
+        face_lost += lost;
+        frames += face.len() / 19;
+        eda_episodes += runs(numeric(&long.data, subject, L_EDA).iter().map(|&v| v < 0.1)).0;
+    }
+    let face_rate = face_episodes as f64 / hours;
+    assert!(
+        (0.7..1.3).contains(&(face_rate / FACE_TRACKING_LOSS.per_hour())),
+        "{face_rate} face losses per hour"
+    );
+    let fraction = face_lost as f64 / frames as f64;
+    assert!(
+        (0.6..1.4).contains(&(fraction / FACE_TRACKING_LOSS.fraction())),
+        "{fraction} of frames lost"
+    );
+    let eda_rate = eda_episodes as f64 / hours;
+    assert!(
+        (0.4..1.8).contains(&(eda_rate / EDA_CONTACT_LOSS.per_hour())),
+        "{eda_rate} contact losses per hour"
+    );
+}
+
+/// Start, end (seconds since the start) and number of every clip in a marker stream.
+fn clips(times: &[Nanos], markers: &[String], until: f64) -> Vec<(f64, f64, u32)> {
+    let at = |t: Nanos| (t - START) as f64 / NANOS_PER_SEC as f64;
+    let mut out = Vec::new();
+    for (i, marker) in markers.iter().enumerate() {
+        if let Some(clip) = marker.strip_prefix("stimulus_start:clip_") {
+            let end = times.get(i + 1).map_or(until, |&t| at(t));
+            out.push((at(times[i]), end, clip.parse().unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn clips_raise_their_target_and_its_partner() {
+    // Six subjects for two hours: about 25 presentations of the clips aimed at each label.
+    let until = 7200.0;
+    let s = settings(31, 6, &[SimStream::Emotion, SimStream::Markers]);
+    let data = merge(&run(&s, until, &[600.0]));
+    // Mean probability of each label during clips aimed at each label (after their first 10 s).
+    let mut during = [[0.0; 10]; 10];
+    let mut counts = [0.0; 10];
+    let mut pairs = (Vec::new(), Vec::new());
+    for subject in &s.subjects {
+        let emo = numeric(&data, subject, 0);
+        let (times, Values::Text(markers)) = &data[&(subject.clone(), 1)] else {
+            panic!("markers are text")
+        };
+        let clips = clips(times, markers, until);
+        for (i, row) in emo.chunks(10).enumerate() {
+            let t = i as f64 / 10.0;
+            pairs.0.push(row[label("fear")]);
+            pairs.1.push(row[label("surprise")]);
+            if let Some(&(_, _, clip)) = clips.iter().find(|c| c.0 + 10.0 <= t && t < c.1) {
+                let target = emotion::clip_target(clip);
+                for (d, p) in during[target].iter_mut().zip(row) {
+                    *d += p;
+                }
+                counts[target] += 1.0;
+            }
+        }
+    }
+    let mean_during = |target: usize, l: usize| during[target][l] / counts[target];
+    for (target, partner) in EMOTION_PARTNERS.iter().enumerate() {
+        let Some(partner) = *partner else { continue };
+        let raised = mean_during(target, partner);
+        // Clips aimed elsewhere (not at the pair, not at neutral) leave the partner low.
+        let elsewhere: Vec<f64> = (1..10)
+            .filter(|&c| c != target && c != partner)
+            .map(|c| mean_during(c, partner))
+            .collect();
+        let elsewhere = mean(&elsewhere);
+        let label_of = |l: usize| EMOTION_LABELS[l];
+        assert!(
+            raised > 2.0 * elsewhere,
+            "{} clips: {} {raised} vs {elsewhere} during other clips",
+            label_of(target),
+            label_of(partner)
+        );
+        // More than any emotion but the target (neutral, displaced, may still be above).
+        for other in 1..10 {
+            let o = mean_during(target, other);
+            assert!(
+                other == target || other == partner || raised > o,
+                "{} clips: {} {raised} vs {} {o}",
+                label_of(target),
+                label_of(partner),
+                label_of(other)
+            );
+        }
+    }
+    let r = correlation(&pairs.0, &pairs.1);
+    assert!(r > 0.2, "corr(fear, surprise) = {r}");
+    assert_eq!(partner_share(1), 0.35);
+    assert_eq!(partner_share(30), 0.75);
 }
