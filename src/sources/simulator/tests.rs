@@ -862,6 +862,18 @@ fn dropout_episodes_come_at_their_documented_rate() {
             "{fraction} of the time, {spec:?}"
         );
     }
+    // Episodes are part of the seeded output: however the simulator is stepped, the same frames
+    // and samples are lost.
+    let s = settings(8, 1, &[SimStream::Face, SimStream::Eda, SimStream::EdaFast]);
+    let coarse = merge(&run(&s, 900.0, &[60.0]));
+    let fine = merge(&run(&s, 900.0, &[0.37, 2.0, 0.01]));
+    assert_eq!(coarse, fine);
+    assert!(runs(numeric(&coarse, "S00", 0).chunks(19).map(|f| f[18] == 0.0)).0 > 3);
+    let (wrist, chest) = (numeric(&coarse, "S00", 1), numeric(&coarse, "S00", 2));
+    assert!(runs(wrist.iter().map(|&v| v < 0.1)).0 > 0);
+    // The two EDA sensors lose contact independently.
+    let chest_out: Vec<bool> = chest.iter().step_by(175).map(|&v| v < 0.1).collect();
+    assert!(wrist.iter().zip(&chest_out).any(|(&w, &c)| (w < 0.1) != c));
     // In the streams: the face tracker reports lost frames, the EDA sensors an open circuit.
     let long = long_run();
     let hours = LONG_SECS * long.subjects.len() as f64 / 3600.0;
