@@ -95,8 +95,21 @@ fn the_demo_ends_in_live_helo_distributions() {
     assert_eq!(rows.iter().filter(|r| r.stream == "truth").count(), 2 * 9);
 }
 
+/// The row of `table` (heloflow eval's Markdown) for `model`, as six numbers.
+fn table_row(table: &str, model: &str) -> Vec<f64> {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {model} ")))
+        .unwrap_or_else(|| panic!("no row for {model}: {table}"));
+    line.split('|')
+        .skip(2)
+        .filter(|cell| !cell.trim().is_empty())
+        .map(|cell| cell.trim().parse().unwrap())
+        .collect()
+}
+
 #[test]
-fn helo_beats_every_baseline_on_held_out_subjects() {
+fn eval_on_held_out_subjects_reproduces_the_manifests_scores_and_claims() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = fs::read_to_string(root().join("pipelines/helo-training.toml"))
         .unwrap()
@@ -120,18 +133,63 @@ fn helo_beats_every_baseline_on_held_out_subjects() {
     );
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("(subjects S09, S10)"), "{stdout}");
-    for row in [
-        "| helo-sim ",
-        "| uniform |",
-        "| training mean |",
-        "| linear |",
-    ] {
-        assert!(stdout.contains(row), "missing {row}: {stdout}");
-    }
-    assert!(
-        stdout.contains("beats every baseline on all six metrics"),
-        "{stdout}"
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(manifest_path()).unwrap()).unwrap();
+    let model = format!(
+        "{} {}",
+        manifest["name"].as_str().unwrap(),
+        manifest["version"].as_str().unwrap()
     );
+    let held_out = &manifest["metrics"]["held_out"];
+    let metrics = [
+        "chebyshev",
+        "clark",
+        "canberra",
+        "kl_divergence",
+        "cosine",
+        "intersection",
+    ];
+    // Every model the manifest scored and heloflow can run: the same numbers from the ONNX files.
+    for (row, key) in [
+        (model.as_str(), "helo"),
+        ("uniform", "uniform"),
+        ("training mean", "training_mean"),
+        ("linear", "linear"),
+        ("mlp", "mlp"),
+    ] {
+        let values = table_row(&stdout, row);
+        for (metric, value) in metrics.iter().zip(values) {
+            let written = held_out[key][metric].as_f64().unwrap();
+            assert!(
+                (value - written).abs() < 2e-4,
+                "{row} {metric}: eval {value}, manifest {written}\n{stdout}"
+            );
+        }
+    }
+    // The claim heloflow prints against each baseline is the one the manifest (and README) makes.
+    for (row, key) in [
+        ("uniform", "uniform"),
+        ("training mean", "training_mean"),
+        ("linear", "linear"),
+        ("mlp", "mlp"),
+    ] {
+        let won: Vec<&str> = manifest["metrics"]["better_than"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        let listed = if won.is_empty() {
+            "none".to_string()
+        } else {
+            won.join(", ")
+        };
+        let claim = format!(
+            "{model} is better than {row} on {} of 6 metrics: {listed}",
+            won.len()
+        );
+        assert!(stdout.contains(&claim), "missing {claim:?}: {stdout}");
+    }
 }
 
 fn demo_with(dir: &std::path::Path, replace: &str, with: &str) -> std::path::PathBuf {

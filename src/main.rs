@@ -400,12 +400,20 @@ fn eval(
     );
     print!("{}", evaluation.table());
     let (first, baselines) = evaluation.rows.split_first().ok_or("nothing scored")?;
-    let beats_all = baselines.iter().all(|(_, b)| first.1.beats(b));
-    println!(
-        "\n{} {} every baseline on all six metrics",
-        first.0,
-        if beats_all { "beats" } else { "does not beat" }
-    );
+    println!();
+    for (name, scores) in baselines {
+        let won: Vec<&str> = first.1.better_on(scores).iter().map(|m| m.name()).collect();
+        println!(
+            "{} is better than {name} on {} of 6 metrics: {}",
+            first.0,
+            won.len(),
+            if won.is_empty() {
+                "none".to_string()
+            } else {
+                won.join(", ")
+            }
+        );
+    }
     Ok(())
 }
 

@@ -110,16 +110,20 @@ impl Scores {
         self.sums[index] / self.count as f64
     }
 
-    /// Whether these scores are strictly better than `other` on every metric.
-    pub fn beats(&self, other: &Scores) -> bool {
-        Metric::ALL.iter().all(|&m| {
-            let (mine, theirs) = (self.mean(m), other.mean(m));
-            if m.higher_is_better() {
-                mine > theirs
-            } else {
-                mine < theirs
-            }
-        })
+    /// The metrics on which these scores are strictly better than `other`, in report order.
+    pub fn better_on(&self, other: &Scores) -> Vec<Metric> {
+        Metric::ALL
+            .iter()
+            .copied()
+            .filter(|&m| {
+                let (mine, theirs) = (self.mean(m), other.mean(m));
+                if m.higher_is_better() {
+                    mine > theirs
+                } else {
+                    mine < theirs
+                }
+            })
+            .collect()
     }
 }
 
@@ -143,13 +147,13 @@ mod tests {
     }
 
     #[test]
-    fn beats_needs_every_metric() {
+    fn better_on_lists_the_metrics_won_in_either_direction() {
         let truth = [0.7, 0.3];
         let (mut good, mut bad) = (Scores::default(), Scores::default());
         good.add(&truth, &[0.65, 0.35]);
         bad.add(&truth, &[0.5, 0.5]);
-        assert!(good.beats(&bad));
-        assert!(!bad.beats(&good));
-        assert!(!good.beats(&good));
+        assert_eq!(good.better_on(&bad), Metric::ALL.to_vec());
+        assert!(bad.better_on(&good).is_empty());
+        assert!(good.better_on(&good).is_empty());
     }
 }
