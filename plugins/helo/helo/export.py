@@ -24,7 +24,7 @@ from torch import nn
 
 from .data import RECORDING_STREAMS, load_recording
 from .metrics import better_on
-from .train import ABLATIONS, BASELINES, fit_all, score, table
+from .train import ABLATIONS, BASELINES, epoch_count, fit_all, score, table
 
 OPSET = 18
 INPUTS = ["eeg", "gsr", "ppg", "video"]
@@ -89,7 +89,7 @@ def main(argv=None):
     parser.add_argument("--validation-subjects", nargs="+", required=True,
                         help="training-side subjects every model is tuned and early-stopped on")
     parser.add_argument("--test-subjects", nargs="+", required=True, help="subjects held out for the metrics")
-    parser.add_argument("--epochs", type=int, default=15, help="most epochs; early stopping picks")
+    parser.add_argument("--epochs", type=epoch_count, default=15, help="most epochs, 1-1000; early stopping picks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=sorted(ABLATIONS), default="full")
     parser.add_argument("--name", default="helo-sim")

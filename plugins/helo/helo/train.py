@@ -315,26 +315,39 @@ def validation_subjects(subjects, seed, fraction=0.25):
     return sorted(np.random.default_rng(seed).choice(unique, size=count, replace=False).tolist())
 
 
-def evaluate(dataset: Dataset, folds, epochs, seeds, models=("helo",) + BASELINES, log=None, **overrides):
-    """Subject-independent scores: one (seed, fold) entry per run, each scoring every held-out window
-    of the fold. Returns {model: [scores, ...]} in run order, and the runs' descriptions."""
+def score_splits(splits, epochs, models, log=None, **overrides):
+    """Fits every model on each (seed, train, validation, test, run) split and scores it on the test
+    windows. Returns {model: [scores per split]} and the runs' descriptions, in split order."""
     results = {name: [] for name in models}
     runs = []
+    for seed, train, validation, test, run in splits:
+        if log:
+            log(", ".join(f"{key} {value}" for key, value in run.items()) +
+                f": training {len(train)}, validation {len(validation)}, test {len(test)} windows")
+        fitted = fit_all(train, validation, seed, epochs, models, log, **overrides)
+        for name in models:
+            results[name].append(score(test.target, fitted[name](test)))
+        runs.append(run)
+    return results, runs
+
+
+def subject_splits(dataset: Dataset, folds, seeds):
+    """Per seed and fold of whole test subjects: training subjects, a seeded quarter of them set aside
+    for validation, and the fold's test subjects."""
     for seed in seeds:
         for number, held_out in enumerate(subject_folds(dataset.subjects, folds), 1):
             test_mask = np.isin(dataset.subjects, held_out)
             rest, test = dataset.select(~test_mask), dataset.select(test_mask)
             tuning = validation_subjects(rest.subjects, seed + number)
             tune_mask = np.isin(rest.subjects, tuning)
-            train, validation = rest.select(~tune_mask), rest.select(tune_mask)
-            if log:
-                log(f"seed {seed}, fold {number}: test {', '.join(held_out)} ({len(test)} windows), "
-                    f"validation {', '.join(tuning)} ({len(validation)}), training {len(train)}")
-            fitted = fit_all(train, validation, seed, epochs, models, log, **overrides)
-            for name in models:
-                results[name].append(score(test.target, fitted[name](test)))
-            runs.append({"seed": seed, "fold": number, "test": held_out, "validation": tuning})
-    return results, runs
+            run = {"seed": seed, "fold": number, "test": held_out, "validation": tuning}
+            yield seed, rest.select(~tune_mask), rest.select(tune_mask), test, run
+
+
+def evaluate(dataset: Dataset, folds, epochs, seeds, models=("helo",) + BASELINES, log=None, **overrides):
+    """Subject-independent scores: one (seed, fold) entry per run, each scoring every held-out window
+    of the fold. Returns {model: [scores, ...]} in run order, and the runs' descriptions."""
+    return score_splits(subject_splits(dataset, folds, seeds), epochs, models, log, **overrides)
 
 
 def paper_split(dataset: Dataset, seed, test_fraction=0.2):
@@ -352,26 +365,21 @@ def paper_split(dataset: Dataset, seed, test_fraction=0.2):
     return splits
 
 
-def evaluate_paper(dataset: Dataset, epochs, seeds, models=("helo",) + BASELINES, log=None, **overrides):
-    """The paper protocol: one model per subject on a random 80% of its windows (an eighth of them for
-    validation), scored on the other 20%. One entry per (seed, subject)."""
-    results = {name: [] for name in models}
-    runs = []
+def paper_splits(dataset: Dataset, seeds):
+    """Per seed and subject: the paper's 80/20 split of the subject's windows, with a random eighth of
+    the 80% set aside for validation."""
     for seed in seeds:
         for subject, (train_mask, test_mask) in paper_split(dataset, seed).items():
             rest, test = dataset.select(train_mask), dataset.select(test_mask)
-            rng = np.random.default_rng(seed)
             tune = np.zeros(len(rest), dtype=bool)
-            tune[rng.choice(len(rest), size=max(1, len(rest) // 8), replace=False)] = True
-            train, validation = rest.select(~tune), rest.select(tune)
-            if log:
-                log(f"seed {seed}, subject {subject}: training {len(train)}, validation {len(validation)}, "
-                    f"test {len(test)} windows")
-            fitted = fit_all(train, validation, seed, epochs, models, log, **overrides)
-            for name in models:
-                results[name].append(score(test.target, fitted[name](test)))
-            runs.append({"seed": seed, "subject": subject})
-    return results, runs
+            tune[np.random.default_rng(seed).choice(len(rest), size=max(1, len(rest) // 8), replace=False)] = True
+            yield seed, rest.select(~tune), rest.select(tune), test, {"seed": seed, "subject": subject}
+
+
+def evaluate_paper(dataset: Dataset, epochs, seeds, models=("helo",) + BASELINES, log=None, **overrides):
+    """The paper protocol: one model per subject on a random 80% of its windows (an eighth of them for
+    validation), scored on the other 20%. One entry per (seed, subject)."""
+    return score_splits(paper_splits(dataset, seeds), epochs, models, log, **overrides)
 
 
 def evaluate_ablations(dataset: Dataset, validation_subjects, test_subjects, epochs, seeds, variants=None,
@@ -423,6 +431,14 @@ def wins(results, model, against):
     return counts
 
 
+def epoch_count(text):
+    """An `--epochs` value: a whole number from 1 to 1000."""
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value}: epochs must be between 1 and 1000")
+    return value
+
+
 def load(args):
     if args.recording:
         return load_recording(args.recording)
@@ -463,7 +479,8 @@ def main(argv=None):
                         help="WESAD target: self-report distributions (default) or condition fractions")
     parser.add_argument("--protocol", choices=("subjects", "paper"), default="subjects")
     parser.add_argument("--folds", default="loso", help="loso, or a number of subject folds")
-    parser.add_argument("--epochs", type=int, default=15, help="most HeLo epochs (early stopping picks)")
+    parser.add_argument("--epochs", type=epoch_count, default=15,
+                        help="most HeLo epochs, 1-1000 (early stopping picks)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=["helo", *BASELINES], choices=["helo", *BASELINES])
     parser.add_argument("--ablations", nargs="*", choices=sorted(ABLATIONS), metavar="VARIANT",

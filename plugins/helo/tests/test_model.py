@@ -227,3 +227,14 @@ def test_ablation_and_merge_commands_score_the_named_variants(tmp_path, capsys):
     main(["--merge", str(scores), str(scores)])
     printed = capsys.readouterr().out
     assert "| full |" in printed and "| no_heterogeneity_mining |" in printed
+
+
+def test_an_epoch_count_outside_its_range_is_refused(tmp_path, capsys):
+    import pytest
+
+    from helo.train import main
+
+    for value in ("0", "1001", "-3"):
+        with pytest.raises(SystemExit):
+            main(["--dmer", str(tmp_path), "--epochs", value])
+        assert "epochs must be between 1 and 1000" in capsys.readouterr().err
