@@ -718,6 +718,11 @@ fn eda_rise(eda: &[f64]) -> f64 {
         .sum()
 }
 
+/// [`eda_rise`] over ten minutes of a subject held at one emotion.
+fn pinned_eda_rise(name: &str) -> f64 {
+    eda_rise(&pinned(name, SimStream::Eda, 600.0))
+}
+
 /// The physiological streams a subject's body produces (not the face, the truth or markers).
 const BODY: [SimStream; 5] = [
     SimStream::Ecg,
@@ -768,8 +773,7 @@ fn fear_and_surprise_differ_only_in_physiology() {
         surprise < neutral - 3.0,
         "HR decelerates: surprise {surprise}, neutral {neutral}"
     );
-    let rise = |name: &str| eda_rise(&pinned(name, SimStream::Eda, 600.0));
-    let (fear, surprise) = (rise("fear"), rise("surprise"));
+    let (fear, surprise) = (pinned_eda_rise("fear"), pinned_eda_rise("surprise"));
     assert!(
         fear > 3.0 * surprise,
         "EDA rise in 10 min: fear {fear}, surprise {surprise}"
@@ -790,8 +794,7 @@ fn anger_takes_both_the_face_and_the_body_to_tell() {
             "{stream:?} tells anger from fear"
         );
     }
-    let rise = |name: &str| eda_rise(&pinned(name, SimStream::Eda, 600.0));
-    let (anger, disgust) = (rise("anger"), rise("disgust"));
+    let (anger, disgust) = (pinned_eda_rise("anger"), pinned_eda_rise("disgust"));
     assert!(
         anger > 3.0 * disgust,
         "EDA rise in 10 min: anger {anger}, disgust {disgust}"
