@@ -9,6 +9,7 @@ mod common;
 use std::fs;
 
 use common::{heloflow, heloflow_ok, parse_jsonl, root};
+use heloflow::model::ldl::Metric;
 use heloflow::model::manifest::LoadedManifest;
 use heloflow::model::onnx::{ModelSession, SessionOptions};
 
@@ -141,38 +142,28 @@ fn eval_on_held_out_subjects_reproduces_the_manifests_scores_and_claims() {
         manifest["version"].as_str().unwrap()
     );
     let held_out = &manifest["metrics"]["held_out"];
-    let metrics = [
-        "chebyshev",
-        "clark",
-        "canberra",
-        "kl_divergence",
-        "cosine",
-        "intersection",
-    ];
-    // Every model the manifest scored and heloflow can run: the same numbers from the ONNX files.
-    for (row, key) in [
+    // (row in eval's table, key in the manifest): the model, then every baseline heloflow can run.
+    let scored = [
         (model.as_str(), "helo"),
         ("uniform", "uniform"),
         ("training mean", "training_mean"),
         ("linear", "linear"),
         ("mlp", "mlp"),
-    ] {
+    ];
+    // Every model the manifest scored and heloflow can run: the same numbers from the ONNX files.
+    for &(row, key) in &scored {
         let values = table_row(&stdout, row);
-        for (metric, value) in metrics.iter().zip(values) {
-            let written = held_out[key][metric].as_f64().unwrap();
+        for (metric, value) in Metric::ALL.iter().zip(values) {
+            let written = held_out[key][metric.name()].as_f64().unwrap();
             assert!(
                 (value - written).abs() < 2e-4,
-                "{row} {metric}: eval {value}, manifest {written}\n{stdout}"
+                "{row} {}: eval {value}, manifest {written}\n{stdout}",
+                metric.name()
             );
         }
     }
     // The claim heloflow prints against each baseline is the one the manifest (and README) makes.
-    for (row, key) in [
-        ("uniform", "uniform"),
-        ("training mean", "training_mean"),
-        ("linear", "linear"),
-        ("mlp", "mlp"),
-    ] {
+    for &(row, key) in &scored[1..] {
         let won: Vec<&str> = manifest["metrics"]["better_than"][key]
             .as_array()
             .unwrap()
