@@ -85,6 +85,18 @@ const NUMERIC: &[NumericOption] = &[
     ),
     numeric(
         "operators",
+        "band_power",
+        "nperseg",
+        "method = \"welch\"\nnperseg = {}",
+    ),
+    numeric(
+        "operators",
+        "band_power",
+        "noverlap",
+        "method = \"welch\"\nnperseg = 100\nnoverlap = {}",
+    ),
+    numeric(
+        "operators",
         "condition_means",
         "epoch_s",
         "epoch_s = [{}, 6]",
@@ -226,7 +238,7 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
             "expected_next",
         ],
     ),
-    ("operators", "band_power", &["log"]),
+    ("operators", "band_power", &["log", "method", "detrend"]),
     (
         "operators",
         "condition_means",
@@ -234,7 +246,11 @@ const NOT_NUMERIC: &[(&str, &str, &[&str])] = &[
     ),
     ("operators", "eeg_de", &["quality"]),
     ("operators", "face_features", &["quality"]),
-    ("operators", "filter", &["type", "zero_phase", "after_gap"]),
+    (
+        "operators",
+        "filter",
+        &["type", "zero_phase", "after_gap", "initial"],
+    ),
     ("operators", "gsr_features", &["quality"]),
     ("operators", "ppg_features", &["quality", "bandpass"]),
     (

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::{heloflow, heloflow_ok, parse_jsonl, pipeline, root};
 
+#[path = "../benches/common/workload.rs"]
+mod workload;
+
 const RATES: [(&str, f64); 10] = [
     ("sim.eeg", 300.0),
     ("sim.ecg", 700.0),
@@ -191,6 +194,10 @@ bids = { root = "data", subject = "P01", session = "1", task = "film", run = 1 }
         "time,ECG,EDA,RSP,stim\n0,0.1,5.2,0.3,1\n0.001,0.1,5.2,0.3,\n0.002,0.1,5.2,0.3,2\n",
     )
     .unwrap();
+    // pipelines/common-workload.toml reads the file `cargo bench --bench common_workload` writes.
+    let workload = dir.path().join("target/common-workload");
+    fs::create_dir_all(&workload).unwrap();
+    workload::write_xdf(&[0.5; 700 * workload::CHANNELS], &workload.join("data.xdf"));
     let mut files: Vec<_> = fs::read_dir(root().join("pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -222,6 +229,38 @@ bids = { root = "data", subject = "P01", session = "1", task = "film", run = 1 }
     assert!(
         dot.contains("\"operator:helo\" -> \"sink:live\" [label=\"helo\\n10 ch, 1 Hz\"]"),
         "{dot}"
+    );
+}
+
+/// The common workload of BENCHMARKS.md through `pipelines/common-workload.toml` gives the check
+/// values ezmsg, Timeflux and numpy/scipy give (scipy's sosfilt with zi, welch, numpy's std).
+#[test]
+fn the_common_workload_gives_the_peers_check_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let workload = dir.path().join("target/common-workload");
+    fs::create_dir_all(&workload).unwrap();
+    let data = workload.join("data.f32");
+    let status = Command::new("python3")
+        .arg(root().join("benches/common_workload/data.py"))
+        .arg("--out")
+        .arg(&data)
+        .status()
+        .expect("python3 with numpy is on PATH (./scripts/test puts .venv/bin first)");
+    assert!(status.success(), "data.py failed");
+    workload::write_xdf(&workload::read_f32(&data), &workload.join("data.xdf"));
+    let file = pipeline("common-workload.toml");
+    heloflow_ok(
+        dir.path(),
+        &["run", file.to_str().unwrap(), "--status", "off"],
+    );
+    let (last, all) = workload::check_values(&workload.join("heloflow-features.jsonl"));
+    assert!(
+        (last - workload::LAST_WINDOW_SUM).abs() < 5e-7,
+        "last window: {last:.6}"
+    );
+    assert!(
+        (all - workload::ALL_WINDOWS_SUM).abs() < 5e-7,
+        "all windows: {all:.6}"
     );
 }
 

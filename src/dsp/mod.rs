@@ -6,3 +6,4 @@ pub mod dmer;
 pub mod filter;
 pub mod physio;
 pub mod quality;
+pub mod welch;

@@ -4,6 +4,9 @@
 //! across chunks (the output equals `scipy.signal.sosfilt` over the whole recording). A NaN or
 //! infinite sample gives NaN and leaves the state untouched; `after_gap = "restart"` re-primes a
 //! channel at its steady state for the first finite sample after such a gap (no ringing).
+//! `initial = "steady_state"` starts each channel that way too, at `scipy.signal.sosfilt_zi(sos)`
+//! times its first sample, so a signal with an offset does not ring at the start; the default,
+//! `"zero"`, starts from rest like `sosfilt` without `zi`.
 //! `zero_phase = true` filters forward and backward like `scipy.signal.sosfiltfilt`: it needs the
 //! whole recording, so it buffers each subject until the end of input and is accepted only when no
 //! upstream source runs in real time (offline replay).
@@ -48,10 +51,13 @@ pub struct FilterConfig {
     pub zero_phase: bool,
     /// Re-prime a channel's state after a gap of non-finite samples.
     pub restart_after_gap: bool,
+    /// Start each channel at its steady state for its first finite sample instead of at rest.
+    pub steady_state_start: bool,
 }
 
 impl FilterConfig {
-    /// Reads `type`, `order` (4), `cutoff_hz`, `q` (30, notch), `zero_phase` (false), `after_gap`.
+    /// Reads `type`, `order` (4), `cutoff_hz`, `q` (30, notch), `zero_phase` (false), `after_gap`
+    /// and `initial` (zero or steady_state).
     pub fn parse(options: &mut Options) -> Self {
         let filter_type = options.choice("type", "bandpass", &FILTER_TYPES);
         if options.value_span("type").is_none() {
@@ -96,6 +102,15 @@ impl FilterConfig {
         let zero_phase = options.boolean("zero_phase", false);
         let restart_after_gap =
             options.choice("after_gap", "continue", &["continue", "restart"]) == "restart";
+        let steady_state_start =
+            options.choice("initial", "zero", &["zero", "steady_state"]) == "steady_state";
+        if steady_state_start && zero_phase {
+            options.error_at(
+                "initial",
+                "`initial` applies to causal filtering; zero_phase = true pads and primes each run itself, as sosfiltfilt",
+                "remove `initial`, or set zero_phase = false",
+            );
+        }
         FilterConfig {
             filter_type,
             order,
@@ -103,6 +118,7 @@ impl FilterConfig {
             q,
             zero_phase,
             restart_after_gap,
+            steady_state_start,
         }
     }
 
@@ -143,7 +159,7 @@ impl FilterConfig {
             width,
             zero_phase: self.zero_phase,
             restart_after_gap: self.restart_after_gap,
-            in_gap: vec![false; width],
+            unprimed: vec![self.steady_state_start; width],
             times: Vec::new(),
             values: Vec::new(),
             output_id,
@@ -227,7 +243,8 @@ pub struct FilterLogic {
     width: usize,
     zero_phase: bool,
     restart_after_gap: bool,
-    in_gap: Vec<bool>,
+    /// Channels whose next finite sample sets their state to its steady state.
+    unprimed: Vec<bool>,
     times: Vec<Nanos>,
     values: Vec<f64>,
     output_id: u32,
@@ -238,13 +255,11 @@ impl FilterLogic {
     fn causal(&mut self, values: &[f64]) -> Vec<f64> {
         let mut out = values.to_vec();
         for frame in out.chunks_exact_mut(self.width) {
-            if self.restart_after_gap {
-                for (channel, &x) in frame.iter().enumerate() {
-                    if !x.is_finite() {
-                        self.in_gap[channel] = true;
-                    } else if std::mem::take(&mut self.in_gap[channel]) {
-                        let _ = self.filter.prime_channel(channel, x);
-                    }
+            for (channel, &x) in frame.iter().enumerate() {
+                if !x.is_finite() {
+                    self.unprimed[channel] |= self.restart_after_gap;
+                } else if std::mem::take(&mut self.unprimed[channel]) {
+                    let _ = self.filter.prime_channel(channel, x);
                 }
             }
             let _ = self.filter.process(frame);

@@ -112,6 +112,7 @@ fn config_for(case: &serde_json::Value, zero_phase: bool) -> FilterConfig {
         q: case["quality"].as_f64().unwrap_or(30.0),
         zero_phase,
         restart_after_gap: false,
+        steady_state_start: false,
     }
 }
 
@@ -141,6 +142,28 @@ fn filter_operator_matches_scipy_sosfilt_and_sosfiltfilt_on_every_fixture_case()
 }
 
 #[test]
+fn a_steady_state_start_matches_sosfilt_with_zi_times_the_first_sample() {
+    let doc = fixture();
+    for case in doc["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let rate = case["fs"].as_f64().unwrap();
+        let signal = floats(&doc["signals"][case["signal"].as_str().unwrap()]);
+        let config = FilterConfig {
+            steady_state_start: true,
+            ..config_for(case, false)
+        };
+        let mut logic = config.instantiate(&schema(rate, 1), 0, "S");
+        let (_, values) = run(&mut logic, &signal, rate);
+        assert_close(
+            &format!("{name} sosfilt_steady"),
+            &values,
+            &floats(&case["sosfilt_steady"]),
+            &signal,
+        );
+    }
+}
+
+#[test]
 fn zero_phase_holds_back_the_frontier_until_the_end() {
     let config = FilterConfig {
         filter_type: "lowpass",
@@ -149,6 +172,7 @@ fn zero_phase_holds_back_the_frontier_until_the_end() {
         q: 30.0,
         zero_phase: true,
         restart_after_gap: false,
+        steady_state_start: false,
     };
     let mut logic = config.instantiate(&schema(100.0, 1), 0, "S");
     let batch = Batch {
@@ -177,6 +201,7 @@ fn causal_filter_recovers_after_a_nan_burst() {
             q: 30.0,
             zero_phase: false,
             restart_after_gap: restart,
+            steady_state_start: false,
         };
         let mut logic = config.instantiate(&schema(rate, 1), 0, "S");
         let (_, values) = run(&mut logic, &dirty, rate);
