@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Instant;
 
 use heloflow::metrics::PipelineMetrics;
 use heloflow::pipeline;
@@ -140,6 +141,7 @@ fn run_heloflow(dir: &Path, repeat: usize) -> Figures {
         std::process::exit(1)
     });
     let mut best: Option<(f64, f64, f64)> = None;
+    let mut whole = f64::INFINITY;
     for _ in 0..repeat {
         let metrics = PipelineMetrics::for_pipeline(&pipeline);
         let options = RunOptions {
@@ -149,6 +151,7 @@ fn run_heloflow(dir: &Path, repeat: usize) -> Figures {
             ..RunOptions::default()
         };
         let report = run(&pipeline, &options, Arc::new(AtomicBool::new(false))).expect("the run");
+        let finished = Instant::now();
         assert_eq!(report.samples_in, SAMPLES as u64, "every sample read");
         assert_eq!(report.dropped, 0, "no sample dropped");
         let latency = metrics.sinks[0]
@@ -164,12 +167,23 @@ fn run_heloflow(dir: &Path, repeat: usize) -> Figures {
                 Some(acc.map_or((p50, p99), |(a, b)| (a.max(p50), b.max(p99))))
             })
             .unwrap_or((f64::NAN, f64::NAN));
-        let seconds = report.elapsed.as_secs_f64();
+        // As the peers are timed: from the first chunk handed on (the file already read) to the
+        // last row written; the whole run (reading the file included) is printed beside it.
+        let first = *metrics.sources[0]
+            .first_sent
+            .get()
+            .expect("samples were sent");
+        let seconds = finished.duration_since(first).as_secs_f64();
         if best.is_none_or(|(s, _, _)| seconds < s) {
             best = Some((seconds, latency.0 * 1e3, latency.1 * 1e3));
         }
+        whole = whole.min(report.elapsed.as_secs_f64());
     }
     let (seconds, p50, p99) = best.expect("at least one run");
+    println!(
+        "heloflow, whole run (graph built, XDF file read and decoded, then processed): best {whole:.4} s = {:.3e} samples/s",
+        SAMPLES as f64 / whole
+    );
     let (last, all) = check_values(&dir.join("heloflow-features.jsonl"));
     Figures {
         name: "heloflow".into(),

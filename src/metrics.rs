@@ -36,6 +36,9 @@ pub struct SourceMetrics {
     pub queue_peak: AtomicU64,
     /// Counters per output stream, in output order (empty when made without the pipeline).
     pub outputs: Vec<StreamCounters>,
+    /// When the source handed its first samples on (a file source: after reading its file), so
+    /// a benchmark can time from the first chunk in, as the peers it is compared with do.
+    pub first_sent: OnceLock<Instant>,
 }
 
 /// Counters of one stream a source produces.

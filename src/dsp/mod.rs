@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod dmer;
 pub mod filter;
+pub mod moments;
 pub mod physio;
 pub mod quality;
 pub mod welch;

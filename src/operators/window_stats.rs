@@ -13,10 +13,13 @@
 //! stats = ["mean"]
 //! ```
 
+use std::collections::BTreeMap;
+
 use super::feature_output::Rows;
 use super::window::{Window, WindowPlan, WindowSpec};
 use super::{Operator, OperatorLogic, PortError};
 use crate::config::options::Options;
+use crate::dsp::moments::Moments;
 use crate::stream::{
     Batch, Channel, ChannelFormat, Modality, Nanos, Rate, StreamSchema, FEATURE_KIND, QUALITY_KIND,
 };
@@ -90,10 +93,18 @@ impl WindowStatsConfig {
         output: &StreamSchema,
         subject: &str,
     ) -> WindowStatsLogic {
+        // Blocks of one hop's samples: a regular stream's windows are then whole blocks.
+        let block = input.rate.hz().map_or(64, |hz| {
+            ((self.window.hop as f64 / 1e9 * hz).round() as usize).clamp(1, 1 << 20)
+        });
         WindowStatsLogic {
             config: self.clone(),
             emotion: self.keeps_emotion(input),
             plan: WindowPlan::new(self.window, input.channel_count(), input.rate.hz()),
+            blocks: BlockMoments {
+                block,
+                moments: BTreeMap::new(),
+            },
             width: input.channel_count(),
             output_width: output.channel_count(),
             output_id,
@@ -173,42 +184,78 @@ impl Operator for WindowStatsConfig {
     }
 }
 
-/// Per-subject state of `window_stats`: the buffered window.
+/// Per-subject state of `window_stats`: the buffered window and its blocks' summaries.
 pub struct WindowStatsLogic {
     config: WindowStatsConfig,
     emotion: bool,
     plan: WindowPlan,
+    blocks: BlockMoments,
     width: usize,
     output_width: usize,
     output_id: u32,
     subject: String,
 }
 
-/// Appends the configured statistics of every channel of `window` to `row`, skipping non-finite values.
-fn summarise(stats: &[&'static str], width: usize, window: &Window<'_>, row: &mut Vec<f64>) {
-    for channel in 0..width {
-        let mut count = 0usize;
-        let (mut sum, mut sum_sq) = (0.0, 0.0);
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-        for value in window.values.iter().skip(channel).step_by(width) {
-            if value.is_finite() {
-                count += 1;
-                sum += value;
-                sum_sq += value * value;
-                min = min.min(*value);
-                max = max.max(*value);
-            }
+/// Per-channel summaries of the blocks of `block` samples that start at multiples of `block`
+/// (positions among all the subject's samples), kept while later windows may still hold them.
+struct BlockMoments {
+    block: usize,
+    moments: BTreeMap<u64, Vec<Moments>>,
+}
+
+impl BlockMoments {
+    /// The summary of every channel of `window`: its whole blocks from the cache (summarised
+    /// once), the partial blocks at either end directly.
+    fn window(&mut self, width: usize, window: &Window<'_>) -> Vec<Moments> {
+        let block = self.block as u64;
+        let first = window.first_sample;
+        let end = first + window.times.len() as u64;
+        let aligned = first.div_ceil(block) * block;
+        let aligned_end = end / block * block;
+        let rows = |from: u64, to: u64| {
+            &window.values[(from - first) as usize * width..(to - first) as usize * width]
+        };
+        let direct = |from: u64, to: u64| -> Vec<Moments> {
+            let values = rows(from, to);
+            (0..width)
+                .map(|c| Moments::of_column(values, width, c))
+                .collect()
+        };
+        if aligned >= aligned_end {
+            return direct(first, end);
         }
-        let n = count as f64;
-        let mean = if count > 0 { sum / n } else { f64::NAN };
+        self.moments = self.moments.split_off(&aligned);
+        let mut total = direct(first, aligned);
+        let mut start = aligned;
+        while start < aligned_end {
+            let summary = self
+                .moments
+                .entry(start)
+                .or_insert_with(|| direct(start, start + block));
+            total
+                .iter_mut()
+                .zip(summary.iter())
+                .for_each(|(t, m)| *t = t.merge(*m));
+            start += block;
+        }
+        total
+            .iter_mut()
+            .zip(direct(aligned_end, end))
+            .for_each(|(t, m)| *t = t.merge(m));
+        total
+    }
+}
+
+/// Appends the configured statistics of every channel to `row`.
+fn summarise(stats: &[&'static str], moments: &[Moments], row: &mut Vec<f64>) {
+    for m in moments {
         for stat in stats {
             row.push(match *stat {
-                "mean" => mean,
-                "std" if count > 0 => (sum_sq / n - mean * mean).max(0.0).sqrt(),
-                "min" if count > 0 => min,
-                "max" if count > 0 => max,
-                "count" => n,
-                _ => f64::NAN,
+                "mean" => m.mean(),
+                "std" => m.std(),
+                "min" => m.min(),
+                "max" => m.max(),
+                _ => m.count(),
             });
         }
     }
@@ -224,21 +271,23 @@ impl OperatorLogic for WindowStatsLogic {
     }
 
     fn on_frontier(&mut self, frontier: Nanos, out: &mut Vec<Batch>) {
-        let (config, width, emotion) = (&self.config, self.width, self.emotion);
+        let (config, width, emotion, blocks) =
+            (&self.config, self.width, self.emotion, &mut self.blocks);
         let mut timestamps = Vec::new();
         let mut values = Vec::new();
         self.plan.close(frontier, |window| {
-            let finite = window.values.iter().filter(|v| v.is_finite()).count();
+            let moments = blocks.window(width, &window);
+            let finite: f64 = moments.iter().map(Moments::count).sum();
             let valid_coverage = if window.values.is_empty() {
                 0.0
             } else {
-                window.coverage * finite as f64 / window.values.len() as f64
+                window.coverage * finite / window.values.len() as f64
             };
             if valid_coverage == 0.0 && config.empty == EmptyWindows::Skip {
                 return;
             }
             let start = values.len();
-            summarise(&config.stats, width, &window, &mut values);
+            summarise(&config.stats, &moments, &mut values);
             if emotion {
                 let total: f64 = values[start..].iter().filter(|v| v.is_finite()).sum();
                 if total > 0.0 {

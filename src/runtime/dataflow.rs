@@ -206,6 +206,11 @@ impl SinkSlot {
     }
 }
 
+/// Most queue events a source operator hands on per activation: downstream operators see the
+/// frontier move after each round, so a source that reads ahead of them (a file played as fast as
+/// possible) keeps only a few rounds of samples in their window buffers.
+const SOURCE_EVENTS_PER_STEP: usize = 32;
+
 /// How often a source operator looks at its queue when no send woke it.
 const SOURCE_POLL: Duration = Duration::from_millis(50);
 
@@ -233,7 +238,7 @@ fn source_operator<'s>(
                 return;
             };
             let mut done = false;
-            for _ in 0..256 {
+            for _ in 0..SOURCE_EVENTS_PER_STEP {
                 match receiver.try_recv() {
                     Ok(SourceEvent::Data(batch)) => {
                         output.session(&*cap).give(batch);

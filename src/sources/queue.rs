@@ -163,6 +163,7 @@ impl SourceSender {
         let gaps = output.map_or((0, 0), |index| self.gaps(index, &batch));
         let sent = self.send(SourceEvent::Data(batch));
         if sent {
+            self.metrics.first_sent.get_or_init(std::time::Instant::now);
             self.metrics.samples.fetch_add(samples, Ordering::Relaxed);
             if let Some(counters) = output.map(|index| &self.metrics.outputs[index]) {
                 counters.samples.fetch_add(samples, Ordering::Relaxed);
