@@ -56,8 +56,9 @@ use crate::stream::{Batch, Nanos, StreamSchema};
 pub enum Routing {
     /// One logic instance per subject, subjects partitioned across workers.
     PerSubject,
-    /// One logic instance for all subjects, on one worker (models batch subjects together).
-    AllSubjects,
+    /// One logic instance per worker, serving every subject routed to that worker (models batch
+    /// their worker's subjects together, and each worker runs its own session).
+    PerWorker,
 }
 
 /// Per-subject processing logic of an operator.

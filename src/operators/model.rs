@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -33,9 +34,11 @@ use crate::stream::{Batch, Channel, ChannelFormat, Modality, Nanos, Rate, Stream
 /// Manifest of the shipped HeLo model, the default of `kind = "helo"`.
 pub const DEFAULT_HELO_MANIFEST: &str = "plugins/helo/model/helo-sim.json";
 
-/// An opened model session shared by the operator's logic (opened before the dataflow starts).
+/// The model session opened before the dataflow starts: the first worker's logic takes it, and
+/// each further worker's logic opens its own (ONNX Runtime runs one inference per session at a
+/// time, so workers sharing one would take turns).
 #[derive(Clone, Default)]
-pub struct PreparedSession(Option<Arc<Mutex<ModelSession>>>);
+pub struct PreparedSession(Option<Arc<Mutex<ModelSession>>>, Arc<AtomicBool>);
 
 impl fmt::Debug for PreparedSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,7 +144,7 @@ impl ModelConfig {
             ModelSession::check(&manifest, session.library.as_deref()).map(|()| None)
         };
         let prepared = match checked {
-            Ok(opened) => PreparedSession(opened.map(|s| Arc::new(Mutex::new(s)))),
+            Ok(opened) => PreparedSession(opened.map(|s| Arc::new(Mutex::new(s))), Arc::default()),
             Err(message) => {
                 options.error_at(
                     "model",
@@ -264,15 +267,30 @@ impl ModelConfig {
             guard.provider
         );
         drop(guard);
-        self.prepared = PreparedSession(Some(session));
+        self.prepared = PreparedSession(Some(session), Arc::default());
         self.operator = operator.to_string();
         Ok(())
     }
 
-    /// The logic serving every subject (the runtime routes all subjects to one instance).
+    /// The logic serving one worker's subjects: the prepared session for the first, a session of
+    /// its own for each other (the prepared one, shared, if that cannot be opened).
     pub fn instantiate(&self, inputs: &[&StreamSchema], output_id: u32) -> ModelLogic {
+        let first = !self.prepared.1.swap(true, Ordering::SeqCst);
+        let session = match &self.prepared.0 {
+            Some(prepared) if !first => match ModelSession::open(&self.manifest, &self.session) {
+                Ok(own) => Some(Arc::new(Mutex::new(own))),
+                Err(e) => {
+                    crate::notice!(
+                        "heloflow: operator `{}`: a worker shares the first session ({e})",
+                        self.operator
+                    );
+                    Some(Arc::clone(prepared))
+                }
+            },
+            other => other.clone(),
+        };
         ModelLogic {
-            session: self.prepared.0.clone(),
+            session,
             picks: self.channel_picks(inputs).unwrap_or_default(),
             pending: BTreeMap::new(),
             first_rows: BTreeMap::new(),
@@ -329,7 +347,7 @@ impl Operator for ModelConfig {
 
     /// One logic for all subjects, so every subject's window is scored in one batch.
     fn routing(&self) -> Routing {
-        Routing::AllSubjects
+        Routing::PerWorker
     }
 
     /// Inference takes milliseconds: rows completed at the same frontier leave first.

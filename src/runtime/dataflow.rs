@@ -3,9 +3,10 @@
 //! - A source is a timely source operator that only worker 0 drives: it drains the source's queue,
 //!   sends each batch at the source's current watermark and downgrades its capability as
 //!   watermarks arrive. Other workers drop their capability at once.
-//! - An operator exchanges batches by subject, keeps one [`OperatorLogic`] per subject and calls it
-//!   on every frontier advance, holding a capability for window outputs in the meantime. A kind
-//!   with its own fragment ([`crate::operators::DataflowOperator`]) builds that instead.
+//! - An operator exchanges batches by subject, keeps one [`OperatorLogic`] per subject (for
+//!   models, one per worker over that worker's subjects) and calls it on every frontier advance,
+//!   holding a capability for window outputs in the meantime. A kind with its own fragment
+//!   ([`crate::operators::DataflowOperator`]) builds that instead.
 //! - A sink gathers its inputs on worker 0, one port per input, and writes rows in deterministic
 //!   order as the frontiers pass them: the least of its inputs' frontiers for files, each input's
 //!   own for writers that keep inputs apart (LSL outlets), so no outlet waits for another input.
@@ -336,13 +337,7 @@ where
     F: Fn(&str) -> Box<dyn OperatorLogic> + 'static,
 {
     let per_subject = routing == Routing::PerSubject;
-    let route = Exchange::new(move |batch: &Batch| {
-        if per_subject {
-            subject_route(&batch.subject)
-        } else {
-            0
-        }
-    });
+    let route = Exchange::new(move |batch: &Batch| subject_route(&batch.subject));
     let scope = stream.scope();
     stream.unary_frontier(route, name, move |_capability, info| {
         let activator = scope.activator_for(info.address);
