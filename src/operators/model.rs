@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,7 +38,16 @@ pub const DEFAULT_HELO_MANIFEST: &str = "plugins/helo/model/helo-sim.json";
 /// each further worker's logic opens its own (ONNX Runtime runs one inference per session at a
 /// time, so workers sharing one would take turns).
 #[derive(Clone, Default)]
-pub struct PreparedSession(Option<Arc<Mutex<ModelSession>>>, Arc<AtomicBool>);
+pub struct PreparedSession(Option<Arc<Mutex<ModelSession>>>, Arc<WorkerLogics>);
+
+/// What the operator's per-worker logics share: whether the prepared session was handed out, and
+/// the windows they left unscored, reported once when the last of them ends.
+#[derive(Debug, Default)]
+pub struct WorkerLogics {
+    session_taken: AtomicBool,
+    running: AtomicUsize,
+    skipped: AtomicU64,
+}
 
 impl fmt::Debug for PreparedSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -275,7 +284,9 @@ impl ModelConfig {
     /// The logic serving one worker's subjects: the prepared session for the first, a session of
     /// its own for each other (the prepared one, shared, if that cannot be opened).
     pub fn instantiate(&self, inputs: &[&StreamSchema], output_id: u32) -> ModelLogic {
-        let first = !self.prepared.1.swap(true, Ordering::SeqCst);
+        let shared = Arc::clone(&self.prepared.1);
+        shared.running.fetch_add(1, Ordering::SeqCst);
+        let first = !shared.session_taken.swap(true, Ordering::SeqCst);
         let session = match &self.prepared.0 {
             Some(prepared) if !first => match ModelSession::open(&self.manifest, &self.session) {
                 Ok(own) => Some(Arc::new(Mutex::new(own))),
@@ -297,6 +308,8 @@ impl ModelConfig {
             output_id,
             operator: self.operator.clone(),
             skipped: 0,
+            shared,
+            ended: false,
             inference: None,
         }
     }
@@ -374,6 +387,10 @@ pub struct ModelLogic {
     output_id: u32,
     operator: String,
     skipped: u64,
+    /// Shared with the operator's logics on the other workers.
+    shared: Arc<WorkerLogics>,
+    /// Whether the end of input has been seen (and the skipped windows handed to `shared`).
+    ended: bool,
     /// The inference the last frontier ran, until taken.
     inference: Option<Inference>,
 }
@@ -433,12 +450,16 @@ impl OperatorLogic for ModelLogic {
             }
             keys.push(key);
         }
-        if frontier == Nanos::MAX && self.skipped > 0 {
-            crate::notice!(
-                "heloflow: operator `{}`: {} windows not scored (an input missing or not finite)",
-                self.operator,
-                self.skipped
-            );
+        if frontier == Nanos::MAX && !std::mem::replace(&mut self.ended, true) {
+            let shared = &self.shared;
+            let skipped = shared.skipped.fetch_add(self.skipped, Ordering::SeqCst) + self.skipped;
+            let last = shared.running.fetch_sub(1, Ordering::SeqCst) == 1;
+            if last && skipped > 0 {
+                crate::notice!(
+                    "heloflow: operator `{}`: {skipped} windows not scored (an input missing or not finite)",
+                    self.operator
+                );
+            }
         }
         let Some(session) = &self.session else {
             return;
