@@ -52,6 +52,17 @@ struct RunArgs {
     /// a free one), as a `[server]` section would; overrides the section's `listen`.
     #[arg(long, value_name = "ADDR")]
     serve: Option<String>,
+    /// Processes in a cluster run (1 to 64): start this same command on each, with its own
+    /// `--process`; process 0 runs the sources and writes the sinks.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    processes: usize,
+    /// This process's index in a cluster run, 0 to `--processes` - 1.
+    #[arg(short = 'p', long, default_value_t = 0)]
+    process: usize,
+    /// The cluster's addresses, one `host:port` per line, process 0 first (default: 127.0.0.1,
+    /// ports 2101 onwards).
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -214,9 +225,50 @@ extern "C" fn note_stdout_at_start() {
     heloflow::sinks::destination::note_stdout_at_start();
 }
 
+/// Set once the loss of a cluster connection has been told (every worker then panics too).
+static CONNECTION_LOSS_TOLD: AtomicBool = AtomicBool::new(false);
+
+/// Panics timely's networking raises when another process of a cluster run goes away: not bugs.
+enum ClusterPanic {
+    /// The first: a connection read or write failed.
+    ConnectionLost,
+    /// What follows in the other threads of this process.
+    Consequence,
+}
+
+fn cluster_panic(message: &str) -> Option<ClusterPanic> {
+    if message.starts_with("timely communication error:") {
+        Some(ClusterPanic::ConnectionLost)
+    } else if message == "MergeQueue poisoned."
+        || message.starts_with("Send thread panic")
+        || message.starts_with("Recv thread panic")
+    {
+        Some(ClusterPanic::Consequence)
+    } else {
+        None
+    }
+}
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran.");
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        match cluster_panic(&payload) {
+            Some(ClusterPanic::ConnectionLost) => {
+                if !CONNECTION_LOSS_TOLD.swap(true, Ordering::SeqCst) {
+                    eprintln!(
+                        "heloflow: the connection to another process of the cluster was lost ({})",
+                        payload.trim_start_matches("timely communication error: ")
+                    );
+                }
+            }
+            Some(ClusterPanic::Consequence) => {}
+            None => eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran."),
+        }
     }));
     // A file-size limit then fails writes with EFBIG (which writers report) instead of killing us.
     // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
@@ -469,6 +521,18 @@ fn run_pipeline_with_view(
     args: &RunArgs,
     view: Option<(&str, Option<&str>)>,
 ) -> Result<(), String> {
+    let mut cluster = heloflow::runtime::cluster::Cluster::new(
+        args.processes,
+        args.process,
+        args.hostfile.as_deref(),
+    )
+    .map_err(|e| format!("heloflow: error: {e}"))?;
+    if let Some(cluster) = &mut cluster {
+        cluster.leader_serves = pipeline.server.is_some() || args.serve.is_some();
+        if !cluster.leads() {
+            return run_follower(pipeline, args, cluster.clone());
+        }
+    }
     let uses_lsl = pipeline
         .sources
         .iter()
@@ -484,11 +548,8 @@ fn run_pipeline_with_view(
     let stop = interrupt_flag("draining the pipeline and flushing every sink")?;
     let mut options = RunOptions {
         workers: args.workers,
-        status: match args.status {
-            StatusArg::Auto => StatusMode::Auto,
-            StatusArg::Plain => StatusMode::Plain,
-            StatusArg::Off => StatusMode::Off,
-        },
+        status: status_mode(args.status),
+        cluster,
         ..RunOptions::default()
     };
     let server = start_server(pipeline, args, &mut options)?;
@@ -520,6 +581,52 @@ fn run_pipeline_with_view(
         summarise(&pipeline.name, &report);
     }
     warn_closed_outputs(&pipeline.name, &report);
+    Ok(())
+}
+
+fn status_mode(status: StatusArg) -> StatusMode {
+    match status {
+        StatusArg::Auto => StatusMode::Auto,
+        StatusArg::Plain => StatusMode::Plain,
+        StatusArg::Off => StatusMode::Off,
+    }
+}
+
+/// Runs a process other than process 0 of a cluster run: its workers run their subjects'
+/// operators, with no sources, sinks or server of their own; it says what it computed.
+fn run_follower(
+    pipeline: &Pipeline,
+    args: &RunArgs,
+    cluster: heloflow::runtime::cluster::Cluster,
+) -> Result<(), String> {
+    let stop = interrupt_flag("waiting for process 0 to drain the pipeline")?;
+    let (process, processes) = (cluster.process, cluster.addresses.len());
+    let options = RunOptions {
+        workers: args.workers,
+        status: StatusMode::Off,
+        cluster: Some(cluster),
+        ..RunOptions::default()
+    };
+    let metrics = heloflow::metrics::PipelineMetrics::for_pipeline(pipeline);
+    let options = RunOptions {
+        metrics: Some(metrics.clone()),
+        ..options
+    };
+    let report =
+        runtime::run(pipeline, &options, stop).map_err(|e| format!("heloflow: error: {e}"))?;
+    if args.status != StatusArg::Off {
+        let rows: u64 = metrics
+            .operators
+            .iter()
+            .map(|o| o.samples_out.load(Ordering::Relaxed))
+            .sum();
+        eprintln!(
+            "{}: process {process} of {processes} done in {:.2} s: its operators computed {rows} rows, written by process 0; {}",
+            escaped(&pipeline.name),
+            report.elapsed.as_secs_f64(),
+            report.drops
+        );
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Runs a validated pipeline: starts source threads, executes the dataflow on timely workers,
 //! reports progress, and drains and flushes everything on Ctrl-C.
 
+pub mod cluster;
 mod dataflow;
 pub mod latency;
 pub mod status;
@@ -19,6 +20,7 @@ use crate::sinks::tap::{TapHub, TapWriter};
 use crate::sinks::{Destination, ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
 use crate::stream::Nanos;
+use cluster::{Cluster, StdoutAside};
 use dataflow::Shared;
 use status::{StatusMode, StatusReporter};
 
@@ -35,6 +37,8 @@ pub struct RunOptions {
     /// telemetry); made for the run otherwise. Made by [`PipelineMetrics::for_pipeline`]
     /// (or [`crate::telemetry::Telemetry::new`], whose `metrics()` they are).
     pub metrics: Option<Arc<PipelineMetrics>>,
+    /// This process's place in a cluster run, when the pipeline runs over several processes.
+    pub cluster: Option<Cluster>,
 }
 
 impl Default for RunOptions {
@@ -44,6 +48,7 @@ impl Default for RunOptions {
             status: StatusMode::Auto,
             taps: None,
             metrics: None,
+            cluster: None,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct ClosedOutput {
 }
 
 /// Runs `pipeline` to completion, or until `stop` is set; then drains and flushes every sink.
+/// In a cluster run, only the leading process starts sources and opens sinks; the others run
+/// their share of the operators (see [`cluster`]).
 pub fn run(
     pipeline: &Pipeline,
     options: &RunOptions,
@@ -95,6 +102,8 @@ pub fn run(
         ));
     }
     let started = Instant::now();
+    let cluster = options.cluster.clone();
+    let leads = cluster.as_ref().is_none_or(Cluster::leads);
     let mut pipeline = pipeline.clone();
     for operator in &mut pipeline.operators {
         operator.config.component_mut().prepare(&operator.name)?;
@@ -111,11 +120,17 @@ pub fn run(
         }
     }
 
-    check_destinations(pipeline)?;
+    if leads {
+        check_destinations(pipeline)?;
+    }
     let origins = Arc::new(Origins::default());
     let models = model_provenance(pipeline);
     let mut writers = Vec::new();
     for sink in &pipeline.sinks {
+        if !leads {
+            writers.push(Mutex::new(None));
+            continue;
+        }
         let inputs: Vec<_> = sink
             .inputs
             .iter()
@@ -139,6 +154,10 @@ pub fn run(
     let mut receivers = Vec::new();
     let mut threads = Vec::new();
     for (index, node) in pipeline.sources.iter().enumerate() {
+        if !leads {
+            receivers.push(Mutex::new(None));
+            continue;
+        }
         let source_metrics = metrics.sources[index].clone();
         let (sender, receiver) = source_queue(
             node.config.component().queue(),
@@ -158,12 +177,17 @@ pub fn run(
     let tap: Option<Box<dyn crate::sinks::SinkWriter>> = options
         .taps
         .as_ref()
+        .filter(|_| leads)
         .map(|hub| Box::new(TapWriter::new(hub.clone())) as _);
+    let taps_every_stream = match &cluster {
+        Some(cluster) => cluster.leader_serves,
+        None => tap.is_some(),
+    };
     let shared = Arc::new(Shared {
         pipeline: pipeline.clone(),
         receivers,
         writers: writers.into_iter().collect(),
-        taps_every_stream: tap.is_some(),
+        taps_every_stream,
         tap: Mutex::new(tap),
         stamps: latency::LatencyStamps::new(pipeline),
         metrics: metrics.clone(),
@@ -174,17 +198,46 @@ pub fn run(
 
     let reporter = StatusReporter::start(options.status, pipeline, metrics.clone());
     let worker_shared = shared.clone();
-    let guards = timely::execute(timely::Config::process(options.workers), move |worker| {
+    let per_process = options.workers;
+    let config = match &cluster {
+        Some(cluster) => cluster.timely_config(per_process),
+        None => timely::Config::process(per_process),
+    };
+    let agreement = cluster.as_ref().map(|c| {
+        (
+            c.process,
+            c.fingerprint(&run_identity(pipeline), per_process),
+        )
+    });
+    // Workers wait until timely has connected the processes and standard output is back.
+    let (open_gate, gate) = crossbeam_channel::bounded::<()>(0);
+    let stdout_aside = cluster.as_ref().map(|_| StdoutAside::new());
+    let guards = timely::execute(config, move |worker| {
+        let _ = gate.recv();
         let index = worker.index();
         let shared = worker_shared.clone();
         let _abort_on_panic = AbortOnPanic(&shared);
+        if let Some((process, fingerprint)) = agreement {
+            cluster::agree(worker, process, per_process, fingerprint)?;
+        }
         worker.dataflow::<Nanos, _, _>(|scope| {
             dataflow::build(scope, &shared, index);
         });
         step_until_done(worker, &shared.aborted);
-    })
-    .map_err(|e| format!("cannot start the dataflow workers: {e}"))?;
-    let worker_results = guards.join();
+        Ok(())
+    });
+    drop(stdout_aside);
+    drop(open_gate);
+    let guards = guards.map_err(|e| format!("cannot start the dataflow workers: {e}"))?;
+    // In a cluster run whose connection broke, timely's network threads panicked, and joining
+    // them (as the guards do when dropped) panics here too: that is a failed worker.
+    let worker_results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()))
+        .unwrap_or_else(|_| vec![Err("the cluster's network threads failed".to_string())]);
+    // A worker that stopped before taking its queues (a refused cluster run) leaves them here;
+    // dropping them ends the sources' sends.
+    for slot in &shared.receivers {
+        drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
     if let Some(hub) = &options.taps {
         hub.end();
     }
@@ -197,7 +250,15 @@ pub fn run(
     }
     let reporter_healthy = reporter.finish();
     if worker_results.iter().any(|r| r.is_err()) {
-        return Err("a dataflow worker stopped on an internal error".to_string());
+        return Err(match &cluster {
+            Some(_) => "a dataflow worker stopped: another process of the cluster went away, or a worker hit an internal error".to_string(),
+            None => "a dataflow worker stopped on an internal error".to_string(),
+        });
+    }
+    if let Some(Ok(Err(disagreement))) =
+        worker_results.into_iter().find(|r| matches!(r, Ok(Err(_))))
+    {
+        return Err(disagreement);
     }
     if !panicked_sources.is_empty() {
         return Err(format!(
@@ -310,6 +371,18 @@ impl Drop for AbortOnPanic<'_> {
             self.0.aborted.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// What the processes of a cluster run must share: the pipeline file's text, and the simulated
+/// sources as the command line left them (`heloflow demo --subjects`).
+fn run_identity(pipeline: &Pipeline) -> String {
+    let mut identity = pipeline.text.clone();
+    for source in &pipeline.sources {
+        if let crate::sources::SourceConfig::Simulator(config) = &source.config {
+            identity.push_str(&format!("\n{}: {config:?}", source.name));
+        }
+    }
+    identity
 }
 
 /// The models the pipeline's `helo`/`onnx` operators run, from their manifests.
