@@ -23,6 +23,7 @@
 //! private copy of `fixtures/lsl/lsl_api.cfg` (loopback only) with its own `SessionID`, so other
 //! LSL streams on the machine are invisible (its `PortRange` of 1024 holds the run's outlets).
 
+#[allow(dead_code)] // this bench builds no batches
 #[path = "common/helo_fixture.rs"]
 mod helo_fixture;
 

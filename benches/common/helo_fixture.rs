@@ -21,3 +21,22 @@ pub fn shipped_model_and_windows() -> (LoadedManifest, Vec<Vec<Vec<f32>>>) {
         .collect();
     (manifest, rows)
 }
+
+/// A batch of `batch` windows per model input, the fixture's rows repeated.
+pub fn batch_of(rows: &[Vec<Vec<f32>>], batch: usize) -> Vec<Vec<f32>> {
+    rows.iter()
+        .map(|input| {
+            (0..batch)
+                .flat_map(|i| input[i % input.len()].clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// The largest absolute difference between two outputs.
+pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}

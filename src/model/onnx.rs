@@ -48,6 +48,43 @@ pub struct SessionOptions {
     pub library: Option<PathBuf>,
     /// Write an ONNX Runtime profile (which provider ran each node) to this path prefix.
     pub profile: Option<PathBuf>,
+    /// How far ONNX Runtime rewrites the graph before running it.
+    pub optimization: GraphOptimization,
+}
+
+/// ONNX Runtime's graph optimisation levels (its default is `All`), kept selectable so their
+/// effect can be measured (`cargo bench --bench helo_batch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GraphOptimization {
+    /// No rewrites: the graph as exported.
+    Disable,
+    /// Constant folding and redundant-node elimination.
+    Basic,
+    /// Basic plus node fusions.
+    Extended,
+    /// Everything, including layout optimisations.
+    #[default]
+    All,
+}
+
+impl GraphOptimization {
+    /// Every level, least first.
+    pub const LEVELS: [GraphOptimization; 4] = [
+        GraphOptimization::Disable,
+        GraphOptimization::Basic,
+        GraphOptimization::Extended,
+        GraphOptimization::All,
+    ];
+
+    fn level(self) -> ort::session::builder::GraphOptimizationLevel {
+        use ort::session::builder::GraphOptimizationLevel as Level;
+        match self {
+            GraphOptimization::Disable => Level::Disable,
+            GraphOptimization::Basic => Level::Level1,
+            GraphOptimization::Extended => Level::Level2,
+            GraphOptimization::All => Level::All,
+        }
+    }
 }
 
 impl Default for SessionOptions {
@@ -58,6 +95,7 @@ impl Default for SessionOptions {
             threads: 1,
             library: None,
             profile: None,
+            optimization: GraphOptimization::All,
         }
     }
 }
@@ -180,6 +218,8 @@ impl ModelSession {
             let mut builder = Session::builder(env)
                 .map_err(|e| e.to_string())?
                 .with_intra_threads(options.threads.max(1))
+                .map_err(|e| e.to_string())?
+                .with_optimization_level(options.optimization.level())
                 .map_err(|e| e.to_string())?;
             if let Some(profile) = &options.profile {
                 builder = builder.with_profiling(profile).map_err(|e| e.to_string())?;

@@ -143,6 +143,7 @@ impl ModelConfig {
             threads,
             library,
             profile,
+            ..SessionOptions::default()
         };
         // On the CPU the session that checks the model against its manifest is the one the run
         // uses, so the model (about 0.5 s for HeLo) is loaded once; other providers are checked

@@ -213,9 +213,15 @@ fn the_exposition_counts_what_the_run_did() {
         batches.buckets.last().unwrap(),
         &(f64::INFINITY, batches.count)
     );
+    // Here each subject is scored by its own worker's session; on one worker the windows both
+    // subjects close at one frontier are one batch.
+    let (_, single, single_lines) = run_with_telemetry(1);
+    let single = Exposition::parse(&single.prometheus_text()).unwrap();
+    let single_batches = single.histogram("heloflow_model_batch_rows", &by).unwrap();
+    assert_eq!(single_batches.sum, rows_of(&single_lines, "helo"));
     assert!(
-        batches.mean().unwrap() > 1.0,
-        "subjects (and, running faster than real time, windows) are scored together"
+        single_batches.mean().unwrap() >= 2.0,
+        "both subjects' windows are scored together: {single_batches:?}"
     );
     let info = e.named("heloflow_model_info").next().unwrap();
     assert_eq!(info.label("provider"), Some("CPUExecutionProvider"));
