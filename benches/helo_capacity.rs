@@ -19,6 +19,8 @@
 //! pipeline on the same cores: (mean pipeline run - mean bare run) / mean bare run. Means are exact; the pipeline's p50/p99 come from its bucketed histograms
 //! (interpolated between bucket bounds: 10, 25, 50, 100, 250 ms, ...).
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "common/demo_recording.rs"]
 mod demo_recording;
 #[allow(dead_code)] // shared with the other benches; this one uses part of it
@@ -45,31 +47,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        subjects: vec![500, 1000, 1500],
-        duration: 30.0,
-        workers: 2,
-    };
-    let given: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| {
-        given
-            .iter()
-            .position(|a| a == flag)
-            .and_then(|i| given.get(i + 1))
-    };
-    if let Some(list) = value("--subjects") {
-        args.subjects = list
-            .split(',')
-            .map(|n| n.parse().expect("--subjects takes counts like 500,1000"))
-            .collect();
+    Args {
+        subjects: args::numbers("--subjects", vec![500, 1000, 1500]),
+        duration: args::number("--duration", 30.0),
+        workers: args::number("--workers", 2),
     }
-    if let Some(seconds) = value("--duration") {
-        args.duration = seconds.parse().expect("--duration takes seconds");
-    }
-    if let Some(workers) = value("--workers") {
-        args.workers = workers.parse().expect("--workers takes a count");
-    }
-    args
 }
 
 fn run_pipeline(pipeline: &Pipeline, workers: usize) -> (RunReport, Arc<PipelineMetrics>) {

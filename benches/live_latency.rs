@@ -23,6 +23,9 @@
 //! private copy of `fixtures/lsl/lsl_api.cfg` (loopback only) with its own `SessionID`, so other
 //! LSL streams on the machine are invisible (its `PortRange` of 1024 holds the run's outlets).
 
+#[allow(dead_code)] // this bench reads only numbers
+#[path = "common/args.rs"]
+mod args;
 #[allow(dead_code)] // this bench builds no batches
 #[path = "common/helo_fixture.rs"]
 mod helo_fixture;
@@ -217,18 +220,10 @@ fn helo_inference(runs: usize, cold: bool) -> Vec<f64> {
         .collect()
 }
 
-fn argument(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
 fn main() {
-    let subjects = argument("--subjects", 1.0) as usize;
-    let seconds = argument("--seconds", 120.0);
-    let hiccups = argument("--hiccups", 0.0);
+    let subjects: usize = args::number("--subjects", 1);
+    let seconds: f64 = args::number("--seconds", 120.0);
+    let hiccups: f64 = args::number("--hiccups", 0.0);
     let stamp = if hiccups > 0.0 || std::env::args().any(|a| a == "--stamp-at-push") {
         "push"
     } else {

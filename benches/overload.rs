@@ -12,6 +12,8 @@
 //! close-to-written latency, the windows left without a row (HeLo's first windows fill up; with
 //! drops, windows missing an input are not scored), and the process's peak memory so far.
 
+#[path = "common/args.rs"]
+mod args;
 #[allow(dead_code)] // shared with the other benches; this one uses part of it
 #[path = "common/demo_recording.rs"]
 mod demo_recording;
@@ -22,13 +24,6 @@ use std::sync::Arc;
 use heloflow::metrics::PipelineMetrics;
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{run, RunOptions};
-
-fn value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-}
 
 /// The process's peak resident memory so far, in GB (Linux's VmHWM).
 fn peak_memory_gb() -> f64 {
@@ -45,18 +40,13 @@ fn peak_memory_gb() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let subjects: usize = value(&args, "--subjects").map_or(2000, |v| v.parse().expect("a count"));
-    let duration: f64 = value(&args, "--duration").map_or(30.0, |v| v.parse().expect("seconds"));
-    let workers: usize = value(&args, "--workers").map_or(2, |v| v.parse().expect("a count"));
+    let subjects: usize = args::number("--subjects", 2000);
+    let duration: f64 = args::number("--duration", 30.0);
+    let workers: usize = args::number("--workers", 2);
     // The source queue's capacity in batches; the default (1024) is less than one chunk of
     // thousands of subjects' streams.
-    let capacity: usize = value(&args, "--capacity").map_or(32768, |v| v.parse().expect("a count"));
-    let speeds: Vec<f64> = value(&args, "--speeds")
-        .unwrap_or("1.5,2")
-        .split(',')
-        .map(|s| s.parse().expect("speeds like 1.5,2"))
-        .collect();
+    let capacity: usize = args::number("--capacity", 32768);
+    let speeds: Vec<f64> = args::numbers("--speeds", vec![1.5, 2.0]);
     let recording = demo_recording::recording(subjects, duration);
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!(

@@ -10,6 +10,9 @@
 //! over an XDF recording of the same subjects (made once under `target/demo-recordings/`, not
 //! timed), where the source only reads and decodes.
 
+#[allow(dead_code)] // this bench reads only numbers
+#[path = "common/args.rs"]
+mod args;
 #[allow(dead_code)] // this bench finds no model output
 #[path = "common/demo_recording.rs"]
 mod demo_recording;
@@ -21,14 +24,6 @@ use std::time::Instant;
 use heloflow::pipeline::{self, Pipeline};
 use heloflow::runtime::status::StatusMode;
 use heloflow::runtime::{run, RunOptions};
-
-fn value(flag: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number after the flag"))
-}
 
 /// The demo pipeline for `subjects` subjects over `seconds`, unpaced, emotions to /dev/null and
 /// features into `dir`; with `simulator_only`, its source alone.
@@ -80,9 +75,9 @@ fn best(pipeline: &Pipeline, workers: usize, repeat: usize) -> (f64, u64) {
 }
 
 fn main() {
-    let subjects = value("--subjects", 1000.0) as usize;
-    let seconds = value("--duration", 20.0);
-    let repeat = value("--repeat", 2.0) as usize;
+    let subjects: usize = args::number("--subjects", 1000);
+    let seconds: f64 = args::number("--duration", 20.0);
+    let repeat: usize = args::number("--repeat", 2);
     println!(
         "Worker speed-up: pipelines/demo.toml, {subjects} simulated subjects, {seconds} s, unpaced, best of {repeat}"
     );

@@ -228,27 +228,6 @@ extern "C" fn note_stdout_at_start() {
 /// Set once the loss of a cluster connection has been told (every worker then panics too).
 static CONNECTION_LOSS_TOLD: AtomicBool = AtomicBool::new(false);
 
-/// Panics timely's networking raises when another process of a cluster run goes away: not bugs.
-enum ClusterPanic {
-    /// The first: a connection read or write failed.
-    ConnectionLost,
-    /// What follows in the other threads of this process.
-    Consequence,
-}
-
-fn cluster_panic(message: &str) -> Option<ClusterPanic> {
-    if message.starts_with("timely communication error:") {
-        Some(ClusterPanic::ConnectionLost)
-    } else if message == "MergeQueue poisoned."
-        || message.starts_with("Send thread panic")
-        || message.starts_with("Recv thread panic")
-    {
-        Some(ClusterPanic::Consequence)
-    } else {
-        None
-    }
-}
-
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let payload = info
@@ -257,8 +236,9 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        match cluster_panic(&payload) {
-            Some(ClusterPanic::ConnectionLost) => {
+        use heloflow::runtime::cluster::{network_panic, NetworkPanic};
+        match network_panic(&payload) {
+            Some(NetworkPanic::ConnectionLost) => {
                 if !CONNECTION_LOSS_TOLD.swap(true, Ordering::SeqCst) {
                     eprintln!(
                         "heloflow: the connection to another process of the cluster was lost ({})",
@@ -266,7 +246,7 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            Some(ClusterPanic::Consequence) => {}
+            Some(NetworkPanic::Consequence) => {}
             None => eprintln!("heloflow: internal error: {info}\nThis is a bug; please report it with the pipeline file you ran."),
         }
     }));
@@ -601,16 +581,13 @@ fn run_follower(
 ) -> Result<(), String> {
     let stop = interrupt_flag("waiting for process 0 to drain the pipeline")?;
     let (process, processes) = (cluster.process, cluster.addresses.len());
+    let metrics = heloflow::metrics::PipelineMetrics::for_pipeline(pipeline);
     let options = RunOptions {
         workers: args.workers,
         status: StatusMode::Off,
+        metrics: Some(metrics.clone()),
         cluster: Some(cluster),
         ..RunOptions::default()
-    };
-    let metrics = heloflow::metrics::PipelineMetrics::for_pipeline(pipeline);
-    let options = RunOptions {
-        metrics: Some(metrics.clone()),
-        ..options
     };
     let report =
         runtime::run(pipeline, &options, stop).map_err(|e| format!("heloflow: error: {e}"))?;

@@ -195,6 +195,29 @@ pub(super) fn agree(
     ))
 }
 
+/// Panics timely's networking raises when another process of a cluster run goes away: not bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkPanic {
+    /// The first: a connection read or write failed.
+    ConnectionLost,
+    /// What follows in the other threads of this process.
+    Consequence,
+}
+
+/// Which network panic a panic's `message` is, if it is one.
+pub fn network_panic(message: &str) -> Option<NetworkPanic> {
+    if message.starts_with("timely communication error:") {
+        Some(NetworkPanic::ConnectionLost)
+    } else if message == "MergeQueue poisoned."
+        || message.starts_with("Send thread panic")
+        || message.starts_with("Recv thread panic")
+    {
+        Some(NetworkPanic::Consequence)
+    } else {
+        None
+    }
+}
+
 /// While alive, what this process writes to standard output goes to standard error: timely prints
 /// its connection progress on standard output, where a sink's rows go.
 pub(super) struct StdoutAside(Option<libc::c_int>);
@@ -273,6 +296,23 @@ mod tests {
             "the process index must be 0 to 1 for 2 processes, found 2"
         );
         assert!(Cluster::new(1, 0, Some(Path::new("hosts"))).is_err());
+    }
+
+    #[test]
+    fn timely_network_panics_are_told_apart_from_bugs() {
+        assert_eq!(
+            network_panic("timely communication error: reading data: socket closed"),
+            Some(NetworkPanic::ConnectionLost)
+        );
+        assert_eq!(
+            network_panic("MergeQueue poisoned."),
+            Some(NetworkPanic::Consequence)
+        );
+        assert_eq!(
+            network_panic("Send thread panic: Any { .. }"),
+            Some(NetworkPanic::Consequence)
+        );
+        assert_eq!(network_panic("index out of bounds"), None);
     }
 
     #[test]

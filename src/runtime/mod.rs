@@ -102,8 +102,8 @@ pub fn run(
         ));
     }
     let started = Instant::now();
-    let cluster = options.cluster.clone();
-    let leads = cluster.as_ref().is_none_or(Cluster::leads);
+    let cluster = options.cluster.as_ref();
+    let leads = cluster.is_none_or(Cluster::leads);
     let mut pipeline = pipeline.clone();
     for operator in &mut pipeline.operators {
         operator.config.component_mut().prepare(&operator.name)?;
@@ -179,7 +179,7 @@ pub fn run(
         .as_ref()
         .filter(|_| leads)
         .map(|hub| Box::new(TapWriter::new(hub.clone())) as _);
-    let taps_every_stream = match &cluster {
+    let taps_every_stream = match cluster {
         Some(cluster) => cluster.leader_serves,
         None => tap.is_some(),
     };
@@ -199,11 +199,11 @@ pub fn run(
     let reporter = StatusReporter::start(options.status, pipeline, metrics.clone());
     let worker_shared = shared.clone();
     let per_process = options.workers;
-    let config = match &cluster {
+    let config = match cluster {
         Some(cluster) => cluster.timely_config(per_process),
         None => timely::Config::process(per_process),
     };
-    let agreement = cluster.as_ref().map(|c| {
+    let agreement = cluster.map(|c| {
         (
             c.process,
             c.fingerprint(&run_identity(pipeline), per_process),
@@ -211,7 +211,7 @@ pub fn run(
     });
     // Workers wait until timely has connected the processes and standard output is back.
     let (open_gate, gate) = crossbeam_channel::bounded::<()>(0);
-    let stdout_aside = cluster.as_ref().map(|_| StdoutAside::new());
+    let stdout_aside = cluster.map(|_| StdoutAside::new());
     let guards = timely::execute(config, move |worker| {
         let _ = gate.recv();
         let index = worker.index();
@@ -250,7 +250,7 @@ pub fn run(
     }
     let reporter_healthy = reporter.finish();
     if worker_results.iter().any(|r| r.is_err()) {
-        return Err(match &cluster {
+        return Err(match cluster {
             Some(_) => "a dataflow worker stopped: another process of the cluster went away, or a worker hit an internal error".to_string(),
             None => "a dataflow worker stopped on an internal error".to_string(),
         });
