@@ -5,8 +5,8 @@
 //! installs; `-- --subjects 1000 --duration 20 --repeat 2` are the defaults). The pipeline is
 //! `pipelines/demo.toml` with its simulator set to the subject count, its pacing off, its emotion
 //! rows going to /dev/null and its features CSV to a temporary file; each worker count runs `--repeat` times and the best wall time counts. The
-//! simulator alone (every stream of every subject generated, nothing else) runs the same way, since
-//! one source's generation is the part that does not spread over workers; then the same pipeline
+//! simulator alone (every stream of every subject generated, nothing else) runs the same way: it
+//! makes one thread per worker, each generating the subjects that worker owns; then the same pipeline
 //! over an XDF recording of the same subjects (made once under `target/demo-recordings/`, not
 //! timed), where the source only reads and decodes.
 
@@ -84,12 +84,18 @@ fn main() {
     println!("| run | workers | seconds | samples/s | subject-seconds/s | speed-up |");
     println!("|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (alone, samples) = best(&demo(subjects, seconds, true, dir.path()), 1, repeat);
-    println!(
-        "| simulator alone | 1 | {alone:.2} | {:.3e} | {:.0} | - |",
-        samples as f64 / alone,
-        subjects as f64 * seconds / alone
-    );
+    let simulator_only = demo(subjects, seconds, true, dir.path());
+    let mut one = None;
+    for workers in [1usize, 2] {
+        let (alone, samples) = best(&simulator_only, workers, repeat);
+        let base = *one.get_or_insert(alone);
+        println!(
+            "| simulator alone | {workers} | {alone:.2} | {:.3e} | {:.0} | {:.2}x |",
+            samples as f64 / alone,
+            subjects as f64 * seconds / alone,
+            base / alone
+        );
+    }
     let simulated = demo(subjects, seconds, false, dir.path());
     let recorded = demo_recording::demo_over(
         &demo_recording::recording(subjects, seconds),

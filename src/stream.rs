@@ -343,6 +343,46 @@ impl Values {
     }
 }
 
+/// A stable hash of a subject id (FNV-1a), so every worker and every process routes a subject to
+/// the same worker: timely's exchange sends a batch to worker `subject_route(subject) % workers`.
+pub fn subject_route(subject: &str) -> u64 {
+    subject
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// The subjects one worker owns out of all workers of a run: those the dataflow routes to it, so
+/// a source producing only them (one thread per worker) hands every batch to its own worker.
+///
+/// ```
+/// use heloflow::stream::SubjectShare;
+///
+/// let shares: Vec<SubjectShare> = (0..3).map(|index| SubjectShare { index, count: 3 }).collect();
+/// for subject in ["S01", "S02", "P17"] {
+///     assert_eq!(shares.iter().filter(|share| share.owns(subject)).count(), 1);
+/// }
+/// assert!(SubjectShare::ALL.owns("S01"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubjectShare {
+    /// The owning worker's index, `0..count`.
+    pub index: usize,
+    /// How many workers the subjects are spread over.
+    pub count: usize,
+}
+
+impl SubjectShare {
+    /// Every subject: a source that is not split.
+    pub const ALL: SubjectShare = SubjectShare { index: 0, count: 1 };
+
+    /// Whether `subject` belongs to this share.
+    pub fn owns(&self, subject: &str) -> bool {
+        self.count <= 1 || subject_route(subject) % self.count as u64 == self.index as u64
+    }
+}
+
 /// A run of consecutive samples of one stream of one subject: the unit of data in the dataflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Batch {

@@ -2,8 +2,9 @@
 //! process-to-process exchange.
 //!
 //! Process 0 leads: it runs the sources (so LSL discovery and file reading happen there), holds
-//! every sink's writer and serves the dashboard. The other processes only run workers: timely
-//! sends them their subjects' batches over TCP and gathers their operators' rows back on worker 0,
+//! every sink's writer and serves the dashboard. The other processes run workers, and the shares
+//! of a source that splits by subject (the simulator) their workers own: timely sends them their
+//! other subjects' batches over TCP and gathers their operators' rows back on worker 0,
 //! so the output is byte-identical to a one-process run. Every process runs the same pipeline
 //! file with the same `-w`; before the pipeline starts, the processes swap a fingerprint of what
 //! they were given and all refuse to run on a mismatch.

@@ -1,8 +1,10 @@
 //! Builds the timely dataflow of a validated pipeline on one worker.
 //!
-//! - A source is a timely source operator that only worker 0 drives: it drains the source's queue,
-//!   sends each batch at the source's current watermark and downgrades its capability as
-//!   watermarks arrive. Other workers drop their capability at once.
+//! - A source is a timely source operator on every worker that drains the queues it was given: it
+//!   sends each batch at the queue's current watermark and downgrades its capability as watermarks
+//!   arrive. A source that does not split has one queue, on worker 0; one that splits by subject
+//!   has a queue per worker, carrying the subjects that worker owns. A worker without a queue
+//!   drops its capability at once.
 //! - An operator exchanges batches by subject, keeps one [`OperatorLogic`] per subject (for
 //!   models, one per worker over that worker's subjects) and calls it on every frontier advance,
 //!   holding a capability for window outputs in the meantime. A kind with its own fragment
@@ -36,7 +38,7 @@ use crate::sinks::ordering::OrderedRows;
 use crate::sinks::{RowOrder, SinkWriter};
 use crate::sources::queue::SourceReceiver;
 use crate::sources::SourceEvent;
-use crate::stream::{Batch, Nanos};
+use crate::stream::{subject_route, Batch, Nanos};
 
 /// A stream of batches in the dataflow, timestamped by event time.
 pub type BatchStream<'s> = Stream<'s, Nanos, Vec<Batch>>;
@@ -45,8 +47,9 @@ pub type BatchStream<'s> = Stream<'s, Nanos, Vec<Batch>>;
 pub struct Shared {
     /// The validated pipeline.
     pub pipeline: Pipeline,
-    /// Queue receivers per source; worker 0 takes them.
-    pub receivers: Vec<Mutex<Option<SourceReceiver>>>,
+    /// Queue receivers per source, by the (run-wide) index of the worker that drains each: worker
+    /// 0 for a source that does not split, every worker its own share for one that does.
+    pub receivers: Vec<Mutex<BTreeMap<usize, SourceReceiver>>>,
     /// Writers per sink; worker 0 takes them.
     pub writers: Vec<Mutex<Option<Box<dyn SinkWriter>>>>,
     /// The tap sink's writer over every stream, when live taps were asked for; worker 0 takes it.
@@ -74,15 +77,6 @@ impl Shared {
     }
 }
 
-/// A stable hash of a subject id, so every worker routes a subject to the same peer.
-pub fn subject_route(subject: &str) -> u64 {
-    subject
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        })
-}
-
 /// Worker 0 takes the shared item (a source queue, a sink writer); other workers get nothing.
 fn take_on_first_worker<T>(slot: &Mutex<Option<T>>, worker: usize) -> Option<T> {
     if worker == 0 {
@@ -98,7 +92,10 @@ pub fn build<'s>(scope: Scope<'s, Nanos>, shared: &Arc<Shared>, worker: usize) {
     let mut streams: Vec<Option<BatchStream<'s>>> = vec![None; pipeline.streams.len()];
 
     for (index, node) in pipeline.sources.iter().enumerate() {
-        let receiver = take_on_first_worker(&shared.receivers[index], worker);
+        let receiver = shared.receivers[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&worker);
         let all = source_operator(scope, (index, &node.name), receiver, shared.clone());
         let outputs = node.outputs.clone();
         let parts = all.partition::<timely::container::CapacityContainerBuilder<Vec<Batch>>, _, _>(

@@ -6,8 +6,9 @@ mod dataflow;
 pub mod latency;
 pub mod status;
 
-pub use dataflow::{subject_route, BatchStream};
+pub use dataflow::BatchStream;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::sinks::destination::stdout_closed_at_start;
 use crate::sinks::tap::{TapHub, TapWriter};
 use crate::sinks::{Destination, ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
-use crate::stream::Nanos;
+use crate::stream::{Nanos, SubjectShare};
 use cluster::{Cluster, StdoutAside};
 use dataflow::Shared;
 use status::{StatusMode, StatusReporter};
@@ -151,27 +152,50 @@ pub fn run(
         writers.push(Mutex::new(Some(writer)));
     }
 
+    // Worker indices of this process among every worker of the run.
+    let processes = cluster.map_or(1, |c| c.addresses.len());
+    let first_worker = cluster.map_or(0, |c| c.process) * options.workers;
     let mut receivers = Vec::new();
     let mut threads = Vec::new();
     for (index, node) in pipeline.sources.iter().enumerate() {
-        if !leads {
-            receivers.push(Mutex::new(None));
+        let source = node.config.component();
+        let queue_for = |share: SubjectShare| {
+            let (sender, receiver) = source_queue(
+                source.queue(),
+                metrics.sources[index].clone(),
+                origins.clone(),
+                stop.clone(),
+            );
+            (share, sender, receiver)
+        };
+        let queues: Vec<_> = if source.splits_by_subject() {
+            (first_worker..first_worker + options.workers)
+                .map(|worker| {
+                    queue_for(SubjectShare {
+                        index: worker,
+                        count: options.workers * processes,
+                    })
+                })
+                .collect()
+        } else if leads {
+            vec![queue_for(SubjectShare::ALL)]
+        } else {
+            Vec::new()
+        };
+        let mut by_worker = BTreeMap::new();
+        let mut senders = Vec::new();
+        for (share, sender, receiver) in queues {
+            by_worker.insert(share.index, receiver);
+            senders.push((share, sender));
+        }
+        receivers.push(Mutex::new(by_worker));
+        if senders.is_empty() {
             continue;
         }
-        let source_metrics = metrics.sources[index].clone();
-        let (sender, receiver) = source_queue(
-            node.config.component().queue(),
-            source_metrics,
-            origins.clone(),
-            stop.clone(),
-        );
-        receivers.push(Mutex::new(Some(receiver)));
-        let thread = node
-            .config
-            .component()
-            .spawn(&node.name, node.outputs.clone(), sender)
+        let started = source
+            .spawn_shares(&node.name, node.outputs.clone(), senders)
             .map_err(|e| format!("cannot start source `{}`: {e}", node.name))?;
-        threads.push(thread);
+        threads.extend(started.into_iter().map(|thread| (thread, index)));
     }
 
     let tap: Option<Box<dyn crate::sinks::SinkWriter>> = options
@@ -236,16 +260,17 @@ pub fn run(
     // A worker that stopped before taking its queues (a refused cluster run) leaves them here;
     // dropping them ends the sources' sends.
     for slot in &shared.receivers {
-        drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+        slot.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
     if let Some(hub) = &options.taps {
         hub.end();
     }
     let interrupted = stop.swap(true, Ordering::Relaxed);
     let mut panicked_sources = Vec::new();
-    for (thread, node) in threads.into_iter().zip(&pipeline.sources) {
-        if thread.join().is_err() {
-            panicked_sources.push(format!("`{}`", node.name));
+    for (thread, index) in threads {
+        let name = format!("`{}`", pipeline.sources[index].name);
+        if thread.join().is_err() && !panicked_sources.contains(&name) {
+            panicked_sources.push(name);
         }
     }
     let reporter_healthy = reporter.finish();

@@ -1,4 +1,6 @@
-//! The `simulator` source: its pipeline options and the thread that paces the simulation.
+//! The `simulator` source: its pipeline options and the threads that pace the simulation, one per
+//! worker, each generating the subjects that worker owns (a subject's data depends on its id and
+//! the seed alone, so the split changes no sample).
 //!
 //! ```toml
 //! [sources.sim]
@@ -21,7 +23,7 @@ use crate::sources::playback::MAX_TIME_S;
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::MAX_SUBJECTS;
 use crate::sources::Source;
-use crate::stream::{secs_to_nanos, Batch, StreamSchema};
+use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, SubjectShare};
 
 /// Longest simulation, seconds (about three years of event time): from any `start_s` within
 /// ±[`MAX_TIME_S`] the run stays inside event time (i64 nanoseconds). A simulation without
@@ -213,25 +215,57 @@ impl Source for SimulatorConfig {
         stream_ids: Vec<u32>,
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
-        let config = self.clone();
-        std::thread::Builder::new()
-            .name(format!("source {source_name}"))
-            .spawn(move || config.run(&stream_ids, &sender))
-    }
-}
-
-impl SimulatorConfig {
-    fn run(&self, stream_ids: &[u32], sender: &SourceSender) {
-        self.produce(stream_ids, sender);
-        sender.metrics().note_due(None);
+        self.spawn_shares(source_name, stream_ids, vec![(SubjectShare::ALL, sender)])
+            .map(|mut threads| threads.remove(0))
     }
 
-    fn produce(&self, stream_ids: &[u32], sender: &SourceSender) {
+    /// Simulated subjects are independent of each other (each is seeded by its id alone).
+    fn splits_by_subject(&self) -> bool {
+        true
+    }
+
+    /// One simulation thread per share, all starting at the same event time.
+    fn spawn_shares(
+        &self,
+        source_name: &str,
+        stream_ids: Vec<u32>,
+        shares: Vec<(SubjectShare, SourceSender)>,
+    ) -> std::io::Result<Vec<JoinHandle<()>>> {
         let start = if self.start_now {
             secs_to_nanos(lsl::local_clock())
         } else {
             secs_to_nanos(self.start_s)
         };
+        let count = shares.len();
+        shares
+            .into_iter()
+            .map(|(share, sender)| {
+                let mut config = self.clone();
+                config.subjects.retain(|subject| share.owns(subject));
+                let stream_ids = stream_ids.clone();
+                let name = match count {
+                    1 => format!("source {source_name}"),
+                    _ => format!("source {source_name} {}", share.index),
+                };
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || config.run(start, &stream_ids, &sender))
+            })
+            .collect()
+    }
+}
+
+impl SimulatorConfig {
+    /// Simulates this config's subjects from `start` and sends them, step by step.
+    fn run(&self, start: Nanos, stream_ids: &[u32], sender: &SourceSender) {
+        self.produce(start, stream_ids, sender);
+        sender.metrics().note_due(None);
+    }
+
+    fn produce(&self, start: Nanos, stream_ids: &[u32], sender: &SourceSender) {
+        if self.subjects.is_empty() {
+            return;
+        }
         let end = start.saturating_add(secs_to_nanos(self.duration_s.unwrap_or(MAX_DURATION_S)));
         let step = secs_to_nanos(self.chunk_s).max(1);
         let mut simulator = Simulator::new(SimulatorSettings {

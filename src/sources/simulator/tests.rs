@@ -986,3 +986,23 @@ fn clips_raise_their_target_and_its_partner() {
     assert_eq!(partner_share(1), 0.35);
     assert_eq!(partner_share(30), 0.75);
 }
+
+#[test]
+fn shares_together_produce_what_one_simulator_does() {
+    let all = settings(5, 7, &SimStream::ALL);
+    let whole = merge(&run(&all, 3.0, &[0.1, 0.25]));
+    for count in 1..=4 {
+        let mut parts = HashMap::new();
+        for index in 0..count {
+            let share = crate::stream::SubjectShare { index, count };
+            let mut mine = all.clone();
+            mine.subjects.retain(|s| share.owns(s));
+            let produced = merge(&run(&mine, 3.0, &[0.1, 0.25]));
+            for key in produced.keys() {
+                assert!(!parts.contains_key(key), "{key:?} produced by two shares");
+            }
+            parts.extend(produced);
+        }
+        assert_eq!(parts, whole, "{count} shares");
+    }
+}
