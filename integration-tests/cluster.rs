@@ -51,11 +51,24 @@ fn hostfile(dir: &Path, count: usize) -> PathBuf {
     path
 }
 
-/// `heloflow run` for process `process` of a two-process cluster, started in `dir`.
+/// `heloflow run` for process `process` of a two-process cluster with two workers each, started
+/// in `dir`.
 fn cluster_process(dir: &Path, pipeline: &Path, hosts: &Path, process: usize) -> Command {
+    cluster_process_with(dir, pipeline, hosts, process, 2)
+}
+
+/// The same with `workers` workers.
+fn cluster_process_with(
+    dir: &Path,
+    pipeline: &Path,
+    hosts: &Path,
+    process: usize,
+    workers: usize,
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_heloflow"));
     command
-        .args(["run", pipeline.to_str().unwrap(), "-w", "2", "-n", "2"])
+        .args(["run", pipeline.to_str().unwrap(), "-n", "2"])
+        .args(["-w", &workers.to_string()])
         .args([
             "-p",
             &process.to_string(),
@@ -174,6 +187,35 @@ fn processes_given_different_runs_refuse_to_start() {
         !lead.join("out/live.jsonl").exists()
             || fs::read(lead.join("out/live.jsonl")).unwrap().is_empty()
     );
+}
+
+#[test]
+fn processes_started_with_different_worker_counts_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let lead = subdir(dir.path(), "lead");
+    let follow = subdir(dir.path(), "follow");
+    let hosts = hostfile(dir.path(), 2);
+    let pipeline = helo_pipeline(dir.path(), 2, false);
+    let follower = cluster_process_with(&follow, &pipeline, &hosts, 1, 1)
+        .spawn()
+        .unwrap();
+    let leader = cluster_process_with(&lead, &pipeline, &hosts, 0, 2)
+        .output()
+        .unwrap();
+    let follower = follower.wait_with_output().unwrap();
+    for (process, output) in [(0, &leader), (1, &follower)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "process {process} ran: {stderr}");
+        assert!(
+            stderr.contains("heloflow: error: the processes were started with different worker counts: process 0 has -w 2, process 1 has -w 1; start every process with the same -w"),
+            "process {process}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("internal error") && !stderr.contains("panicked"),
+            "process {process}: {stderr}"
+        );
+    }
+    assert!(!lead.join("out").exists(), "a refused run opened its sinks");
 }
 
 #[test]

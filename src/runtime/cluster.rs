@@ -6,8 +6,8 @@
 //! of a source that splits by subject (the simulator) their workers own: timely sends them their
 //! other subjects' batches over TCP and gathers their operators' rows back on worker 0,
 //! so the output is byte-identical to a one-process run. Every process runs the same pipeline
-//! file with the same `-w`; before the pipeline starts, the processes swap a fingerprint of what
-//! they were given and all refuse to run on a mismatch.
+//! file with the same `-w`; before timely connects them, each process greets process 0 with a
+//! fingerprint of what it was given, and all refuse to run on a mismatch.
 //!
 //! ```
 //! use heloflow::runtime::cluster::Cluster;
@@ -20,14 +20,12 @@
 //! assert!(Cluster::new(1, 0, None).unwrap().is_none());
 //! ```
 
-use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::rc::Rc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::{Inspect, ToStream};
 
 /// Most processes a cluster run may have.
 pub const MAX_PROCESSES: usize = 64;
@@ -153,46 +151,165 @@ fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>, String> {
     ))
 }
 
-/// A process index and the fingerprint it was given.
-type Fingerprinted = (usize, [u8; 32]);
+/// First bytes of a handshake greeting, so a stray connection is told apart from a process.
+const GREETING: &[u8; 8] = b"HLFLOW01";
 
-/// Swaps `fingerprint` between all processes (one worker of each sends it to every worker) and
-/// says which processes were given something else. Every worker sees the same answer, so either
-/// all build the pipeline or none does.
-pub(super) fn agree(
-    worker: &mut timely::worker::Worker,
-    process: usize,
-    threads: usize,
+/// How often a process retries reaching process 0 while it is not listening yet.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// What a process tells process 0 before the dataflow connects: who it is and what it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Greeting {
+    process: u64,
+    threads: u64,
+    processes: u64,
     fingerprint: [u8; 32],
-) -> Result<(), String> {
-    let received: Rc<RefCell<Vec<Fingerprinted>>> = Rc::default();
-    let sink = received.clone();
-    let sends = worker.index().is_multiple_of(threads);
-    worker.dataflow::<u64, _, _>(|scope| {
-        let mine = if sends {
-            vec![(process, fingerprint)]
-        } else {
-            Vec::new()
+}
+
+impl Greeting {
+    fn write(&self, to: &mut impl Write) -> std::io::Result<()> {
+        to.write_all(GREETING)?;
+        for number in [self.process, self.threads, self.processes] {
+            to.write_all(&number.to_le_bytes())?;
+        }
+        to.write_all(&self.fingerprint)?;
+        to.flush()
+    }
+
+    fn read(from: &mut impl Read) -> std::io::Result<Greeting> {
+        let mut magic = [0u8; 8];
+        from.read_exact(&mut magic)?;
+        if &magic != GREETING {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a heloflow process",
+            ));
+        }
+        let mut number = || -> std::io::Result<u64> {
+            let mut bytes = [0u8; 8];
+            from.read_exact(&mut bytes)?;
+            Ok(u64::from_le_bytes(bytes))
         };
-        mine.to_stream(scope)
-            .container::<Vec<_>>()
-            .broadcast()
-            .inspect(move |entry| sink.borrow_mut().push(*entry));
-    });
-    while worker.step_or_park(Some(Duration::from_millis(20))) {}
-    let mut received = received.borrow().clone();
-    received.sort();
-    let others: Vec<String> = received
-        .iter()
-        .filter(|(_, theirs)| *theirs != fingerprint)
-        .map(|(p, _)| p.to_string())
-        .collect();
-    if others.is_empty() {
+        let (process, threads, processes) = (number()?, number()?, number()?);
+        let mut fingerprint = [0u8; 32];
+        from.read_exact(&mut fingerprint)?;
+        Ok(Greeting {
+            process,
+            threads,
+            processes,
+            fingerprint,
+        })
+    }
+}
+
+impl Cluster {
+    /// Checks, before timely connects the processes, that every process was given the same run:
+    /// each other process greets process 0 at its address with its fingerprint, its `-w` and its
+    /// `-n`, and process 0 answers each with its verdict, so all of them refuse a mismatch with
+    /// the same message. (Timely's own wiring breaks on a different `-w` before any dataflow
+    /// could compare them.) Blocks until every process has greeted, as timely would.
+    pub(super) fn handshake(&self, fingerprint: [u8; 32], threads: usize) -> Result<(), String> {
+        let mine = Greeting {
+            process: self.process as u64,
+            threads: threads as u64,
+            processes: self.addresses.len() as u64,
+            fingerprint,
+        };
+        if self.leads() {
+            self.hear_greetings(mine)
+        } else {
+            self.greet(mine)
+        }
+    }
+
+    fn hear_greetings(&self, mine: Greeting) -> Result<(), String> {
+        let address = &self.addresses[0];
+        let listener = TcpListener::bind(address)
+            .map_err(|e| format!("cannot listen on {address} for the cluster: {e}"))?;
+        let mut heard: Vec<(Greeting, TcpStream)> = Vec::new();
+        while heard.len() + 1 < self.addresses.len() {
+            let (mut stream, _) = listener
+                .accept()
+                .map_err(|e| format!("cannot accept the cluster's processes on {address}: {e}"))?;
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            // A connection that is not a heloflow process (a port scan) is ignored.
+            if let Ok(greeting) = Greeting::read(&mut stream) {
+                if !heard.iter().any(|(g, _)| g.process == greeting.process) {
+                    heard.push((greeting, stream));
+                }
+            }
+        }
+        heard.sort_by_key(|(g, _)| g.process);
+        let verdict = verdict(&mine, heard.iter().map(|(g, _)| g));
+        for (_, stream) in &mut heard {
+            let reply = verdict.as_ref().err().map_or("", String::as_str);
+            let _ = stream
+                .write_all(&(reply.len() as u32).to_le_bytes())
+                .and_then(|()| stream.write_all(reply.as_bytes()));
+        }
+        verdict
+    }
+
+    fn greet(&self, mine: Greeting) -> Result<(), String> {
+        let address = &self.addresses[0];
+        let mut told = false;
+        let mut stream = loop {
+            match TcpStream::connect(address) {
+                Ok(stream) => break stream,
+                Err(_) => {
+                    if !told {
+                        eprintln!(
+                            "heloflow: process {} of {}: waiting for process 0 at {address}",
+                            self.process,
+                            self.addresses.len()
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+        };
+        let lost = |e: std::io::Error| format!("lost process 0 at {address} before the run: {e}");
+        mine.write(&mut stream).map_err(lost)?;
+        let mut length = [0u8; 4];
+        stream.read_exact(&mut length).map_err(lost)?;
+        let mut reply = vec![0u8; u32::from_le_bytes(length).min(1 << 16) as usize];
+        stream.read_exact(&mut reply).map_err(lost)?;
+        match reply.is_empty() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&reply).into_owned()),
+        }
+    }
+}
+
+/// Process 0's verdict on the greetings of the others: `Ok` when all were given its run, else
+/// one message naming what differs.
+fn verdict<'a>(mine: &Greeting, others: impl Iterator<Item = &'a Greeting>) -> Result<(), String> {
+    let mut workers = Vec::new();
+    let mut differ = Vec::new();
+    for other in others {
+        if other.threads != mine.threads {
+            workers.push(format!(
+                "process {} has -w {}",
+                other.process, other.threads
+            ));
+        } else if other.processes != mine.processes || other.fingerprint != mine.fingerprint {
+            differ.push(other.process.to_string());
+        }
+    }
+    if !workers.is_empty() {
+        return Err(format!(
+            "the processes were started with different worker counts: process 0 has -w {}, {}; start every process with the same -w",
+            mine.threads,
+            workers.join(", ")
+        ));
+    }
+    if differ.is_empty() {
         return Ok(());
     }
     Err(format!(
-        "process {process} and process(es) {} were not given the same run: every process needs the same pipeline file, the same -w, the same --processes, the same --serve (or none) and the same heloflow version",
-        others.join(", ")
+        "process 0 and process(es) {} were not given the same run: every process needs the same pipeline file, the same -w, the same --processes, the same --serve (or none) and the same heloflow version",
+        differ.join(", ")
     ))
 }
 
@@ -314,6 +431,39 @@ mod tests {
             Some(NetworkPanic::Consequence)
         );
         assert_eq!(network_panic("index out of bounds"), None);
+    }
+
+    #[test]
+    fn greetings_survive_the_wire_and_process_0_names_what_differs() {
+        let mine = Greeting {
+            process: 0,
+            threads: 2,
+            processes: 3,
+            fingerprint: [7; 32],
+        };
+        let mut wire = Vec::new();
+        let other = Greeting { process: 2, ..mine };
+        other.write(&mut wire).unwrap();
+        assert_eq!(Greeting::read(&mut wire.as_slice()).unwrap(), other);
+        assert!(Greeting::read(&mut &b"GET / HTTP/1.1\r\n\r\n"[..]).is_err());
+
+        assert_eq!(verdict(&mine, [other].iter()), Ok(()));
+        let fewer = Greeting {
+            process: 1,
+            threads: 1,
+            ..mine
+        };
+        let changed = Greeting {
+            fingerprint: [8; 32],
+            ..other
+        };
+        assert_eq!(
+            verdict(&mine, [fewer, changed].iter()).unwrap_err(),
+            "the processes were started with different worker counts: process 0 has -w 2, process 1 has -w 1; start every process with the same -w"
+        );
+        assert!(verdict(&mine, [changed].iter())
+            .unwrap_err()
+            .starts_with("process 0 and process(es) 2 were not given the same run"));
     }
 
     #[test]

@@ -121,6 +121,13 @@ pub fn run(
         }
     }
 
+    // Before anything is opened: every process of a cluster was given this same run.
+    if let Some(cluster) = cluster {
+        cluster.handshake(
+            cluster.fingerprint(&run_identity(pipeline), options.workers),
+            options.workers,
+        )?;
+    }
     if leads {
         check_destinations(pipeline)?;
     }
@@ -227,12 +234,6 @@ pub fn run(
         Some(cluster) => cluster.timely_config(per_process),
         None => timely::Config::process(per_process),
     };
-    let agreement = cluster.map(|c| {
-        (
-            c.process,
-            c.fingerprint(&run_identity(pipeline), per_process),
-        )
-    });
     // Workers wait until timely has connected the processes and standard output is back.
     let (open_gate, gate) = crossbeam_channel::bounded::<()>(0);
     let stdout_aside = cluster.map(|_| StdoutAside::new());
@@ -241,14 +242,10 @@ pub fn run(
         let index = worker.index();
         let shared = worker_shared.clone();
         let _abort_on_panic = AbortOnPanic(&shared);
-        if let Some((process, fingerprint)) = agreement {
-            cluster::agree(worker, process, per_process, fingerprint)?;
-        }
         worker.dataflow::<Nanos, _, _>(|scope| {
             dataflow::build(scope, &shared, index);
         });
         step_until_done(worker, &shared.aborted);
-        Ok(())
     });
     drop(stdout_aside);
     drop(open_gate);
@@ -257,7 +254,7 @@ pub fn run(
     // them (as the guards do when dropped) panics here too: that is a failed worker.
     let worker_results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()))
         .unwrap_or_else(|_| vec![Err("the cluster's network threads failed".to_string())]);
-    // A worker that stopped before taking its queues (a refused cluster run) leaves them here;
+    // A worker that stopped before taking its queues (one that failed at start) leaves them here;
     // dropping them ends the sources' sends.
     for slot in &shared.receivers {
         slot.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -279,11 +276,6 @@ pub fn run(
             Some(_) => "a dataflow worker stopped: another process of the cluster went away, or a worker hit an internal error".to_string(),
             None => "a dataflow worker stopped on an internal error".to_string(),
         });
-    }
-    if let Some(Ok(Err(disagreement))) =
-        worker_results.into_iter().find(|r| matches!(r, Ok(Err(_))))
-    {
-        return Err(disagreement);
     }
     if !panicked_sources.is_empty() {
         return Err(format!(
