@@ -20,6 +20,7 @@ use crate::sinks::destination::stdout_closed_at_start;
 use crate::sinks::tap::{TapHub, TapWriter};
 use crate::sinks::{Destination, ModelProvenance, SinkContext};
 use crate::sources::queue::source_queue;
+use crate::sources::Split;
 use crate::stream::{Nanos, SubjectShare};
 use cluster::{Cluster, StdoutAside};
 use dataflow::Shared;
@@ -175,19 +176,27 @@ pub fn run(
             );
             (share, sender, receiver)
         };
-        let queues: Vec<_> = if source.splits_by_subject() {
-            (first_worker..first_worker + options.workers)
+        let queues: Vec<_> = match source.split() {
+            Split::Everywhere => (first_worker..first_worker + options.workers)
                 .map(|worker| {
                     queue_for(SubjectShare {
                         index: worker,
                         count: options.workers * processes,
                     })
                 })
-                .collect()
-        } else if leads {
-            vec![queue_for(SubjectShare::ALL)]
-        } else {
-            Vec::new()
+                .collect(),
+            // On process 0 worker indices start at 0; shares of process 0's workers only, so a
+            // subject another process owns reaches it through the operators' exchange.
+            Split::OnFirstProcess if leads => (0..options.workers)
+                .map(|worker| {
+                    queue_for(SubjectShare {
+                        index: worker,
+                        count: options.workers,
+                    })
+                })
+                .collect(),
+            Split::Whole if leads => vec![queue_for(SubjectShare::ALL)],
+            _ => Vec::new(),
         };
         let mut by_worker = BTreeMap::new();
         let mut senders = Vec::new();

@@ -1,7 +1,7 @@
 //! Sources: where streams enter the pipeline.
 //!
-//! A source runs on its own thread (or, when its subjects are independent, one thread per worker,
-//! each producing the subjects that worker owns) and feeds the dataflow through a bounded queue
+//! A source runs on its own thread (or, as its [`Split`] allows, one thread per worker, each
+//! producing a share of the subjects) and feeds the dataflow through a bounded queue
 //! ([`queue`]) per thread: data batches, then watermarks that promise no earlier sample will
 //! follow. The dataflow advances each source's frontier from its watermarks, so windows close by
 //! event time, never by wall clock.
@@ -51,15 +51,14 @@ pub trait Source {
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>>;
 
-    /// Whether the source can produce its subjects in shares, one thread per worker, each feeding
-    /// the worker that owns its subjects (so generation spreads over cores and processes). Only
-    /// sources whose subjects are independent of each other can.
-    fn splits_by_subject(&self) -> bool {
-        false
+    /// How the source spreads its subjects over threads (one thread on process 0 unless it
+    /// says otherwise).
+    fn split(&self) -> Split {
+        Split::Whole
     }
 
     /// Starts one thread per `(share, sender)`, each producing only the subjects of its share;
-    /// called instead of [`Source::spawn`] when [`Source::splits_by_subject`] is true. Together
+    /// called instead of [`Source::spawn`] unless [`Source::split`] is [`Split::Whole`]. Together
     /// the threads send exactly what one unsplit thread would. A source that cannot split takes
     /// only [`SubjectShare::ALL`].
     fn spawn_shares(
@@ -78,6 +77,20 @@ pub trait Source {
             )),
         }
     }
+}
+
+/// How a source spreads its subjects over threads, so producing them does not serialise the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// One thread on process 0 produces every subject.
+    Whole,
+    /// Process 0 runs one thread per worker of its own, each producing a share of the subjects:
+    /// for sources whose data only process 0 has (a file), or whose shares agree on something
+    /// at the start (a file's first timestamp).
+    OnFirstProcess,
+    /// Every process runs one thread per worker, each producing the subjects that worker owns:
+    /// for sources whose subjects are independent of each other and of the machine.
+    Everywhere,
 }
 
 crate::registry! {

@@ -24,6 +24,7 @@
 //! ```
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -69,12 +70,111 @@ impl Playback {
         sender: SourceSender,
         load: impl FnOnce(&SourceSender) -> Result<Vec<Track>, String> + Send + 'static,
     ) -> std::io::Result<JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name(format!("source {source}"))
-            .spawn(move || match load(&sender) {
-                Ok(tracks) => play(&tracks, secs_to_nanos(self.chunk_s), self.speed, &sender),
-                Err(message) => sender.fail(message),
-            })
+        self.spawn_share(
+            format!("source {source}"),
+            sender,
+            SharedStart::new(1),
+            load,
+        )
+    }
+
+    /// Starts the thread of one share of a split recording: like [`Playback::spawn`], but every
+    /// share given the same `start` plays from the earliest sample of all of them, so the shares
+    /// together send what one thread would (the same steps, watermarks at the same ends).
+    pub fn spawn_share(
+        self,
+        thread: String,
+        sender: SourceSender,
+        start: Arc<SharedStart>,
+        load: impl FnOnce(&SourceSender) -> Result<Vec<Track>, String> + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new().name(thread).spawn(move || {
+            let mut arrival = start.arrival();
+            match load(&sender) {
+                Ok(tracks) => {
+                    let earliest = tracks.iter().filter_map(|t| t.times.first()).min();
+                    let start = arrival.agree(earliest.copied(), &sender);
+                    let step = secs_to_nanos(self.chunk_s);
+                    play_from(&tracks, start, step, self.speed, &sender);
+                }
+                Err(message) => {
+                    drop(arrival);
+                    sender.fail(message)
+                }
+            }
+        })
+    }
+}
+
+/// Where the shares of one split recording agree on their first step: each offers its earliest
+/// sample once loaded and plays from the earliest of all, once every share has offered one.
+#[derive(Debug)]
+pub struct SharedStart {
+    shares: usize,
+    /// How many shares have offered, and the earliest sample offered so far.
+    offered: Mutex<(usize, Option<Nanos>)>,
+    all_offered: Condvar,
+}
+
+impl SharedStart {
+    /// The agreement of `shares` threads.
+    pub fn new(shares: usize) -> Arc<SharedStart> {
+        Arc::new(SharedStart {
+            shares,
+            offered: Mutex::new((0, None)),
+            all_offered: Condvar::new(),
+        })
+    }
+
+    fn arrival(self: &Arc<Self>) -> Arrival {
+        Arrival {
+            start: Some(self.clone()),
+        }
+    }
+
+    fn offer(&self, earliest: Option<Nanos>) {
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        offered.0 += 1;
+        offered.1 = match (offered.1, earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.all_offered.notify_all();
+    }
+}
+
+/// One share's place in a [`SharedStart`]: offers once, and offers nothing when dropped first
+/// (a failed load, a panic), so no other share waits for it forever.
+struct Arrival {
+    start: Option<Arc<SharedStart>>,
+}
+
+impl Arrival {
+    /// Offers this share's earliest sample and waits for every share's; the start of all, or
+    /// `None` when the pipeline stops first or no share has a sample (then nothing is played).
+    fn agree(&mut self, earliest: Option<Nanos>, sender: &SourceSender) -> Option<Nanos> {
+        let start = self.start.take()?;
+        start.offer(earliest);
+        let mut offered = start.offered.lock().unwrap_or_else(|e| e.into_inner());
+        while offered.0 < start.shares {
+            if sender.stopping() {
+                return None;
+            }
+            offered = start
+                .all_offered
+                .wait_timeout(offered, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        offered.1
+    }
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        if let Some(start) = self.start.take() {
+            start.offer(None);
+        }
     }
 }
 
@@ -174,8 +274,19 @@ pub struct Step {
 
 /// The steps that play `tracks` in event-time order, `step` nanoseconds of event time each.
 pub fn steps(tracks: &[Track], step: Nanos) -> impl Iterator<Item = Step> + '_ {
-    let step = step.max(1);
     let start = tracks.iter().filter_map(|t| t.times.first()).min().copied();
+    steps_from(tracks, start, step)
+}
+
+/// The steps that play `tracks` from `start` (at or before their earliest sample): the steps of
+/// a recording that these tracks are part of, so the parts of a recording played apart end their
+/// steps at the same event times.
+pub fn steps_from(
+    tracks: &[Track],
+    start: Option<Nanos>,
+    step: Nanos,
+) -> impl Iterator<Item = Step> + '_ {
+    let step = step.max(1);
     let mut cursors = vec![0usize; tracks.len()];
     let mut index: i64 = 0;
     std::iter::from_fn(move || {
@@ -215,13 +326,33 @@ pub fn steps(tracks: &[Track], step: Nanos) -> impl Iterator<Item = Step> + '_ {
 /// Sends `tracks` through `sender` step by step; with `speed`, paced by the wall clock. Returns
 /// when everything is sent or the pipeline stops.
 pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
-    send_paced(tracks, step, speed, sender);
+    let start = tracks.iter().filter_map(|t| t.times.first()).min().copied();
+    play_from(tracks, start, step, speed, sender);
+}
+
+/// Like [`play`], the steps starting at `start` (see [`steps_from`]).
+fn play_from(
+    tracks: &[Track],
+    start: Option<Nanos>,
+    step: Nanos,
+    speed: Option<f64>,
+    sender: &SourceSender,
+) {
+    if let Some(start) = start {
+        send_paced(tracks, start, step, speed, sender);
+    }
     sender.metrics().note_due(None);
 }
 
-fn send_paced(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
+fn send_paced(
+    tracks: &[Track],
+    start: Nanos,
+    step: Nanos,
+    speed: Option<f64>,
+    sender: &SourceSender,
+) {
     let started = Instant::now();
-    for step in steps(tracks, step) {
+    for step in steps_from(tracks, Some(start), step) {
         if let Some(speed) = speed {
             let due = Duration::from_secs_f64(step.elapsed as f64 / 1e9 / speed);
             while started.elapsed() < due {
@@ -274,6 +405,38 @@ mod tests {
                 assert!(batch.timestamps.iter().all(|&t| t < step.end));
             }
         }
+    }
+
+    #[test]
+    fn shares_played_from_the_earliest_sample_of_all_send_what_one_player_sends() {
+        let tracks = vec![
+            track(0, vec![3, 12, 25, 26, 90]),
+            track(1, vec![17, 31, 44]),
+            track(2, vec![5, 200]),
+        ];
+        let sent = |steps: &mut dyn Iterator<Item = Step>| {
+            let mut sent = Vec::new();
+            for step in steps {
+                for batch in step.batches {
+                    sent.push((step.end, batch.stream, batch.timestamps));
+                }
+            }
+            sent
+        };
+        let mut whole = sent(&mut steps(&tracks, 10));
+        let mut shares = Vec::new();
+        for share in [
+            vec![tracks[0].clone(), tracks[2].clone()],
+            vec![tracks[1].clone()],
+        ] {
+            shares.extend(sent(&mut steps_from(&share, Some(3), 10)));
+        }
+        whole.sort();
+        shares.sort();
+        assert_eq!(shares, whole);
+        // Played alone, the second share would end its steps elsewhere.
+        let alone = sent(&mut steps(&tracks[1..2], 10));
+        assert_ne!(alone[0].0, whole.iter().find(|s| s.1 == 1).unwrap().0);
     }
 
     #[test]

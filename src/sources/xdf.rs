@@ -30,6 +30,8 @@
 //! `load_xdf`: clock synchronisation with clock-reset handling (on by default), dejittering (off
 //! by default: the recorded timestamps are kept; `dejitter = true` as pyxdf). Output is the same,
 //! byte for byte, on every run and every worker count; `speed = 1.0` paces it in real time.
+//! With `-w N`, N threads of process 0 share the reading: each decodes and plays the streams of
+//! the subjects its worker owns, all from the file's earliest sample.
 //! Damage in the file is reported with byte offsets and everything intact is played.
 
 use std::path::Path;
@@ -39,14 +41,16 @@ use crate::config::options::Options;
 use crate::origin::StreamOrigin;
 use crate::sources::lsl::metadata::full_info_xml;
 use crate::sources::playback::{
-    drop_backward_samples, report_dropped, Playback, Track, MAX_TIME_S,
+    drop_backward_samples, report_dropped, Playback, SharedStart, Track, MAX_TIME_S,
 };
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{
     modality_names, Declaration, Selection, StreamFields, SubjectRule,
 };
-use crate::sources::Source;
-use crate::stream::{secs_to_nanos, Channel, ChannelFormat, Modality, Rate, StreamSchema, Values};
+use crate::sources::{Source, Split};
+use crate::stream::{
+    secs_to_nanos, Channel, ChannelFormat, Modality, Rate, StreamSchema, SubjectShare, Values,
+};
 use crate::xdf::header::StreamInfo;
 use crate::xdf::reader::{read, read_headers, ReadOptions, Samples};
 
@@ -198,13 +202,59 @@ impl Source for XdfSourceConfig {
         stream_ids: Vec<u32>,
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
-        let config = self.clone();
-        let source = format!("xdf source `{source_name}`");
-        self.playback.spawn(source.clone(), sender, move |sender| {
-            config
-                .load(&source, &stream_ids, sender)
-                .map_err(|e| format!("{source}: {e}"))
-        })
+        self.spawn_shares(source_name, stream_ids, vec![(SubjectShare::ALL, sender)])
+            .map(|mut threads| threads.remove(0))
+    }
+
+    /// The file is on process 0 and its shares start at its earliest sample, found once every
+    /// share has read its own streams.
+    fn split(&self) -> Split {
+        Split::OnFirstProcess
+    }
+
+    /// One thread per share, each reading and playing the file streams of its own subjects.
+    fn spawn_shares(
+        &self,
+        source_name: &str,
+        stream_ids: Vec<u32>,
+        shares: Vec<(SubjectShare, SourceSender)>,
+    ) -> std::io::Result<Vec<JoinHandle<()>>> {
+        let start = SharedStart::new(shares.len());
+        let count = shares.len();
+        let configs: Vec<XdfSourceConfig> = shares
+            .iter()
+            .map(|(share, _)| {
+                let mut config = self.clone();
+                for output in &mut config.outputs {
+                    output.streams.retain(|(_, subject)| share.owns(subject));
+                }
+                config
+            })
+            .collect();
+        // The file's damage is the same for every share: the first that reads it reports it.
+        let reporter = configs
+            .iter()
+            .position(|c| c.outputs.iter().any(|o| !o.streams.is_empty()));
+        shares
+            .into_iter()
+            .zip(configs)
+            .enumerate()
+            .map(|(position, ((share, sender), config))| {
+                let reports_damage = reporter == Some(position);
+                let source = format!("xdf source `{source_name}`");
+                let thread = match count {
+                    1 => format!("source {source_name}"),
+                    _ => format!("source {source_name} {}", share.index),
+                };
+                let stream_ids = stream_ids.clone();
+                self.playback
+                    .spawn_share(thread, sender, start.clone(), move |sender| {
+                        config
+                            .load(&source, &stream_ids, reports_damage, sender)
+                            .map_err(|e| format!("{source}: {e}"))
+                    })
+            })
+            .collect()
     }
 }
 
@@ -428,6 +478,7 @@ impl XdfSourceConfig {
         &self,
         source: &str,
         stream_ids: &[u32],
+        reports_damage: bool,
         sender: &SourceSender,
     ) -> Result<Vec<Track>, String> {
         let select: Vec<u32> = self
@@ -435,6 +486,9 @@ impl XdfSourceConfig {
             .iter()
             .flat_map(|o| o.streams.iter().map(|(id, _)| *id))
             .collect();
+        if select.is_empty() {
+            return Ok(Vec::new());
+        }
         let options = ReadOptions {
             select: Some(select),
             synchronize_clocks: self.synchronize_clocks,
@@ -443,7 +497,7 @@ impl XdfSourceConfig {
             ..ReadOptions::default()
         };
         let recording = read(Path::new(&self.path), &options).map_err(|e| e.to_string())?;
-        for damage in &recording.damage {
+        for damage in recording.damage.iter().filter(|_| reports_damage) {
             crate::notice!("heloflow: {source}: {}: {damage}", self.path);
         }
         // Each stream's typed values are dropped once its track is built (peak memory).

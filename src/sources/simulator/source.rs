@@ -22,7 +22,7 @@ use crate::config::options::Options;
 use crate::sources::playback::MAX_TIME_S;
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::MAX_SUBJECTS;
-use crate::sources::Source;
+use crate::sources::{Source, Split};
 use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, SubjectShare};
 
 /// Longest simulation, seconds (about three years of event time): from any `start_s` within
@@ -220,8 +220,8 @@ impl Source for SimulatorConfig {
     }
 
     /// Simulated subjects are independent of each other (each is seeded by its id alone).
-    fn splits_by_subject(&self) -> bool {
-        true
+    fn split(&self) -> Split {
+        Split::Everywhere
     }
 
     /// One simulation thread per share, all starting at the same event time.
