@@ -2,7 +2,8 @@
 //! benchmark, not a test).
 //!
 //! Run: `cargo bench --bench overload` (ONNX Runtime from `.venv`; `-- --subjects 2000 --duration
-//! 30 --speeds 1.5,2 --workers 2 --capacity 32768` are the defaults). The recording of the HeLo capacity benchmark
+//! 30 --speeds 1.5,2 --workers 2` are the defaults; `--capacity N` sets the source's queue
+//! capacity, else the source's default applies: four steps of its batches). The recording of the HeLo capacity benchmark
 //! (`target/demo-recordings/`, made once) is played at `--speeds` times real time, past what the
 //! machine serves (about 1500 subject-seconds per second here), once with the source's queue
 //! blocking (`policy = "block"`, a file waits for the pipeline) and once dropping its oldest
@@ -43,23 +44,26 @@ fn main() {
     let subjects: usize = args::number("--subjects", 2000);
     let duration: f64 = args::number("--duration", 30.0);
     let workers: usize = args::number("--workers", 2);
-    // The source queue's capacity in batches; the default (1024) is less than one chunk of
-    // thousands of subjects' streams.
-    let capacity: usize = args::number("--capacity", 32768);
+    // The source queue's capacity in batches (0: the source's default, sized to its streams).
+    let capacity: usize = args::number("--capacity", 0);
     let speeds: Vec<f64> = args::numbers("--speeds", vec![1.5, 2.0]);
     let recording = demo_recording::recording(subjects, duration);
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!(
-        "Overload: pipelines/demo.toml over {subjects} recorded subjects ({duration} s) played faster than real time, -w {workers}, queue capacity {capacity} batches"
+        "Overload: pipelines/demo.toml over {subjects} recorded subjects ({duration} s) played faster than real time, -w {workers}, one queue per worker"
     );
     println!("| speed | subject-seconds/s offered | queue policy | behind real time s | queue peak / capacity | samples dropped | emotion rows written | close to written p50 / p99 ms | windows without a row | peak memory so far GB |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &speed in &speeds {
         for policy in ["block", "drop_oldest"] {
-            let options = format!(
-                "speed = {speed:?}\nqueue = {{ capacity = {capacity}, policy = \"{policy}\" }}\n"
-            );
+            let sized = match capacity {
+                0 => String::new(),
+                n => format!("capacity = {n}, "),
+            };
+            let options =
+                format!("speed = {speed:?}\nqueue = {{ {sized}policy = \"{policy}\" }}\n");
             let pipeline = demo_recording::demo_over(&recording, &options, dir.path());
+            let capacity = pipeline.sources[0].config.component().queue().capacity;
             let demo_recording::HeloOutput {
                 sink: live, port, ..
             } = demo_recording::HeloOutput::of(&pipeline);

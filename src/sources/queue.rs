@@ -50,20 +50,46 @@ impl Default for QueueConfig {
     }
 }
 
+/// How many rounds of a source's batches (one batch per stream and subject) its queue holds by
+/// default, so a full round never overflows it on its own.
+pub const DEFAULT_ROUNDS: usize = 4;
+
 impl QueueConfig {
     /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" }`; the
-    /// capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches.
+    /// capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches, 1024 by default.
     pub fn parse(options: &mut Options) -> Self {
+        Self::parse_for_round(options, 0)
+    }
+
+    /// Like [`QueueConfig::parse`] for a source that sends `round` batches per step (one per
+    /// stream and subject): the default capacity is [`DEFAULT_ROUNDS`] rounds, at least 1024
+    /// and at most [`MAX_QUEUE_CAPACITY`], so a source of thousands of subjects does not drop
+    /// most of a step under `drop_oldest` only because the default was small.
+    pub fn parse_for_round(options: &mut Options, round: usize) -> Self {
+        let default = Self::capacity_for_round(round);
         options
             .table("queue", |queue| QueueConfig {
-                capacity: queue.integer("capacity", 1024, 1..MAX_QUEUE_CAPACITY as i64 + 1)
-                    as usize,
+                capacity: queue.integer(
+                    "capacity",
+                    default as i64,
+                    1..MAX_QUEUE_CAPACITY as i64 + 1,
+                ) as usize,
                 policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
                     "drop_oldest" => QueuePolicy::DropOldest,
                     _ => QueuePolicy::Block,
                 },
             })
-            .unwrap_or_default()
+            .unwrap_or(QueueConfig {
+                capacity: default,
+                policy: QueuePolicy::Block,
+            })
+    }
+
+    /// The default capacity for `round` batches per step.
+    pub fn capacity_for_round(round: usize) -> usize {
+        round
+            .saturating_mul(DEFAULT_ROUNDS)
+            .clamp(QueueConfig::default().capacity, MAX_QUEUE_CAPACITY)
     }
 }
 
@@ -296,6 +322,28 @@ impl Drop for SourceSender {
 mod tests {
     use super::*;
     use crate::stream::Values;
+
+    #[test]
+    fn a_source_of_many_subjects_queues_a_few_steps_by_default() {
+        assert_eq!(QueueConfig::capacity_for_round(0), 1024);
+        assert_eq!(QueueConfig::capacity_for_round(2000 * 6), 48_000);
+        assert_eq!(
+            QueueConfig::capacity_for_round(usize::MAX),
+            MAX_QUEUE_CAPACITY
+        );
+        let queue_of = |queue: &str| {
+            let text = format!(
+                "[sources.sim]\nkind = \"simulator\"\nsubjects = 2000\nstreams = [\"eeg\", \"eda\"]\n{queue}\n\n[sinks.out]\nkind = \"jsonl\"\ninputs = [\"sim.eeg\", \"sim.eda\"]\npath = \"-\"\n"
+            );
+            let pipeline = crate::pipeline::parse("queue.toml", &text).unwrap();
+            pipeline.sources[0].config.component().queue()
+        };
+        assert_eq!(queue_of("").capacity, 16_000);
+        let dropping = queue_of("queue = { policy = \"drop_oldest\" }");
+        assert_eq!(dropping.capacity, 16_000);
+        assert_eq!(dropping.policy, QueuePolicy::DropOldest);
+        assert_eq!(queue_of("queue = { capacity = 8 }").capacity, 8);
+    }
 
     fn batch(n: usize) -> Batch {
         Batch {

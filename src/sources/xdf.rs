@@ -164,9 +164,12 @@ impl Source for XdfSourceConfig {
             handle_clock_resets: options.boolean("handle_clock_resets", true),
             dejitter: options.boolean("dejitter", false),
             playback: Playback::parse(options),
-            queue: QueueConfig::parse(options),
+            queue: QueueConfig::default(),
         };
-        config.resolve(options, wanted, &subjects)
+        let mut config = config.resolve(options, wanted, &subjects);
+        let round = config.outputs.iter().map(|o| o.streams.len()).sum();
+        config.queue = QueueConfig::parse_for_round(options, round);
+        config
     }
 
     fn outputs(&self, source_name: &str) -> Vec<StreamSchema> {

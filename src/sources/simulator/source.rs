@@ -179,6 +179,7 @@ impl Source for SimulatorConfig {
             .number("duration_s")
             .is_some()
             .then(|| options.number_in("duration_s", 1.0, 1e-3..=MAX_DURATION_S));
+        let round = subjects.len().saturating_mul(streams.len());
         SimulatorConfig {
             seed,
             subjects,
@@ -188,7 +189,7 @@ impl Source for SimulatorConfig {
             duration_s,
             realtime: options.boolean("realtime", false),
             chunk_s: options.number_in("chunk_s", defaults.chunk_s, CHUNK_RANGE_S),
-            queue: QueueConfig::parse(options),
+            queue: QueueConfig::parse_for_round(options, round),
         }
     }
 
