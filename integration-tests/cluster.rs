@@ -104,10 +104,13 @@ fn one_to_four_workers_and_two_processes_write_the_same_bytes_with_helo() {
     let run = |name: &str, workers: &str| {
         let at = subdir(dir.path(), name);
         let args = ["run", pipeline.to_str().unwrap(), "-w", workers];
-        heloflow_ok(&at, &[&args[..], &["--status", "off"]].concat());
-        outputs(&at)
+        let ran = heloflow_ok(&at, &[&args[..], &["--status", "plain"]].concat());
+        (
+            outputs(&at),
+            String::from_utf8_lossy(&ran.stderr).into_owned(),
+        )
     };
-    let one = run("w1", "1");
+    let (one, one_err) = run("w1", "1");
     let rows = parse_jsonl(&String::from_utf8(one.0.clone()).unwrap());
     let emotions: Vec<_> = rows.iter().filter(|r| r.stream == "helo").collect();
     let served: std::collections::BTreeSet<_> = emotions.iter().map(|r| &r.subject).collect();
@@ -119,7 +122,7 @@ fn one_to_four_workers_and_two_processes_write_the_same_bytes_with_helo() {
     );
     for workers in ["2", "4"] {
         assert!(
-            run(&format!("w{workers}"), workers) == one,
+            run(&format!("w{workers}"), workers).0 == one,
             "-w 1 and -w {workers} differ"
         );
     }
@@ -154,6 +157,18 @@ fn one_to_four_workers_and_two_processes_write_the_same_bytes_with_helo() {
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no summary from process 1: {follow_err}"));
     assert!(computed > 0, "{follow_err}");
+    // Process 0's summary counts the whole run: process 1 simulated its own subjects and sent
+    // its counts, so the samples in are those of one process.
+    let samples_in = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|line| line.split(" done: ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no summary: {stderr}"))
+    };
+    assert_eq!(samples_in(&lead_err), samples_in(&one_err), "{lead_err}");
+    assert!(!lead_err.contains("did not arrive"), "{lead_err}");
 }
 
 #[test]

@@ -367,6 +367,51 @@ impl PipelineMetrics {
                 .all(|(m, node)| m.inputs.len() == node.inputs.len())
     }
 
+    /// What one process of a cluster run counted that process 0's summary adds up: per source
+    /// its samples and drops (also per output stream), per operator its rows out and late
+    /// samples, and the operators' late drops, in pipeline order. Every process of a run has
+    /// the same pipeline, so the same shape.
+    pub fn cluster_counts(&self) -> Vec<u64> {
+        self.counters().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+
+    /// Adds another process's [`PipelineMetrics::cluster_counts`] to these; refuses counts of
+    /// another shape.
+    pub fn add_cluster_counts(&self, counts: &[u64]) -> Result<(), String> {
+        let mine = self.counters().count();
+        if counts.len() != mine {
+            return Err(format!(
+                "{} counters, where this pipeline has {mine}",
+                counts.len()
+            ));
+        }
+        for (counter, &count) in self.counters().zip(counts) {
+            counter.fetch_add(count, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The counters [`PipelineMetrics::cluster_counts`] carries, in its order.
+    fn counters(&self) -> impl Iterator<Item = &AtomicU64> {
+        let sources = self.sources.iter().flat_map(|source| {
+            [&source.samples, &source.dropped, &source.unplayable]
+                .into_iter()
+                .chain(
+                    source
+                        .outputs
+                        .iter()
+                        .flat_map(|o| [&o.samples, &o.dropped, &o.gaps, &o.gap_ns]),
+                )
+        });
+        let operators = self
+            .operators
+            .iter()
+            .flat_map(|operator| [&operator.samples_out, &operator.late]);
+        sources
+            .chain(operators)
+            .chain(std::iter::once(&self.late_in_operators))
+    }
+
     /// Total samples produced by all sources.
     pub fn samples_in(&self) -> u64 {
         self.sources

@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::metrics::PipelineMetrics;
+
 /// Most processes a cluster run may have.
 pub const MAX_PROCESSES: usize = 64;
 
@@ -208,7 +210,7 @@ impl Cluster {
     /// `-n`, and process 0 answers each with its verdict, so all of them refuse a mismatch with
     /// the same message. (Timely's own wiring breaks on a different `-w` before any dataflow
     /// could compare them.) Blocks until every process has greeted, as timely would.
-    pub(super) fn handshake(&self, fingerprint: [u8; 32], threads: usize) -> Result<(), String> {
+    pub(super) fn handshake(&self, fingerprint: [u8; 32], threads: usize) -> Result<Peers, String> {
         let mine = Greeting {
             process: self.process as u64,
             threads: threads as u64,
@@ -222,7 +224,7 @@ impl Cluster {
         }
     }
 
-    fn hear_greetings(&self, mine: Greeting) -> Result<(), String> {
+    fn hear_greetings(&self, mine: Greeting) -> Result<Peers, String> {
         let address = &self.addresses[0];
         let listener = TcpListener::bind(address)
             .map_err(|e| format!("cannot listen on {address} for the cluster: {e}"))?;
@@ -247,10 +249,15 @@ impl Cluster {
                 .write_all(&(reply.len() as u32).to_le_bytes())
                 .and_then(|()| stream.write_all(reply.as_bytes()));
         }
-        verdict
+        verdict?;
+        let peers = heard
+            .into_iter()
+            .map(|(greeting, stream)| (greeting.process as usize, stream))
+            .collect();
+        Ok(Peers::Leader(peers))
     }
 
-    fn greet(&self, mine: Greeting) -> Result<(), String> {
+    fn greet(&self, mine: Greeting) -> Result<Peers, String> {
         let address = &self.addresses[0];
         let mut told = false;
         let mut stream = loop {
@@ -276,10 +283,83 @@ impl Cluster {
         let mut reply = vec![0u8; u32::from_le_bytes(length).min(1 << 16) as usize];
         stream.read_exact(&mut reply).map_err(lost)?;
         match reply.is_empty() {
-            true => Ok(()),
+            true => Ok(Peers::Follower(stream)),
             false => Err(String::from_utf8_lossy(&reply).into_owned()),
         }
     }
+}
+
+/// How long process 0 waits, once its own run is done, for each other process's counts.
+const COUNTS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most counters a process sends (far above any pipeline's: a few per source, stream and
+/// operator), so a corrupt length cannot make process 0 allocate without bound.
+const MAX_COUNTS: usize = 1 << 20;
+
+/// The handshake's connections, kept open for the end of the run: then every other process
+/// sends process 0 what it counted ([`PipelineMetrics::cluster_counts`]), so process 0's
+/// summary, and the drops it reports, cover the whole run.
+#[derive(Debug)]
+pub(super) enum Peers {
+    /// Process 0: its connection to each other process, by process index.
+    Leader(Vec<(usize, TcpStream)>),
+    /// Any other process: its connection to process 0.
+    Follower(TcpStream),
+}
+
+impl Peers {
+    /// Process 0 adds every other process's counts to `metrics`; another process sends its own.
+    /// An error names the processes whose counts did not arrive (the rest are added).
+    pub(super) fn share_counts(self, metrics: &PipelineMetrics) -> Result<(), String> {
+        match self {
+            Peers::Follower(mut stream) => {
+                let counts = metrics.cluster_counts();
+                let mut bytes = Vec::with_capacity(8 * (counts.len() + 1));
+                bytes.extend_from_slice(&(counts.len() as u64).to_le_bytes());
+                for count in counts {
+                    bytes.extend_from_slice(&count.to_le_bytes());
+                }
+                stream
+                    .write_all(&bytes)
+                    .and_then(|()| stream.flush())
+                    .map_err(|e| format!("could not send this process's counts to process 0: {e}"))
+            }
+            Peers::Leader(peers) => {
+                let mut missing = Vec::new();
+                for (process, mut stream) in peers {
+                    let _ = stream.set_read_timeout(Some(COUNTS_TIMEOUT));
+                    let added = read_counts(&mut stream)
+                        .and_then(|counts| metrics.add_cluster_counts(&counts));
+                    if let Err(why) = added {
+                        missing.push(format!("process {process} ({why})"));
+                    }
+                }
+                match missing.is_empty() {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "the counts of {} did not arrive: the summary counts only what the other processes sent",
+                        missing.join(", ")
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// One process's counts, as [`Peers::share_counts`] sends them.
+fn read_counts(from: &mut impl Read) -> Result<Vec<u64>, String> {
+    let mut number = || -> Result<u64, String> {
+        let mut bytes = [0u8; 8];
+        from.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(u64::from_le_bytes(bytes))
+    };
+    let length = number()? as usize;
+    if length > MAX_COUNTS {
+        return Err(format!(
+            "{length} counters is not a heloflow process's report"
+        ));
+    }
+    (0..length).map(|_| number()).collect()
 }
 
 /// Process 0's verdict on the greetings of the others: `Ok` when all were given its run, else

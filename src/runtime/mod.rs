@@ -123,12 +123,13 @@ pub fn run(
     }
 
     // Before anything is opened: every process of a cluster was given this same run.
-    if let Some(cluster) = cluster {
-        cluster.handshake(
+    let peers = match cluster {
+        Some(cluster) => Some(cluster.handshake(
             cluster.fingerprint(&run_identity(pipeline), options.workers),
             options.workers,
-        )?;
-    }
+        )?),
+        None => None,
+    };
     if leads {
         check_destinations(pipeline)?;
     }
@@ -302,6 +303,10 @@ pub fn run(
         .take()
     {
         return Err(failure);
+    }
+    // Process 0's summary counts the whole run: the others send what they counted.
+    if let Some(Err(message)) = peers.map(|peers| peers.share_counts(&metrics)) {
+        crate::notice!("heloflow: {message}");
     }
     let closed_outputs = pipeline
         .sinks
