@@ -171,36 +171,35 @@ fn one_to_four_workers_and_two_processes_write_the_same_bytes_with_helo() {
     assert!(!lead_err.contains("did not arrive"), "{lead_err}");
 }
 
+/// Starts `follower` (process 1), then `leader` (process 0), and checks that both refuse the run
+/// with `message`, without an internal error, and that process 0 (in `lead`) opened no sink.
+fn both_refuse(lead: &Path, mut leader: Command, mut follower: Command, message: &str) {
+    let follower = follower.spawn().unwrap();
+    let leader = leader.output().unwrap();
+    let follower = follower.wait_with_output().unwrap();
+    for (process, output) in [(0, &leader), (1, &follower)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "process {process} ran: {stderr}");
+        assert!(stderr.contains(message), "process {process}: {stderr}");
+        assert!(
+            !stderr.contains("internal error") && !stderr.contains("panicked"),
+            "process {process}: {stderr}"
+        );
+    }
+    assert!(!lead.join("out").exists(), "a refused run opened its sinks");
+}
+
 #[test]
 fn processes_given_different_runs_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let lead = subdir(dir.path(), "lead");
     let follow = subdir(dir.path(), "follow");
     let hosts = hostfile(dir.path(), 2);
-    let follower = cluster_process(&follow, &helo_pipeline(&follow, 3, false), &hosts, 1)
-        .spawn()
-        .unwrap();
-    let leader = cluster_process(&lead, &helo_pipeline(&lead, 2, false), &hosts, 0)
-        .output()
-        .unwrap();
-    let follower = follower.wait_with_output().unwrap();
-    for (process, output) in [(0, &leader), (1, &follower)] {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "process {process} ran: {stderr}");
-        assert!(
-            stderr.contains(
-                "were not given the same run: every process needs the same pipeline file"
-            ),
-            "process {process}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("internal error"),
-            "process {process}: {stderr}"
-        );
-    }
-    assert!(
-        !lead.join("out/live.jsonl").exists()
-            || fs::read(lead.join("out/live.jsonl")).unwrap().is_empty()
+    both_refuse(
+        &lead,
+        cluster_process(&lead, &helo_pipeline(&lead, 2, false), &hosts, 0),
+        cluster_process(&follow, &helo_pipeline(&follow, 3, false), &hosts, 1),
+        "were not given the same run: every process needs the same pipeline file",
     );
 }
 
@@ -211,26 +210,12 @@ fn processes_started_with_different_worker_counts_refuse_to_start() {
     let follow = subdir(dir.path(), "follow");
     let hosts = hostfile(dir.path(), 2);
     let pipeline = helo_pipeline(dir.path(), 2, false);
-    let follower = cluster_process_with(&follow, &pipeline, &hosts, 1, 1)
-        .spawn()
-        .unwrap();
-    let leader = cluster_process_with(&lead, &pipeline, &hosts, 0, 2)
-        .output()
-        .unwrap();
-    let follower = follower.wait_with_output().unwrap();
-    for (process, output) in [(0, &leader), (1, &follower)] {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "process {process} ran: {stderr}");
-        assert!(
-            stderr.contains("heloflow: error: the processes were started with different worker counts: process 0 has -w 2, process 1 has -w 1; start every process with the same -w"),
-            "process {process}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("internal error") && !stderr.contains("panicked"),
-            "process {process}: {stderr}"
-        );
-    }
-    assert!(!lead.join("out").exists(), "a refused run opened its sinks");
+    both_refuse(
+        &lead,
+        cluster_process_with(&lead, &pipeline, &hosts, 0, 2),
+        cluster_process_with(&follow, &pipeline, &hosts, 1, 1),
+        "heloflow: error: the processes were started with different worker counts: process 0 has -w 2, process 1 has -w 1; start every process with the same -w",
+    );
 }
 
 #[test]

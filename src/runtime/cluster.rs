@@ -3,11 +3,13 @@
 //!
 //! Process 0 leads: it runs the sources (so LSL discovery and file reading happen there), holds
 //! every sink's writer and serves the dashboard. The other processes run workers, and the shares
-//! of a source that splits by subject (the simulator) their workers own: timely sends them their
-//! other subjects' batches over TCP and gathers their operators' rows back on worker 0,
-//! so the output is byte-identical to a one-process run. Every process runs the same pipeline
-//! file with the same `-w`; before timely connects them, each process greets process 0 with a
-//! fingerprint of what it was given, and all refuse to run on a mismatch.
+//! of a source that splits by subject on every process (the simulator) their workers own: timely
+//! sends them their other subjects' batches over TCP and gathers their operators' rows back on
+//! worker 0, so the output is byte-identical to a one-process run. Every process runs the same
+//! pipeline file with the same `-w`; before timely connects them, each process greets process 0
+//! with a fingerprint of what it was given, and all refuse to run on a mismatch. The greeting's
+//! connection stays open: when the run ends each process sends its counts over it, so process
+//! 0's summary covers the whole run.
 //!
 //! ```
 //! use heloflow::runtime::cluster::Cluster;

@@ -79,6 +79,28 @@ pub trait Source {
     }
 }
 
+/// Starts a source that splits as one share of every subject ([`SubjectShare::ALL`]): its
+/// [`Source::spawn`] when it implements [`Source::spawn_shares`].
+pub fn spawn_whole(
+    source: &dyn Source,
+    source_name: &str,
+    stream_ids: Vec<u32>,
+    sender: SourceSender,
+) -> std::io::Result<JoinHandle<()>> {
+    let mut threads =
+        source.spawn_shares(source_name, stream_ids, vec![(SubjectShare::ALL, sender)])?;
+    Ok(threads.remove(0))
+}
+
+/// The name of a source's thread (what a debugger or `top -H` shows): `source NAME`, or
+/// `source NAME i` for share `i` of several.
+pub fn thread_name(source_name: &str, share: SubjectShare, shares: usize) -> String {
+    match shares {
+        1 => format!("source {source_name}"),
+        _ => format!("source {source_name} {}", share.index),
+    }
+}
+
 /// How a source spreads its subjects over threads, so producing them does not serialise the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {

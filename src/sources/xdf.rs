@@ -47,7 +47,7 @@ use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::{
     modality_names, Declaration, Selection, StreamFields, SubjectRule,
 };
-use crate::sources::{Source, Split};
+use crate::sources::{spawn_whole, thread_name, Source, Split};
 use crate::stream::{
     secs_to_nanos, Channel, ChannelFormat, Modality, Rate, StreamSchema, SubjectShare, Values,
 };
@@ -205,8 +205,7 @@ impl Source for XdfSourceConfig {
         stream_ids: Vec<u32>,
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
-        self.spawn_shares(source_name, stream_ids, vec![(SubjectShare::ALL, sender)])
-            .map(|mut threads| threads.remove(0))
+        spawn_whole(self, source_name, stream_ids, sender)
     }
 
     /// The file is on process 0 and its shares start at its earliest sample, found once every
@@ -245,10 +244,7 @@ impl Source for XdfSourceConfig {
             .map(|(position, ((share, sender), config))| {
                 let reports_damage = reporter == Some(position);
                 let source = format!("xdf source `{source_name}`");
-                let thread = match count {
-                    1 => format!("source {source_name}"),
-                    _ => format!("source {source_name} {}", share.index),
-                };
+                let thread = thread_name(source_name, share, count);
                 let stream_ids = stream_ids.clone();
                 self.playback
                     .spawn_share(thread, sender, start.clone(), move |sender| {

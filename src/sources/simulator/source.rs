@@ -22,7 +22,7 @@ use crate::config::options::Options;
 use crate::sources::playback::MAX_TIME_S;
 use crate::sources::queue::{QueueConfig, SourceSender};
 use crate::sources::selection::MAX_SUBJECTS;
-use crate::sources::{Source, Split};
+use crate::sources::{spawn_whole, thread_name, Source, Split};
 use crate::stream::{secs_to_nanos, Batch, Nanos, StreamSchema, SubjectShare};
 
 /// Longest simulation, seconds (about three years of event time): from any `start_s` within
@@ -216,8 +216,7 @@ impl Source for SimulatorConfig {
         stream_ids: Vec<u32>,
         sender: SourceSender,
     ) -> std::io::Result<JoinHandle<()>> {
-        self.spawn_shares(source_name, stream_ids, vec![(SubjectShare::ALL, sender)])
-            .map(|mut threads| threads.remove(0))
+        spawn_whole(self, source_name, stream_ids, sender)
     }
 
     /// Simulated subjects are independent of each other (each is seeded by its id alone).
@@ -244,12 +243,8 @@ impl Source for SimulatorConfig {
                 let mut config = self.clone();
                 config.subjects.retain(|subject| share.owns(subject));
                 let stream_ids = stream_ids.clone();
-                let name = match count {
-                    1 => format!("source {source_name}"),
-                    _ => format!("source {source_name} {}", share.index),
-                };
                 std::thread::Builder::new()
-                    .name(name)
+                    .name(thread_name(source_name, share, count))
                     .spawn(move || config.run(start, &stream_ids, &sender))
             })
             .collect()
