@@ -63,7 +63,12 @@ fn main() {
             let options =
                 format!("speed = {speed:?}\nqueue = {{ {sized}policy = \"{policy}\" }}\n");
             let pipeline = demo_recording::demo_over(&recording, &options, dir.path());
-            let capacity = pipeline.sources[0].config.component().queue().capacity;
+            let capacity = pipeline.sources[0]
+                .config
+                .component()
+                .queue()
+                .for_shares(workers)
+                .capacity;
             let demo_recording::HeloOutput {
                 sink: live, port, ..
             } = demo_recording::HeloOutput::of(&pipeline);

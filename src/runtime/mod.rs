@@ -169,8 +169,12 @@ pub fn run(
     for (index, node) in pipeline.sources.iter().enumerate() {
         let source = node.config.component();
         let queue_for = |share: SubjectShare| {
+            let shares = match source.split() {
+                Split::Whole => 1,
+                _ => options.workers,
+            };
             let (sender, receiver) = source_queue(
-                source.queue(),
+                source.queue().for_shares(shares),
                 metrics.sources[index].clone(),
                 origins.clone(),
                 stop.clone(),

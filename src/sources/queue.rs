@@ -39,6 +39,9 @@ pub struct QueueConfig {
     pub capacity: usize,
     /// Full-queue policy.
     pub policy: QueuePolicy,
+    /// The batches per step the capacity was sized for when the pipeline did not set it, so a
+    /// source split over several queues sizes each for its own share ([`QueueConfig::for_shares`]).
+    pub sized_for_round: Option<usize>,
 }
 
 impl Default for QueueConfig {
@@ -46,6 +49,7 @@ impl Default for QueueConfig {
         QueueConfig {
             capacity: 1024,
             policy: QueuePolicy::Block,
+            sized_for_round: None,
         }
     }
 }
@@ -66,23 +70,41 @@ impl QueueConfig {
     /// and at most [`MAX_QUEUE_CAPACITY`], so a source of thousands of subjects does not drop
     /// most of a step under `drop_oldest` only because the default was small.
     pub fn parse_for_round(options: &mut Options, round: usize) -> Self {
-        let default = Self::capacity_for_round(round);
+        let sized = QueueConfig {
+            capacity: Self::capacity_for_round(round),
+            sized_for_round: Some(round),
+            ..QueueConfig::default()
+        };
         options
-            .table("queue", |queue| QueueConfig {
-                capacity: queue.integer(
+            .table("queue", |queue| {
+                let given = queue.raw("capacity").is_some();
+                let capacity = queue.integer(
                     "capacity",
-                    default as i64,
+                    sized.capacity as i64,
                     1..MAX_QUEUE_CAPACITY as i64 + 1,
-                ) as usize,
-                policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
-                    "drop_oldest" => QueuePolicy::DropOldest,
-                    _ => QueuePolicy::Block,
-                },
+                ) as usize;
+                QueueConfig {
+                    capacity,
+                    policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
+                        "drop_oldest" => QueuePolicy::DropOldest,
+                        _ => QueuePolicy::Block,
+                    },
+                    sized_for_round: sized.sized_for_round.filter(|_| !given),
+                }
             })
-            .unwrap_or(QueueConfig {
-                capacity: default,
-                policy: QueuePolicy::Block,
-            })
+            .unwrap_or(sized)
+    }
+
+    /// The queue of one of `shares` threads a source is split into: a default capacity is sized
+    /// for the share's part of the round; a capacity the pipeline set holds for each queue.
+    pub fn for_shares(self, shares: usize) -> Self {
+        match self.sized_for_round {
+            Some(round) => QueueConfig {
+                capacity: Self::capacity_for_round(round.div_ceil(shares.max(1))),
+                ..self
+            },
+            None => self,
+        }
     }
 
     /// The default capacity for `round` batches per step.
@@ -339,10 +361,15 @@ mod tests {
             pipeline.sources[0].config.component().queue()
         };
         assert_eq!(queue_of("").capacity, 16_000);
+        // Split over 4 workers, each queue holds four steps of its own share.
+        assert_eq!(queue_of("").for_shares(4).capacity, 4_000);
         let dropping = queue_of("queue = { policy = \"drop_oldest\" }");
-        assert_eq!(dropping.capacity, 16_000);
+        assert_eq!(dropping.for_shares(2).capacity, 8_000);
         assert_eq!(dropping.policy, QueuePolicy::DropOldest);
-        assert_eq!(queue_of("queue = { capacity = 8 }").capacity, 8);
+        assert_eq!(
+            queue_of("queue = { capacity = 8 }").for_shares(4).capacity,
+            8
+        );
     }
 
     fn batch(n: usize) -> Batch {
@@ -360,6 +387,7 @@ mod tests {
         let config = QueueConfig {
             capacity: 2,
             policy: QueuePolicy::DropOldest,
+            sized_for_round: None,
         };
         let (sender, receiver) =
             source_queue(config, metrics.clone(), Arc::default(), Arc::default());
@@ -399,6 +427,7 @@ mod tests {
         let config = QueueConfig {
             capacity: 2,
             policy: QueuePolicy::DropOldest,
+            sized_for_round: None,
         };
         let (sender, receiver) =
             source_queue(config, metrics.clone(), Arc::default(), Arc::default());
