@@ -6,8 +6,9 @@
 //! capacity, else the source's default applies: four steps of its batches). The recording of the HeLo capacity benchmark
 //! (`target/demo-recordings/`, made once) is played at `--speeds` times real time, past what the
 //! machine serves (about 1500 subject-seconds per second here), once with the source's queue
-//! blocking (`policy = "block"`, a file waits for the pipeline) and once dropping its oldest
-//! batches (`policy = "drop_oldest"`, as a live LSL inlet must). Printed per run: how far the
+//! blocking (`policy = "block"`, a file waits for the pipeline), once dropping its oldest
+//! batches (`policy = "drop_oldest"`) and once shedding whole subjects (`policy =
+//! "shed_subjects"`), as a live LSL inlet must do one way or the other. Printed per run: how far the
 //! source fell behind the wall clock, the queue's peak depth against its capacity, the samples
 //! dropped (counted, per reason, as the run reports them), the emotion rows written and their
 //! close-to-written latency, the windows left without a row (HeLo's first windows fill up; with
@@ -55,7 +56,7 @@ fn main() {
     println!("| speed | subject-seconds/s offered | queue policy | behind real time s | queue peak / capacity | samples dropped | emotion rows written | close to written p50 / p99 ms | windows without a row | peak memory so far GB |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &speed in &speeds {
-        for policy in ["block", "drop_oldest"] {
+        for policy in ["block", "drop_oldest", "shed_subjects"] {
             let sized = match capacity {
                 0 => String::new(),
                 n => format!("capacity = {n}, "),

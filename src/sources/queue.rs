@@ -1,15 +1,17 @@
 //! The bounded queue between a source thread and the dataflow, with its full-queue policy.
 //!
-//! Memory is always bounded: when the queue is full a source either waits (`block`) or discards the
-//! oldest queued batch and counts its samples as dropped (`drop_oldest`). Every event sent wakes the
+//! Memory is always bounded: when the queue is full a source either waits (`block`), discards the
+//! oldest queued batch and counts its samples as dropped (`drop_oldest`), or, when the queue stays
+//! full, gives up whole subjects, greatest id first, and counts their later samples
+//! (`shed_subjects`: the subjects still served keep every input). Every event sent wakes the
 //! dataflow operator that drains the queue (once it has registered, [`SourceReceiver::wake_on_send`]),
 //! so live data does not wait for the operator's next poll.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 use timely::scheduling::SyncActivator;
@@ -26,7 +28,35 @@ pub enum QueuePolicy {
     Block,
     /// Drop the oldest queued batch and count its samples.
     DropOldest,
+    /// Give up whole subjects: when the queue stays full for [`SHED_AFTER`], stop sending the
+    /// greatest ids still sent (one in [`SHED_FRACTION`], at most once per [`SHED_SETTLE`];
+    /// their later samples are dropped and counted), so the subjects still served keep every
+    /// input and the work shrinks with the load.
+    ShedSubjects,
 }
+
+impl QueuePolicy {
+    /// The policy's name in a pipeline file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            QueuePolicy::Block => "block",
+            QueuePolicy::DropOldest => "drop_oldest",
+            QueuePolicy::ShedSubjects => "shed_subjects",
+        }
+    }
+}
+
+/// How long a full queue waits for room, under `shed_subjects`, before subjects are shed.
+pub const SHED_AFTER: Duration = Duration::from_millis(100);
+
+/// Under `shed_subjects`, each time the queue stays full one in this many of the subjects still
+/// served is shed.
+pub const SHED_FRACTION: usize = 10;
+
+/// Under `shed_subjects`, the least time between two sheds: what is queued and in the operators
+/// when subjects are shed takes this long to drain, so shedding again sooner would give up more
+/// subjects than the overload needs (meanwhile a full queue waits, as `block` does).
+pub const SHED_SETTLE: Duration = Duration::from_secs(1);
 
 /// Most batches a source's queue may hold: its slots are allocated up front, and a full queue of
 /// one-second batches of EEG then holds a few gigabytes at most.
@@ -59,7 +89,8 @@ impl Default for QueueConfig {
 pub const DEFAULT_ROUNDS: usize = 4;
 
 impl QueueConfig {
-    /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" }`; the
+    /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" |
+    /// "shed_subjects" }`; the
     /// capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches, 1024 by default.
     pub fn parse(options: &mut Options) -> Self {
         Self::parse_for_round(options, 0)
@@ -85,8 +116,13 @@ impl QueueConfig {
                 ) as usize;
                 QueueConfig {
                     capacity,
-                    policy: match queue.choice("policy", "block", &["block", "drop_oldest"]) {
+                    policy: match queue.choice(
+                        "policy",
+                        "block",
+                        &["block", "drop_oldest", "shed_subjects"],
+                    ) {
                         "drop_oldest" => QueuePolicy::DropOldest,
+                        "shed_subjects" => QueuePolicy::ShedSubjects,
                         _ => QueuePolicy::Block,
                     },
                     sized_for_round: sized.sized_for_round.filter(|_| !given),
@@ -139,6 +175,10 @@ pub struct SourceSender {
     /// Per output stream (as in the metrics' outputs), each subject's last timestamp sent: what
     /// gaps are measured from. Only the source's own thread sends.
     last_sent: RefCell<Vec<HashMap<String, Nanos>>>,
+    /// Under `shed_subjects`: the subjects sent so far, and those shed.
+    subjects: RefCell<(BTreeSet<String>, BTreeSet<String>)>,
+    /// Under `shed_subjects`: when subjects were last shed.
+    last_shed: Cell<Option<Instant>>,
 }
 
 /// The receiving end the dataflow owns.
@@ -169,6 +209,8 @@ pub fn source_queue(
     (
         SourceSender {
             last_sent,
+            subjects: RefCell::default(),
+            last_shed: Cell::new(None),
             sender,
             oldest: (config.policy == QueuePolicy::DropOldest).then(|| receiver.clone()),
             policy: config.policy,
@@ -203,6 +245,17 @@ impl SourceSender {
     /// Sends samples; returns false when the pipeline is gone and the source should end.
     pub fn data(&self, batch: Batch) -> bool {
         let samples = batch.len() as u64;
+        if self.policy == QueuePolicy::ShedSubjects {
+            let mut subjects = self.subjects.borrow_mut();
+            if subjects.1.contains(&batch.subject) {
+                drop(subjects);
+                self.count_dropped(&batch);
+                return !self.stopping();
+            }
+            if !subjects.0.contains(&batch.subject) {
+                subjects.0.insert(batch.subject.clone());
+            }
+        }
         let output = self
             .metrics
             .outputs
@@ -312,16 +365,83 @@ impl SourceSender {
                         if let Some(Ok(SourceEvent::Data(dropped))) =
                             self.oldest.as_ref().map(Receiver::try_recv)
                         {
-                            let samples = dropped.len() as u64;
-                            self.metrics.dropped.fetch_add(samples, Ordering::Relaxed);
-                            if let Some(counters) = self.metrics.output(dropped.stream) {
-                                counters.dropped.fetch_add(samples, Ordering::Relaxed);
+                            self.count_dropped(&dropped);
+                        }
+                    }
+                },
+                QueuePolicy::ShedSubjects => match self.sender.send_timeout(event, SHED_AFTER) {
+                    Ok(()) => return true,
+                    Err(SendTimeoutError::Disconnected(_)) => return false,
+                    Err(SendTimeoutError::Timeout(back)) => {
+                        if self.stopping() {
+                            return false;
+                        }
+                        let settled = self
+                            .last_shed
+                            .get()
+                            .is_none_or(|at| at.elapsed() >= SHED_SETTLE);
+                        if settled {
+                            self.shed_some();
+                            self.last_shed.set(Some(Instant::now()));
+                        }
+                        match back {
+                            SourceEvent::Data(batch) if self.is_shed(&batch.subject) => {
+                                self.count_dropped(&batch);
+                                return true;
                             }
+                            other => event = other,
                         }
                     }
                 },
             }
         }
+    }
+
+    /// Counts a batch's samples as dropped because the queue was full.
+    fn count_dropped(&self, batch: &Batch) {
+        let samples = batch.len() as u64;
+        self.metrics.dropped.fetch_add(samples, Ordering::Relaxed);
+        if let Some(counters) = self.metrics.output(batch.stream) {
+            counters.dropped.fetch_add(samples, Ordering::Relaxed);
+        }
+    }
+
+    fn is_shed(&self, subject: &str) -> bool {
+        self.subjects.borrow().1.contains(subject)
+    }
+
+    /// Sheds the subjects with the greatest ids still sent, one in [`SHED_FRACTION`] of them (at
+    /// least one, never the last), and says so.
+    fn shed_some(&self) {
+        let mut subjects = self.subjects.borrow_mut();
+        let (sent, shed) = &mut *subjects;
+        let served = sent.len() - shed.len();
+        let count = (served / SHED_FRACTION)
+            .max(1)
+            .min(served.saturating_sub(1));
+        let chosen: Vec<String> = sent
+            .iter()
+            .rev()
+            .filter(|s| !shed.contains(*s))
+            .take(count)
+            .cloned()
+            .collect();
+        let Some(last) = chosen.last() else {
+            return;
+        };
+        let named = match chosen.len() {
+            1 => format!("subject {last} is shed"),
+            n => format!("{n} subjects ({} to {last}) are shed", chosen[0]),
+        };
+        shed.extend(chosen.iter().cloned());
+        let thread = std::thread::current();
+        crate::notice!(
+            "heloflow: {}: the queue stayed full for {} ms: {named} ({} of {} now), their later samples are dropped and counted",
+            thread.name().unwrap_or("a source"),
+            SHED_AFTER.as_millis(),
+            shed.len(),
+            sent.len()
+        );
     }
 }
 
@@ -405,6 +525,78 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, vec![4, 5]);
+    }
+
+    #[test]
+    fn shed_subjects_gives_up_the_greatest_ids_and_keeps_every_batch_of_the_rest() {
+        let metrics = Arc::new(SourceMetrics::default());
+        let config = QueueConfig {
+            capacity: 3,
+            policy: QueuePolicy::ShedSubjects,
+            sized_for_round: None,
+        };
+        let (sender, receiver) =
+            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
+        let of = |subject: &str, n: usize| Batch {
+            subject: subject.into(),
+            ..batch(n)
+        };
+        // Three subjects fill the queue; the next batch waits, then P3 is shed.
+        for subject in ["P1", "P2", "P3"] {
+            assert!(sender.data(of(subject, 1)));
+        }
+        assert!(sender.data(of("P3", 10)));
+        assert_eq!(metrics.dropped.load(Ordering::Relaxed), 10);
+        // A shed subject's batches are dropped at once, even with room.
+        let drained: Vec<String> = receiver
+            .events
+            .try_iter()
+            .map(|e| match e {
+                SourceEvent::Data(b) => b.subject,
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(drained, ["P1", "P2", "P3"]);
+        assert!(sender.data(of("P3", 100)));
+        assert_eq!(metrics.dropped.load(Ordering::Relaxed), 110);
+        // The served subjects keep every batch while there is room.
+        for subject in ["P1", "P2", "P1"] {
+            assert!(sender.data(of(subject, 1)));
+        }
+        assert_eq!(receiver.events.len(), 3);
+        // Full again: P2 goes, and P1, the last subject, is never shed.
+        assert!(sender.data(of("P2", 1000)));
+        assert_eq!(metrics.dropped.load(Ordering::Relaxed), 1110);
+        let last = of("P1", 1);
+        let waiting = std::thread::spawn(move || sender.data(last));
+        std::thread::sleep(SHED_AFTER * 3);
+        assert!(!waiting.is_finished(), "the last subject waits for room");
+        let _ = receiver.events.try_recv();
+        assert!(waiting.join().unwrap());
+        assert_eq!(metrics.dropped.load(Ordering::Relaxed), 1110);
+    }
+
+    #[test]
+    fn shed_subjects_gives_up_one_in_ten_of_the_served_each_time_but_never_the_last() {
+        let config = QueueConfig {
+            capacity: 1,
+            policy: QueuePolicy::ShedSubjects,
+            sized_for_round: None,
+        };
+        let (sender, _receiver) =
+            source_queue(config, Arc::default(), Arc::default(), Arc::default());
+        let ids = |range: std::ops::Range<usize>| -> BTreeSet<String> {
+            range.map(|i| format!("S{i:02}")).collect()
+        };
+        sender.subjects.borrow_mut().0 = ids(0..40);
+        sender.shed_some();
+        assert_eq!(sender.subjects.borrow().1, ids(36..40));
+        sender.shed_some();
+        assert_eq!(sender.subjects.borrow().1, ids(33..40));
+        for _ in 0..100 {
+            sender.shed_some();
+        }
+        assert_eq!(sender.subjects.borrow().1, ids(1..40));
     }
 
     #[test]

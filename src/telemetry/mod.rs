@@ -35,7 +35,6 @@ use prometheus_client::registry::Registry;
 
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::{Pipeline, StreamId};
-use crate::sources::QueuePolicy;
 
 /// The figures of one run, readable while it runs (shared as `Arc<Telemetry>`).
 pub struct Telemetry {
@@ -198,10 +197,7 @@ impl Layout {
                         name: node.name.clone(),
                         kind: node.config.kind(),
                         capacity: queue.capacity,
-                        policy: match queue.policy {
-                            QueuePolicy::Block => "block",
-                            QueuePolicy::DropOldest => "drop_oldest",
-                        },
+                        policy: queue.policy.name(),
                     }
                 })
                 .collect(),
