@@ -492,6 +492,20 @@ mod tests {
         );
     }
 
+    /// A queue of `capacity` batches under `policy`, counting into `metrics`.
+    fn bounded_queue(
+        capacity: usize,
+        policy: QueuePolicy,
+        metrics: Arc<SourceMetrics>,
+    ) -> (SourceSender, SourceReceiver) {
+        let config = QueueConfig {
+            capacity,
+            policy,
+            sized_for_round: None,
+        };
+        source_queue(config, metrics, Arc::default(), Arc::default())
+    }
+
     fn batch(n: usize) -> Batch {
         Batch {
             stream: 0,
@@ -504,13 +518,7 @@ mod tests {
     #[test]
     fn drop_oldest_keeps_memory_bounded_and_counts() {
         let metrics = Arc::new(SourceMetrics::default());
-        let config = QueueConfig {
-            capacity: 2,
-            policy: QueuePolicy::DropOldest,
-            sized_for_round: None,
-        };
-        let (sender, receiver) =
-            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
+        let (sender, receiver) = bounded_queue(2, QueuePolicy::DropOldest, metrics.clone());
         for n in 1..=5 {
             assert!(sender.data(batch(n)));
         }
@@ -530,13 +538,7 @@ mod tests {
     #[test]
     fn shed_subjects_gives_up_the_greatest_ids_and_keeps_every_batch_of_the_rest() {
         let metrics = Arc::new(SourceMetrics::default());
-        let config = QueueConfig {
-            capacity: 3,
-            policy: QueuePolicy::ShedSubjects,
-            sized_for_round: None,
-        };
-        let (sender, receiver) =
-            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
+        let (sender, receiver) = bounded_queue(3, QueuePolicy::ShedSubjects, metrics.clone());
         let of = |subject: &str, n: usize| Batch {
             subject: subject.into(),
             ..batch(n)
@@ -578,13 +580,7 @@ mod tests {
 
     #[test]
     fn shed_subjects_gives_up_one_in_ten_of_the_served_each_time_but_never_the_last() {
-        let config = QueueConfig {
-            capacity: 1,
-            policy: QueuePolicy::ShedSubjects,
-            sized_for_round: None,
-        };
-        let (sender, _receiver) =
-            source_queue(config, Arc::default(), Arc::default(), Arc::default());
+        let (sender, _receiver) = bounded_queue(1, QueuePolicy::ShedSubjects, Arc::default());
         let ids = |range: std::ops::Range<usize>| -> BTreeSet<String> {
             range.map(|i| format!("S{i:02}")).collect()
         };
@@ -616,13 +612,7 @@ mod tests {
             ],
             ..SourceMetrics::default()
         });
-        let config = QueueConfig {
-            capacity: 2,
-            policy: QueuePolicy::DropOldest,
-            sized_for_round: None,
-        };
-        let (sender, receiver) =
-            source_queue(config, metrics.clone(), Arc::default(), Arc::default());
+        let (sender, receiver) = bounded_queue(2, QueuePolicy::DropOldest, metrics.clone());
         let timed = |stream: u32, subject: &str, timestamps: Vec<Nanos>| Batch {
             stream,
             subject: subject.into(),
