@@ -55,12 +55,12 @@ fn main() {
     );
     println!("| speed | subject-seconds/s offered | queue policy | behind real time s | queue peak / capacity | samples dropped | emotion rows written | close to written p50 / p99 ms | windows without a row | peak memory so far GB |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let sized = match capacity {
+        0 => String::new(),
+        n => format!("capacity = {n}, "),
+    };
     for &speed in &speeds {
         for policy in ["block", "drop_oldest", "shed_subjects"] {
-            let sized = match capacity {
-                0 => String::new(),
-                n => format!("capacity = {n}, "),
-            };
             let options =
                 format!("speed = {speed:?}\nqueue = {{ {sized}policy = \"{policy}\" }}\n");
             let pipeline = demo_recording::demo_over(&recording, &options, dir.path());

@@ -189,12 +189,7 @@ impl Greeting {
                 "not a heloflow process",
             ));
         }
-        let mut number = || -> std::io::Result<u64> {
-            let mut bytes = [0u8; 8];
-            from.read_exact(&mut bytes)?;
-            Ok(u64::from_le_bytes(bytes))
-        };
-        let (process, threads, processes) = (number()?, number()?, number()?);
+        let (process, threads, processes) = (read_u64(from)?, read_u64(from)?, read_u64(from)?);
         let mut fingerprint = [0u8; 32];
         from.read_exact(&mut fingerprint)?;
         Ok(Greeting {
@@ -245,8 +240,8 @@ impl Cluster {
         }
         heard.sort_by_key(|(g, _)| g.process);
         let verdict = verdict(&mine, heard.iter().map(|(g, _)| g));
+        let reply = verdict.as_ref().err().map_or("", String::as_str);
         for (_, stream) in &mut heard {
-            let reply = verdict.as_ref().err().map_or("", String::as_str);
             let _ = stream
                 .write_all(&(reply.len() as u32).to_le_bytes())
                 .and_then(|()| stream.write_all(reply.as_bytes()));
@@ -348,20 +343,24 @@ impl Peers {
     }
 }
 
+/// One little-endian `u64`, as greetings and counts carry their numbers.
+fn read_u64(from: &mut impl Read) -> std::io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    from.read_exact(&mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
 /// One process's counts, as [`Peers::share_counts`] sends them.
 fn read_counts(from: &mut impl Read) -> Result<Vec<u64>, String> {
-    let mut number = || -> Result<u64, String> {
-        let mut bytes = [0u8; 8];
-        from.read_exact(&mut bytes).map_err(|e| e.to_string())?;
-        Ok(u64::from_le_bytes(bytes))
-    };
-    let length = number()? as usize;
+    let length = read_u64(from).map_err(|e| e.to_string())? as usize;
     if length > MAX_COUNTS {
         return Err(format!(
             "{length} counters is not a heloflow process's report"
         ));
     }
-    (0..length).map(|_| number()).collect()
+    (0..length)
+        .map(|_| read_u64(from).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Process 0's verdict on the greetings of the others: `Ok` when all were given its run, else

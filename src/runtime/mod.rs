@@ -168,41 +168,35 @@ pub fn run(
     let mut threads = Vec::new();
     for (index, node) in pipeline.sources.iter().enumerate() {
         let source = node.config.component();
-        let queue_for = |share: SubjectShare| {
-            let shares = match source.split() {
-                Split::Whole => 1,
-                _ => options.workers,
-            };
-            let (sender, receiver) = source_queue(
-                source.queue().for_shares(shares),
-                metrics.sources[index].clone(),
-                origins.clone(),
-                stop.clone(),
-            );
-            (share, sender, receiver)
-        };
-        let queues: Vec<_> = match source.split() {
+        let shares: Vec<SubjectShare> = match source.split() {
             Split::Everywhere => (first_worker..first_worker + options.workers)
-                .map(|worker| {
-                    queue_for(SubjectShare {
-                        index: worker,
-                        count: options.workers * processes,
-                    })
+                .map(|worker| SubjectShare {
+                    index: worker,
+                    count: options.workers * processes,
                 })
                 .collect(),
             // On process 0 worker indices start at 0; shares of process 0's workers only, so a
             // subject another process owns reaches it through the operators' exchange.
             Split::OnFirstProcess if leads => (0..options.workers)
-                .map(|worker| {
-                    queue_for(SubjectShare {
-                        index: worker,
-                        count: options.workers,
-                    })
+                .map(|worker| SubjectShare {
+                    index: worker,
+                    count: options.workers,
                 })
                 .collect(),
-            Split::Whole if leads => vec![queue_for(SubjectShare::ALL)],
+            Split::Whole if leads => vec![SubjectShare::ALL],
             _ => Vec::new(),
         };
+        // Each queue is sized for its share of the source's batches.
+        let queue = source.queue().for_shares(shares.len());
+        let queues = shares.into_iter().map(|share| {
+            let (sender, receiver) = source_queue(
+                queue,
+                metrics.sources[index].clone(),
+                origins.clone(),
+                stop.clone(),
+            );
+            (share, sender, receiver)
+        });
         let mut by_worker = BTreeMap::new();
         let mut senders = Vec::new();
         for (share, sender, receiver) in queues {

@@ -95,7 +95,7 @@ impl Playback {
                     let earliest = tracks.iter().filter_map(|t| t.times.first()).min();
                     let start = arrival.agree(earliest.copied(), &sender);
                     let step = secs_to_nanos(self.chunk_s);
-                    play_from(&tracks, start, step, self.speed, &sender);
+                    play(&tracks, start, step, self.speed, &sender);
                 }
                 Err(message) => {
                     drop(arrival);
@@ -323,15 +323,10 @@ pub fn steps_from(
     })
 }
 
-/// Sends `tracks` through `sender` step by step; with `speed`, paced by the wall clock. Returns
-/// when everything is sent or the pipeline stops.
-pub fn play(tracks: &[Track], step: Nanos, speed: Option<f64>, sender: &SourceSender) {
-    let start = tracks.iter().filter_map(|t| t.times.first()).min().copied();
-    play_from(tracks, start, step, speed, sender);
-}
-
-/// Like [`play`], the steps starting at `start` (see [`steps_from`]).
-fn play_from(
+/// Sends `tracks` through `sender` step by step from `start` (see [`steps_from`]; `None`: no
+/// sample to play); with `speed`, paced by the wall clock. Returns when everything is sent or
+/// the pipeline stops.
+pub fn play(
     tracks: &[Track],
     start: Option<Nanos>,
     step: Nanos,

@@ -90,8 +90,7 @@ pub const DEFAULT_ROUNDS: usize = 4;
 
 impl QueueConfig {
     /// Reads an optional `queue = { capacity = N, policy = "block" | "drop_oldest" |
-    /// "shed_subjects" }`; the
-    /// capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches, 1024 by default.
+    /// "shed_subjects" }`; the capacity is 1 to [`MAX_QUEUE_CAPACITY`] batches, 1024 by default.
     pub fn parse(options: &mut Options) -> Self {
         Self::parse_for_round(options, 0)
     }
@@ -125,7 +124,7 @@ impl QueueConfig {
                         "shed_subjects" => QueuePolicy::ShedSubjects,
                         _ => QueuePolicy::Block,
                     },
-                    sized_for_round: sized.sized_for_round.filter(|_| !given),
+                    sized_for_round: (!given).then_some(round),
                 }
             })
             .unwrap_or(sized)
